@@ -1,0 +1,71 @@
+"""The uploader's exceptions, in one place.
+
+    UploaderError                 base of everything raised on purpose; str() is a one-line message
+    ├── InputError                the file cannot be read as a table (exit 2)
+    ├── ConfigError               options, profile, token or config file are wrong (exit 2)
+    ├── JournalBusy               another run holds the journal (exit 2)
+    ├── TransportError            the request may succeed later (network, 5xx, 429); has retry_after
+    └── RunStopped                the API's answer or an error limit stops the run (exit 3)
+
+Row-level problems are not exceptions: they are `RowError` values collected per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UploaderError(Exception):
+    """Base class: a problem we expected and can explain in one line."""
+
+    exit_code = 2
+
+
+class InputError(UploaderError):
+    """The input file cannot be read as a table of calls."""
+
+
+class ConfigError(UploaderError):
+    """An option, profile, config file or token is wrong."""
+
+
+class JournalBusy(UploaderError):
+    """Another run is using the same journal."""
+
+
+class TransportError(UploaderError):
+    """A request failed in a way that may succeed when tried again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        slow_down: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.slow_down = slow_down
+
+
+class RunStopped(UploaderError):
+    """The API said something that makes every further request pointless."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem with one cell (or the whole row when column is empty)."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.column}: " if self.column else ""
+        shown = f'"{self.value}" ' if self.value else ""
+        return f"{where}{shown}{self.message}".strip()

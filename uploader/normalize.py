@@ -1,0 +1,338 @@
+"""Normalisers: spreadsheet text in, the one form the API gets out.
+
+Each takes a Series of trimmed text (NA for blank) and returns a `Normalized`: the values (normalised
+where readable, NA where blank, the original text where not readable) and the reasons (NA, or why the
+value could not be read). The common forms are handled with vectorised string operations; only rare
+forms fall back to a per-value parser.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+from dateutil import parser as dateutil_parser
+
+SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
+LOST_DIGITS = "has lost digits to scientific notation (format the column as text in Excel)"
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+LANGUAGE_CODES = ("en-US", "en-GB", "es-ES", "fr-FR")
+
+
+@dataclass
+class Normalized:
+    values: pd.Series
+    reasons: pd.Series
+
+
+def blank_reasons(index: pd.Index) -> pd.Series:
+    return pd.Series(pd.NA, index=index, dtype="object")
+
+
+def clean_text(raw: pd.Series) -> pd.Series:
+    """Trim spaces (including non-breaking ones); blank cells become NA."""
+    text = raw.astype("object").where(raw.notna(), None).astype("string")
+    text = text.str.replace("\u00a0", " ", regex=False).str.strip()
+    return text.mask(text == "", pd.NA)
+
+
+# ---------------------------------------------------------------- phone numbers
+
+NANP_E164 = r"^\+1[2-9]\d{2}[2-9]\d{6}$"
+NANP_DIGITS = r"^1?[2-9]\d{2}[2-9]\d{6}$"
+PUNCTUATED_NANP = r"^(?:\+?1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]?[2-9]\d{2}[ .-]?\d{4}$"
+
+
+def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
+    """Phone numbers to E.164; US/CA numbers may come without the country code."""
+    values = text.copy()
+    reasons = blank_reasons(text.index)
+    present = text.notna()
+    stripped = text.str.lstrip("'").str.replace(r"\.0+$", "", regex=True)
+    e164 = present & stripped.str.match(NANP_E164).fillna(False)
+    values[e164] = stripped[e164]
+    digits_only = present & ~e164 & stripped.str.match(NANP_DIGITS).fillna(False)
+    values[digits_only] = "+1" + stripped[digits_only].str[-10:]
+    punctuated = present & ~e164 & ~digits_only & text.str.match(PUNCTUATED_NANP).fillna(False)
+    values[punctuated] = "+1" + text[punctuated].str.replace(r"\D", "", regex=True).str[-10:]
+    rest = present & ~e164 & ~digits_only & ~punctuated
+    for index, value in stripped[rest].items():
+        number, reason = parse_phone(str(value), region)
+        if number is None:
+            values[index] = text[index]
+            reasons[index] = reason
+        else:
+            values[index] = number
+    return Normalized(values, reasons)
+
+
+def parse_phone(value: str, region: str = "US") -> tuple[str | None, str]:
+    """One phone number to E.164, or None and the reason it is not one."""
+    if re.match(SCIENTIFIC, value):
+        return None, LOST_DIGITS
+    if not re.search(r"\d", value):
+        return None, "is not a phone number"
+    candidate = value
+    if re.fullmatch(r"\d{11,15}", value) and not value.startswith("1"):
+        candidate = "+" + value
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None, "is not a phone number"
+    if not phonenumbers.is_valid_number(number):
+        digits = re.sub(r"\D", "", value)
+        if len(digits) < 7:
+            return None, "is too short to be a phone number (an extension?)"
+        return None, "is not a phone number"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+
+
+# ---------------------------------------------------------------- start times
+
+_CLOCK = (
+    r"(?:[T ]+(?P<hour>\d{1,2}):(?P<minute>\d{2})"
+    r"(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
+    r"\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?"
+    r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+)
+ISO_LIKE = re.compile(r"^(?P<year>\d{4})[-/](?P<month>\d{1,2})[-/](?P<day>\d{1,2})" + _CLOCK)
+LOCALE_LIKE = re.compile(r"^(?P<first>\d{1,2})[/.-](?P<second_>\d{1,2})[/.-](?P<year>\d{4}|\d{2})" + _CLOCK)
+EPOCH_SECONDS = r"^\d{10}$"
+EPOCH_MILLIS = r"^\d{13}$"
+COMPRESSED = r"^\d{17}$"
+SERIAL = r"^\d{4,5}(?:\.\d+)?$"
+EXCEL_EPOCH_1900 = pd.Timestamp("1899-12-30")
+EXCEL_EPOCH_1904 = pd.Timestamp("1904-01-01")
+
+
+@dataclass
+class TimeOptions:
+    timezone: str | None = None
+    dayfirst: bool = False
+    epoch1904: bool = False
+
+
+def normalize_start_times(text: pd.Series, options: TimeOptions) -> Normalized:
+    """Start times to ISO 8601 with offset, or the API's network-zone form when no zone is known."""
+    reasons = blank_reasons(text.index)
+    wall = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    offset = pd.Series(np.nan, index=text.index, dtype="float64")
+    pending = text.notna()
+    for reader in (_read_iso_like, _read_locale_like, _read_numeric):
+        done = reader(text[pending], options, wall, offset, reasons)
+        pending &= ~done
+    for index, value in text[pending].items():
+        _read_rare(index, str(value), wall, offset, reasons)
+    _localize(wall, offset, options.timezone, reasons, text)
+    values = _format(wall, offset)
+    unread = text.notna() & values.isna()
+    reasons[unread & reasons.isna()] = "is not a date and time this tool can read"
+    values[unread] = text[unread]
+    return Normalized(values, reasons)
+
+
+def _read_iso_like(text, options, wall, offset, reasons) -> pd.Series:
+    parts = text.str.extract(ISO_LIKE)
+    matched = parts["year"].notna()
+    _assemble(parts[matched], parts[matched]["month"], parts[matched]["day"], wall, offset, reasons)
+    return matched.reindex(wall.index, fill_value=False)
+
+
+def _read_locale_like(text, options, wall, offset, reasons) -> pd.Series:
+    parts = text.str.extract(LOCALE_LIKE)
+    matched = parts["year"].notna()
+    parts = parts[matched].copy()
+    first = pd.to_numeric(parts["first"])
+    second = pd.to_numeric(parts["second_"])
+    month, day = (second, first) if options.dayfirst else (first, second)
+    wrong_order = month > 12
+    hint = "is day-first: use --dayfirst" if not options.dayfirst else "is month-first: drop --dayfirst"
+    reasons[wrong_order[wrong_order].index] = hint
+    year = pd.to_numeric(parts["year"])
+    parts["year"] = year.where(year >= 100, year + 2000)
+    _assemble(parts[~wrong_order], month[~wrong_order], day[~wrong_order], wall, offset, reasons)
+    return matched.reindex(wall.index, fill_value=False)
+
+
+def _assemble(parts: pd.DataFrame, month, day, wall, offset, reasons) -> None:
+    if parts.empty:
+        return
+    no_clock = parts["hour"].isna()
+    reasons[no_clock[no_clock].index] = "has a date but no time of day"
+    parts = parts[~no_clock]
+    month, day = month[~no_clock], day[~no_clock]
+    hour = pd.to_numeric(parts["hour"])
+    ampm = parts["ampm"].fillna("").str.upper().str.replace(".", "", regex=False)
+    bad_clock = (ampm != "") & ((hour == 0) & (ampm == "PM"))
+    hour = hour.where(~((ampm == "PM") & (hour < 12)), hour + 12)
+    hour = hour.where(~((ampm == "AM") & (hour == 12)), 0)
+    frac = parts["frac"].fillna("0").str.ljust(9, "0").str[:9]
+    stamp = pd.to_datetime(
+        pd.DataFrame(
+            {
+                "year": pd.to_numeric(parts["year"]),
+                "month": pd.to_numeric(month),
+                "day": pd.to_numeric(day),
+                "hour": hour,
+                "minute": pd.to_numeric(parts["minute"]),
+                "second": pd.to_numeric(parts["second"].fillna("0")),
+            }
+        ),
+        errors="coerce",
+    ) + pd.to_timedelta(pd.to_numeric(frac) // 1000 * 1000, unit="ns")
+    stamp[bad_clock] = pd.NaT
+    wall[stamp.index] = stamp
+    offset[parts.index] = _offset_minutes(parts["tz"])
+
+
+def _offset_minutes(tz: pd.Series) -> pd.Series:
+    present = tz.notna()
+    digits = tz.astype("string").fillna("+0000").replace(["Z", "UTC", "GMT"], "+0000")
+    digits = digits.str.replace(":", "", regex=False)
+    sign = np.where((digits.str[0] == "-").to_numpy(dtype=bool, na_value=False), -1.0, 1.0)
+    hours = pd.to_numeric(digits.str[1:3]).to_numpy(dtype=float)
+    minutes = pd.to_numeric(digits.str[3:5]).to_numpy(dtype=float)
+    return pd.Series(sign * (hours * 60 + minutes), index=tz.index).where(present, np.nan)
+
+
+def _read_numeric(text, options, wall, offset, reasons) -> pd.Series:
+    done = pd.Series(False, index=wall.index)
+    seconds = text.str.match(EPOCH_SECONDS).fillna(False)
+    millis = text.str.match(EPOCH_MILLIS).fillna(False)
+    compressed = text.str.match(COMPRESSED).fillna(False)
+    serial = text.str.match(SERIAL).fillna(False) & ~seconds
+    for mask, convert in (
+        (seconds, lambda s: pd.to_datetime(pd.to_numeric(s), unit="s", errors="coerce")),
+        (millis, lambda s: pd.to_datetime(pd.to_numeric(s), unit="ms", errors="coerce")),
+        (compressed, lambda s: pd.to_datetime(s, format="%Y%m%d%H%M%S%f", errors="coerce")),
+    ):
+        index = mask[mask].index
+        wall[index] = convert(text[index])
+        offset[index] = 0.0
+        done[index] = True
+    index = serial[serial].index
+    if len(index):
+        epoch = EXCEL_EPOCH_1904 if options.epoch1904 else EXCEL_EPOCH_1900
+        days = pd.to_numeric(text[index])
+        plausible = (days > 20000) & (days < 80000)
+        stamp = epoch + pd.to_timedelta((days * 86_400_000).round(), unit="ms")
+        wall[index] = stamp.where(plausible, pd.NaT).dt.round("s")
+        done[index] = True
+    return done
+
+
+def _read_rare(index, value: str, wall, offset, reasons) -> None:
+    """RFC 2822 and dates with month names; anything else stays unread."""
+    if re.match(SCIENTIFIC, value):
+        reasons[index] = LOST_DIGITS
+        return
+    stamp: datetime | None = None
+    try:
+        stamp = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        if re.search(r"[A-Za-z]{3}", value) and re.search(r"\d{1,2}:\d{2}", value):
+            try:
+                stamp = dateutil_parser.parse(value)
+            except (ValueError, OverflowError):
+                stamp = None
+    if stamp is None:
+        return
+    wall[index] = pd.Timestamp(stamp.replace(tzinfo=None))
+    if stamp.tzinfo is not None and stamp.utcoffset() is not None:
+        offset[index] = stamp.utcoffset().total_seconds() / 60  # type: ignore[union-attr]
+
+
+def _localize(wall, offset, timezone: str | None, reasons, text) -> None:
+    naive = wall.notna() & offset.isna()
+    if not timezone or not naive.any():
+        return
+    local = wall[naive].dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    failed = local.isna()
+    for index in failed[failed].index:
+        reasons[index] = _dst_reason(wall[index], timezone)
+        wall[index] = pd.NaT
+    local = local[~failed]
+    utc = local.dt.tz_convert("UTC").dt.tz_localize(None)
+    offset[local.index] = (local.dt.tz_localize(None) - utc).dt.total_seconds() / 60
+
+
+def _dst_reason(stamp: pd.Timestamp, timezone: str) -> str:
+    zone = ZoneInfo(timezone)
+    local = stamp.to_pydatetime().replace(tzinfo=zone)
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return f"does not exist in {timezone} (clocks went forward): add the offset"
+    return f"is ambiguous in {timezone} (clocks went back): add the offset"
+
+
+def _format(wall: pd.Series, offset: pd.Series) -> pd.Series:
+    values = pd.Series(pd.NA, index=wall.index, dtype="object")
+    known = wall.notna() & offset.notna()
+    if known.any():
+        stamps = wall[known]
+        iso = pd.Series(np.datetime_as_string(stamps.values, unit="ms"), index=stamps.index)
+        iso = iso.str.replace(r"\.000$", "", regex=True)
+        minutes = offset[known].round().astype(int)
+        sign = np.where(minutes < 0, "-", "+")
+        hours = (minutes.abs() // 60).astype(str).str.zfill(2)
+        mins = (minutes.abs() % 60).astype(str).str.zfill(2)
+        values[known] = iso + sign + hours + ":" + mins
+    naive = wall.notna() & offset.isna()
+    if naive.any():
+        values[naive] = network_zone_form(wall[naive])
+    return values
+
+
+def network_zone_form(stamps: pd.Series) -> pd.Series:
+    """The API's "Excel compatible" form, which Invoca reads in the network's own zone."""
+    iso = pd.Series(np.datetime_as_string(stamps.values, unit="ms"), index=stamps.index)
+    hour = stamps.dt.hour
+    hour12 = (hour % 12).where(hour % 12 != 0, 12).astype(str).str.zfill(2)
+    meridiem = pd.Series(np.where(hour < 12, "AM", "PM"), index=stamps.index)
+    millis = iso.str[19:].str.replace(r"^\.000$", "", regex=True)
+    return iso.str[:10].str.replace("-", "/") + " " + hour12 + iso.str[13:19] + millis + " " + meridiem
+
+
+# ---------------------------------------------------------------- small fields
+
+
+def normalize_booleans(text: pd.Series) -> Normalized:
+    lowered = text.str.lower()
+    values = pd.Series(pd.NA, index=text.index, dtype="object")
+    values[lowered.isin(TRUE_WORDS).fillna(False)] = True
+    values[lowered.isin(FALSE_WORDS).fillna(False)] = False
+    unread = text.notna() & values.isna()
+    values[unread] = text[unread]
+    reasons = blank_reasons(text.index)
+    reasons[unread] = "is not yes/no, true/false or 1/0"
+    return Normalized(values, reasons)
+
+
+def normalize_choice(text: pd.Series, choices: tuple[str, ...]) -> Normalized:
+    """Case-insensitive choice; values become the canonical spelling."""
+    canonical = {choice.lower(): choice for choice in choices}
+    lowered = text.str.lower()
+    values = lowered.map(canonical).astype("object")
+    unread = text.notna() & values.isna()
+    values[unread] = text[unread]
+    reasons = blank_reasons(text.index)
+    reasons[unread] = "must be one of " + ", ".join(choices)
+    return Normalized(values.where(text.notna(), pd.NA), reasons)
+
+
+def normalize_identifier(text: pd.Series) -> Normalized:
+    """Ids are text; flag those Excel has visibly damaged."""
+    reasons = blank_reasons(text.index)
+    scientific = text.str.match(SCIENTIFIC).fillna(False)
+    reasons[scientific] = LOST_DIGITS
+    truncated = text.str.match(r"^\d{15}0+$").fillna(False) & (text.str.len() > 15)
+    reasons[truncated & ~scientific] = (
+        "has lost digits past Excel's 15-digit limit (format the column as text in Excel)"
+    )
+    return Normalized(text, reasons)

@@ -1,0 +1,214 @@
+"""The sandbox: a local emulator of Invoca's Call Ingestion API on aiohttp's server.
+
+Same route, authentication, validation, status codes and bodies as spec/invoca-call-ingestion.md,
+plus switches for what a real server shows rarely (429, 5xx, lost answers, latency) and two
+inspection routes: GET/DELETE /_sandbox/calls and GET /_sandbox/stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
+
+from aiohttp import web
+
+from uploader.sandbox.validation import check_body
+
+API_VERSION = "2022-03-01"
+MAX_BODY = 1024 * 1024
+DEFAULT_TOKEN = "sandbox-token"  # noqa: S105
+DEFAULT_CAMPAIGNS = ("85", "86")
+
+
+@dataclass
+class SandboxConfig:
+    token: str = DEFAULT_TOKEN
+    campaigns: tuple[str, ...] = DEFAULT_CAMPAIGNS
+    signals: tuple[str, ...] = ()
+    custom: tuple[str, ...] = ()
+    rate_limit: float | None = None
+    fail_rate: float = 0.0
+    drop_rate: float = 0.0
+    latency_ms: int = 0
+    seed: int | None = None
+    retry_after_date: bool = False
+    ingestion_disabled: bool = False
+
+
+@dataclass
+class StoredCall:
+    external_call_unique_id: str
+    cuid: str
+    body: dict[str, Any]
+    received: float
+
+
+@dataclass
+class SandboxState:
+    config: SandboxConfig
+    calls: dict[str, StoredCall] = field(default_factory=dict)
+    recent: deque[float] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    random: random.Random = field(default_factory=random.Random)
+
+
+STATE = web.AppKey("sandbox_state", SandboxState)
+
+
+def errors(status: int, error_class: str, invalid_data: str, headers: dict | None = None) -> web.Response:
+    return web.json_response(
+        {"errors": {"class": error_class, "invalid_data": invalid_data}}, status=status, headers=headers
+    )
+
+
+async def ingest(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    try:
+        response = await _answer(request, state)
+    finally:
+        state.in_flight -= 1
+    state.requests.append({"time": time.time(), "status": response.status if response else None})
+    if response is None:
+        # The call is stored but its answer is lost: close the connection without a word.
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError
+    return response
+
+
+async def _answer(request: web.Request, state: SandboxState) -> web.StreamResponse | None:
+    config = state.config
+    if config.latency_ms:
+        await asyncio.sleep(state.random.uniform(0, config.latency_ms) / 1000)
+    if request.match_info["version"] != API_VERSION:
+        return errors(400, "InvalidApiVersion", f"the route takes API version {API_VERSION}")
+    if _over_rate(state):
+        retry_after = formatdate(time.time() + 1, usegmt=True) if config.retry_after_date else "1"
+        return errors(429, "TooManyRequests", "slow down", {"Retry-After": retry_after})
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return errors(413, "RequestTooLarge", f"the body is over {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return errors(413, "RequestTooLarge", f"the body is over {MAX_BODY} bytes")
+    try:
+        body: Any = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    token = request.headers.get("Authorization")
+    if token is None and isinstance(body, dict) and isinstance(body.get("oauth_token"), str):
+        token = body["oauth_token"]
+    if token != config.token:
+        return errors(401, "Unauthorized", "invalid or missing token")
+    if body is None:
+        return errors(403, "RecordInvalid", "Validation failed: the body is not valid JSON")
+    if config.ingestion_disabled:
+        return errors(403, "UnauthorizedOperation", "call ingestion is not enabled for this network")
+    if state.random.random() < config.fail_rate:
+        return _server_trouble(state)
+    problems = check_body(
+        body,
+        campaigns=set(config.campaigns),
+        signals={name.lower() for name in config.signals},
+        custom={name.lower() for name in config.custom},
+    )
+    if problems.invalid:
+        return errors(403, "RecordInvalid", "Validation failed: " + ", ".join(problems.invalid))
+    if problems.unauthorized_advertiser:
+        return errors(403, "UnauthorizedAdvertiser", "no access to this campaign")
+    return _store(state, body)
+
+
+def _over_rate(state: SandboxState) -> bool:
+    limit = state.config.rate_limit
+    if not limit:
+        return False
+    now = time.monotonic()
+    while state.recent and state.recent[0] <= now - 1.0:
+        state.recent.popleft()
+    if len(state.recent) >= limit:
+        return True
+    state.recent.append(now)
+    return False
+
+
+def _server_trouble(state: SandboxState) -> web.Response:
+    if state.random.random() < 0.5:
+        handle = state.random.randint(100000, 999999)
+        return errors(500, "InternalServiceError", f"refer to error handle {handle}")
+    return errors(503, "ServiceUnavailable", "try again later")
+
+
+def _store(state: SandboxState, body: dict[str, Any]) -> web.Response | None:
+    content = {key: value for key, value in body.items() if key != "oauth_token"}
+    identifier = str(body["call"]["external_call_unique_id"])
+    existing = state.calls.get(identifier)
+    if existing is not None:
+        if existing.body == content:
+            return web.Response(status=202)
+        return errors(409, "Conflict", "external_call_unique_id has already been used")
+    stored = StoredCall(identifier, uuid.uuid4().hex.upper(), content, time.time())
+    state.calls[identifier] = stored
+    if state.random.random() < state.config.drop_rate:
+        return None
+    return web.json_response({"cuid": stored.cuid}, status=201)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    calls = request.app[STATE].calls.values()
+    return web.json_response(
+        [{"id": c.external_call_unique_id, "cuid": c.cuid, "body": c.body, "received": c.received} for c in calls]
+    )
+
+
+async def clear_calls(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.calls.clear()
+    state.requests.clear()
+    state.max_in_flight = 0
+    return web.json_response({"cleared": True})
+
+
+async def stats(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(
+        {"calls": len(state.calls), "max_in_flight": state.max_in_flight, "requests": state.requests}
+    )
+
+
+def create_app(config: SandboxConfig | None = None) -> web.Application:
+    config = config or SandboxConfig()
+    app = web.Application(client_max_size=MAX_BODY * 2)
+    app[STATE] = SandboxState(config=config, random=random.Random(config.seed))
+    route = "/api/{version}/calls.json"
+    app.router.add_post(route, ingest)
+    app.router.add_put(route, ingest)
+    app.router.add_get("/_sandbox/calls", list_calls)
+    app.router.add_delete("/_sandbox/calls", clear_calls)
+    app.router.add_get("/_sandbox/stats", stats)
+    return app
+
+
+async def serve(config: SandboxConfig, host: str, port: int, announce) -> None:
+    """Run the sandbox until cancelled; `announce` gets the base URL once it listens."""
+    runner = web.AppRunner(create_app(config), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    announce(f"http://{shown_host}:{bound[1]}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,201 @@
+"""The canonical call row: normalise each field, then validate the whole chunk with one pandera schema.
+
+Normalisers (uploader.normalize) turn readable values into the API's forms and leave unreadable ones
+as they were, so the schema's format checks catch them; the normaliser's reason, when it has one,
+becomes the message, otherwise the failing check's own wording does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from uploader.errors import RowError
+from uploader.normalize import (
+    LANGUAGE_CODES,
+    LOST_DIGITS,
+    SCIENTIFIC,
+    Normalized,
+    TimeOptions,
+    normalize_booleans,
+    normalize_choice,
+    normalize_phones,
+    normalize_start_times,
+)
+
+E164 = r"^\+[1-9]\d{6,14}$"
+SENT_TIME = (
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?[+-]\d{2}:\d{2}$"
+    r"|^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})? [AP]M$"
+)
+PHONE_FIELDS = ("calling_phone_number", "destination_phone_number")
+MAX_TEXT = 255
+
+
+def _text(*checks: pa.Check, required: bool = False) -> pa.Column:
+    return pa.Column(object, checks=list(checks), nullable=not required, required=False)
+
+
+def _matches(pattern: str, error: str) -> pa.Check:
+    return pa.Check(lambda s: s.astype(str).str.match(pattern), error=error, element_wise=False)
+
+
+def _not_matching(pattern: str, error: str) -> pa.Check:
+    return pa.Check(lambda s: ~s.astype(str).str.match(pattern), error=error)
+
+
+def _at_most(length: int) -> pa.Check:
+    return pa.Check(lambda s: s.astype(str).str.len() <= length, error=f"is longer than {length} characters")
+
+
+def _one_of(choices: tuple, error: str) -> pa.Check:
+    return pa.Check(lambda s: s.isin(choices), error=error)
+
+
+CALL_SCHEMA = pa.DataFrameSchema(
+    {
+        "external_call_unique_id": _text(
+            _not_matching(SCIENTIFIC, LOST_DIGITS),
+            _not_matching(
+                r"^\d{15}0+$",
+                "has lost digits past Excel's 15-digit limit (format the column as text in Excel)",
+            ),
+            _at_most(MAX_TEXT),
+            required=True,
+        ),
+        "start_time": _text(_matches(SENT_TIME, "is not a date and time this tool can read"), required=True),
+        "calling_phone_number": _text(_matches(E164, "is not a phone number"), required=True),
+        "destination_phone_number": _text(_matches(E164, "is not a phone number"), required=True),
+        "advertiser_campaign_id_from_network": _text(_at_most(MAX_TEXT), required=True),
+        "call_direction": _text(_one_of(("inbound", "outbound"), "must be inbound or outbound"), required=True),
+        "recording_url": _text(_matches(r"^https?://\S+$", "is not an http(s) URL"), _at_most(4096)),
+        "recording_filename": _text(_at_most(1024)),
+        "language_code": _text(_one_of(LANGUAGE_CODES, "must be one of " + ", ".join(LANGUAGE_CODES))),
+        "recording_auth_config_id": _text(_at_most(MAX_TEXT)),
+        r"^signal:.+$": pa.Column(
+            object,
+            checks=[_one_of((True, False), "is not yes/no, true/false or 1/0")],
+            nullable=True,
+            regex=True,
+            required=False,
+        ),
+        r"^custom:.+$": pa.Column(object, checks=[_at_most(MAX_TEXT)], nullable=True, regex=True, required=False),
+    },
+    checks=[
+        pa.Check(
+            lambda df: df["recording_url"].notna() | df["recording_filename"].notna(),
+            error="needs recording_url or recording_filename",
+        )
+    ],
+    strict=False,
+    coerce=False,
+)
+
+NULL_MESSAGE = "is required"
+
+
+@dataclass
+class ValidatedChunk:
+    """Normalised rows (all rows of the chunk, valid or not) and the problems found, per row."""
+
+    rows: pd.DataFrame
+    errors: dict[int, list[RowError]]
+
+    @property
+    def valid(self) -> pd.DataFrame:
+        return self.rows[~self.rows.index.isin(list(self.errors))]
+
+
+def normalise(canonical: pd.DataFrame, options: TimeOptions) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """The canonical text columns in the API's forms, and why any value could not be read."""
+    rows = canonical.astype(object).where(canonical.notna(), None)
+    reasons: dict[str, pd.Series] = {}
+    results: dict[str, Normalized] = {
+        "start_time": normalize_start_times(canonical["start_time"], options),
+        "call_direction": normalize_choice(canonical["call_direction"], ("inbound", "outbound")),
+        "language_code": normalize_choice(canonical["language_code"], LANGUAGE_CODES),
+    }
+    for name in PHONE_FIELDS:
+        results[name] = normalize_phones(canonical[name])
+    for name in canonical.columns:
+        if name.startswith("signal:"):
+            results[name] = normalize_booleans(canonical[name])
+    for name, result in results.items():
+        rows[name] = result.values.astype(object).where(result.values.notna(), None)
+        reasons[name] = result.reasons
+    return rows, reasons
+
+
+def validate(canonical: pd.DataFrame, options: TimeOptions, columns: dict[str, str] | None = None) -> ValidatedChunk:
+    """Normalise and validate one chunk; `columns` names the input column behind each field."""
+    rows, reasons = normalise(canonical, options)
+    errors: dict[int, list[RowError]] = {}
+    try:
+        CALL_SCHEMA.validate(rows, lazy=True)
+    except SchemaErrors as failure:
+        _collect(failure.failure_cases, canonical, reasons, columns or {}, errors)
+    return ValidatedChunk(rows, errors)
+
+
+def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
+    seen: set[tuple[int, str]] = set()
+    for case in cases.itertuples(index=False):
+        if pd.isna(case.index):
+            continue
+        row = int(case.index)
+        column = "" if case.column is None or case.schema_context == "DataFrameSchema" else str(case.column)
+        if (row, column) in seen:
+            continue
+        seen.add((row, column))
+        raw = canonical.at[row, column] if column in canonical else None
+        reason = reasons[column].get(row) if column in reasons else None
+        if pd.notna(reason):
+            message = str(reason)
+        elif case.check == "not_nullable":
+            message = NULL_MESSAGE
+        else:
+            message = str(case.check)
+        label = column if columns.get(column, column) == column else f"{column} ({columns[column]})"
+        errors.setdefault(row, []).append(
+            RowError(row, label, "" if raw is None or pd.isna(raw) else str(raw), message)
+        )
+
+
+class SeenIds:
+    """external_call_unique_ids already met in this file, kept on disk so memory stays flat."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(prefix="invoca-upload-ids-", suffix=".sqlite")
+        self._db = sqlite3.connect(self._file.name)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+
+    def repeats(self, ids: pd.Series) -> dict[int, int]:
+        """Map each row whose id appeared on an earlier row to that earlier row; remember the rest."""
+        present = ids.dropna()
+        pairs = list(zip(present.astype(str), present.index.astype(int), strict=True))
+        first_in_chunk: dict[str, int] = {}
+        repeated: dict[int, int] = {}
+        for value, row in pairs:
+            if value in first_in_chunk:
+                repeated[row] = first_in_chunk[value]
+            else:
+                first_in_chunk[value] = row
+        unique = list(first_in_chunk)
+        for start in range(0, len(unique), 900):
+            batch = unique[start : start + 900]
+            marks = ",".join("?" * len(batch))
+            for value, row in self._db.execute(f"SELECT id, row FROM seen WHERE id IN ({marks})", batch):  # noqa: S608
+                repeated[first_in_chunk.pop(value)] = row
+        self._db.executemany("INSERT INTO seen VALUES (?, ?)", first_in_chunk.items())
+        return repeated
+
+    def close(self) -> None:
+        self._db.close()
+        self._file.close()

@@ -1,0 +1,304 @@
+"""Read a spreadsheet as chunks of text cells, each row tagged with the row number Excel shows.
+
+A chunk is a DataFrame whose index is the spreadsheet row number (header = row 1 in a CSV) and whose
+columns are the input's headers (made unique); every cell is text or None, exactly as the analyst
+saw it: typed Excel cells are rendered without float noise, nothing is parsed or guessed here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from charset_normalizer import from_bytes
+
+from uploader.errors import InputError
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+MAX_CELL = 64 * 1024
+MAX_ROW = 1024 * 1024
+MAX_COLUMNS = 1000
+HEADER_SEARCH_ROWS = 20
+DEFAULT_CHUNK = 10_000
+
+HeaderTest = Callable[[list[str]], bool]
+
+
+@dataclass
+class Table:
+    """An opened input: its headers, how it was read, and its rows in chunks."""
+
+    path: Path
+    headers: list[str]
+    columns: list[str]
+    description: str
+    epoch1904: bool = False
+    blank_rows: int = 0
+    oversized: dict[int, str] = field(default_factory=dict)
+    _rows: Iterator[tuple[int, list]] | None = None
+
+    def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[pd.DataFrame]:
+        """Yield the data rows; all-blank rows are counted in `blank_rows` and left out."""
+        assert self._rows is not None, "a Table is read once"
+        rows, self._rows = self._rows, None
+        width = len(self.columns)
+        numbers: list[int] = []
+        batch: list[list] = []
+        for number, cells in rows:
+            if not any(cell not in (None, "") for cell in cells):
+                self.blank_rows += 1
+                continue
+            problem = _row_problem(cells, width)
+            if problem:
+                self.oversized[number] = problem
+                cells = [None] * width
+            numbers.append(number)
+            batch.append(cells[:width] + [None] * (width - len(cells)))
+            if len(batch) >= size:
+                yield _frame(batch, numbers, self.columns)
+                numbers, batch = [], []
+        if batch:
+            yield _frame(batch, numbers, self.columns)
+
+
+def _frame(batch: list[list], numbers: list[int], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(batch, columns=columns, index=pd.Index(numbers, name="row"), dtype=object)
+    return frame
+
+
+def _row_problem(cells: list, width: int) -> str:
+    extra = [cell for cell in cells[width:] if cell not in (None, "")]
+    if extra:
+        return f"has {len(cells)} cells but the header has {width}"
+    lengths = [len(cell) for cell in cells if isinstance(cell, str)]
+    if any(length > MAX_CELL for length in lengths):
+        return f"has a cell longer than {MAX_CELL // 1024} KiB"
+    if sum(lengths) > MAX_ROW:
+        return f"is longer than {MAX_ROW // 1024 // 1024} MiB"
+    return ""
+
+
+def open_table(
+    path: str | Path,
+    *,
+    is_header: HeaderTest,
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> Table:
+    """Open a CSV/TSV/TXT or XLSX/XLSM file for reading."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a spreadsheet")
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _open_csv(path, encoding, is_header)
+    if suffix in EXCEL_SUFFIXES:
+        return _open_excel(path, sheet, is_header)
+    if suffix == ".xls":
+        raise InputError(f"{path}: old .xls workbooks are not read; save it as .xlsx or .csv")
+    raise InputError(f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .txt or .xlsx")
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def detect_encoding(path: Path) -> str:
+    """BOMs first; then UTF-8 if the whole file decodes; else the best single-byte guess."""
+    with path.open("rb") as stream:
+        head = stream.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        stream.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        sample = b""
+        while block := stream.read(1 << 20):
+            sample = sample or block
+            if b"\x00" in block:
+                raise InputError(f"{path}: contains NUL bytes; is it a binary file or UTF-16 without a BOM?")
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                return _guess_single_byte(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return _guess_single_byte(sample)
+    return "utf-8"
+
+
+def _guess_single_byte(block: bytes) -> str:
+    best = from_bytes(block[:65536], cp_isolation=["cp1252", "latin_1", "cp1250", "mac_roman"]).best()
+    return best.encoding if best is not None else "cp1252"
+
+
+def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
+    encoding = encoding or detect_encoding(path)
+    try:
+        codecs.lookup(encoding)
+        with path.open(encoding=encoding, newline="") as stream:
+            sample = stream.read(65536)
+    except LookupError as error:
+        raise InputError(f"{path}: unknown encoding {encoding}") from error
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: cannot be read as {encoding}; try --encoding") from error
+    if "\x00" in sample:
+        raise InputError(f"{path}: contains NUL bytes; is it a binary file?")
+    delimiter = _delimiter(sample, path.suffix.lower())
+    csv.field_size_limit(MAX_ROW)
+    rows = _csv_rows(path, encoding, delimiter)
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise InputError(f"{path}: the file is empty") from None
+    while not any(cell.strip() for cell in header):
+        try:
+            _, header = next(rows)
+        except StopIteration:
+            raise InputError(f"{path}: has no header row") from None
+    names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+    description = f"{encoding}, {names[delimiter]}-separated"
+    return _table(path, header, rows, description)
+
+
+def _delimiter(sample: str, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    first_line = sample.split("\n", 1)[0]
+    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list]]:
+    with path.open(encoding=encoding, newline="", errors="strict") as stream:
+        reader = csv.reader(stream, delimiter=delimiter)
+        number = 0
+        try:
+            for number, cells in enumerate(reader, start=1):  # noqa: B007
+                yield number, cells
+        except csv.Error as error:
+            raise InputError(f"{path}: row {number + 1}: {error}") from error
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{path}: row {number + 1}: cannot be decoded as {encoding}; try --encoding"
+            ) from error
+
+
+# ---------------------------------------------------------------- Excel
+
+
+def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot be opened as an Excel workbook ({error})") from error
+    visible = [meta.name for meta in workbook.sheets_metadata if str(meta.visible).endswith("Visible")]
+    for name in _sheet_candidates(path, visible, workbook.sheet_names, sheet):
+        rows = _excel_rows(path, workbook, name)
+        for number, cells in rows:
+            if number > HEADER_SEARCH_ROWS:
+                break
+            header = [_excel_text(cell) or "" for cell in cells]
+            if any(header) and (sheet is not None or is_header(header)):
+                description = f"sheet {name!r}"
+                table = _table(path, header, rows, description)
+                table.epoch1904 = _uses_1904(path)
+                return table
+    if sheet is not None:
+        raise InputError(f"{path}: sheet {sheet!r} has no header row")
+    raise InputError(
+        f"{path}: no sheet has a recognisable header in its first {HEADER_SEARCH_ROWS} rows "
+        f"(sheets: {', '.join(visible)}); pick one with --sheet"
+    )
+
+
+def _sheet_candidates(path: Path, visible: list[str], every: list[str], sheet: str | None) -> list[str]:
+    if sheet is None:
+        return visible
+    if sheet in every:
+        return [sheet]
+    if sheet.isdigit() and 1 <= int(sheet) <= len(every):
+        return [every[int(sheet) - 1]]
+    raise InputError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(every)})")
+
+
+def _excel_rows(path: Path, workbook, name: str) -> Iterator[tuple[int, list]]:
+    try:
+        for number, cells in enumerate(workbook.get_sheet_by_name(name).iter_rows(), start=1):
+            yield number, [_excel_text(cell) for cell in cells]
+    except Exception as error:  # calamine raises its own errors for damaged sheets
+        raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
+
+
+def _excel_text(cell: object) -> str | None:
+    """A typed cell as the text the analyst saw, without float noise."""
+    if cell is None or cell == "":
+        return None
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    if isinstance(cell, float):
+        if math.isfinite(cell) and cell.is_integer() and abs(cell) < 1e15:
+            return str(int(cell))
+        return format(cell, ".15g")
+    if isinstance(cell, dt.datetime):
+        return cell.isoformat(sep=" ", timespec="milliseconds" if cell.microsecond else "seconds")
+    if isinstance(cell, dt.date | dt.time):
+        return cell.isoformat()
+    if isinstance(cell, dt.timedelta):
+        return str(cell)
+    return str(cell)
+
+
+def _uses_1904(path: Path) -> bool:
+    """Whether the workbook counts dates from 1904 (old Mac Excel); matters for bare serial numbers."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook_xml = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return False
+    return 'date1904="1"' in workbook_xml or 'date1904="true"' in workbook_xml
+
+
+# ---------------------------------------------------------------- shared
+
+
+def _table(
+    path: Path, header: list, rows: Iterator[tuple[int, list]], description: str
+) -> Table:
+    header = [(cell or "").strip().lstrip("\ufeff").strip() for cell in header]
+    while header and not header[-1]:
+        header.pop()
+    if len(header) > MAX_COLUMNS:
+        raise InputError(f"{path}: has {len(header)} columns; at most {MAX_COLUMNS} are read")
+    columns = _unique([name or f"(column {index + 1})" for index, name in enumerate(header)])
+    table = Table(path=path, headers=header, columns=columns, description=description)
+    table._rows = rows
+    return table
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        unique.append(name if count == 0 else f"{name}.{count}")
+    return unique
+
