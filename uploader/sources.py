@@ -40,6 +40,8 @@ class Table:
     columns: list[str]
     description: str
     epoch1904: bool = False
+    delimiter: str = ","
+    estimated_rows: int | None = None
     blank_rows: int = 0
     oversized: dict[int, str] = field(default_factory=dict)
     _rows: Iterator[tuple[int, list]] | None = None
@@ -170,7 +172,19 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
             raise InputError(f"{path}: has no header row") from None
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
     description = f"{encoding}, {names[delimiter]}-separated"
-    return _table(path, header, rows, description)
+    table = _table(path, header, rows, description)
+    table.delimiter = delimiter
+    table.estimated_rows = _count_lines(path) - 1
+    return table
+
+
+def _count_lines(path: Path) -> int:
+    """Lines in the file (a fast estimate of its rows, for progress)."""
+    count = 0
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            count += block.count(b"\n")
+    return max(count, 1)
 
 
 def _delimiter(sample: str, suffix: str) -> str:
@@ -218,6 +232,7 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
                 description = f"sheet {name!r}"
                 table = _table(path, header, rows, description)
                 table.epoch1904 = _uses_1904(path)
+                table.estimated_rows = max(workbook.get_sheet_by_name(name).height - number, 0)
                 return table
     if sheet is not None:
         raise InputError(f"{path}: sheet {sheet!r} has no header row")

@@ -1,0 +1,389 @@
+"""The command line: click options over the library; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from uploader import pipeline
+from uploader.errors import ConfigError, UploaderError
+from uploader.settings import Options
+
+CONFIG_FILE = "invoca-upload.toml"
+log = logging.getLogger("uploader")
+
+
+# ---------------------------------------------------------------- configuration file
+
+
+class ConfiguredCommand(click.Command):
+    """Reads --config (or ./invoca-upload.toml) into click's default_map before parsing.
+
+    Click then applies the contract's precedence: command line, environment, config file, defaults.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        try:
+            extra.setdefault("default_map", self._config(list(args)))
+        except ConfigError as error:
+            raise click.UsageError(str(error)) from None
+        return super().make_context(info_name, args, parent, **extra)
+
+    def _config(self, args: list[str]) -> dict[str, Any]:
+        path = None
+        for index, arg in enumerate(args):
+            if arg == "--config" and index + 1 < len(args):
+                path = Path(args[index + 1])
+            elif arg.startswith("--config="):
+                path = Path(arg.split("=", 1)[1])
+        if path is None:
+            if not Path(CONFIG_FILE).is_file():
+                return {}
+            path = Path(CONFIG_FILE)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"--config {path}: cannot be read ({error.strerror})") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"--config {path}: not valid TOML ({error})") from None
+        names = {param.name for param in self.params}
+        config = {key.replace("-", "_"): value for key, value in data.items()}
+        if "token" in config:
+            raise ConfigError(f"--config {path}: the token is never read from a config file; use INVOCA_OAUTH_TOKEN or --token-file")
+        unknown = sorted(set(config) - names - {"config"})
+        if unknown:
+            raise ConfigError(f"--config {path}: unknown option(s) {', '.join(unknown)}")
+        return config
+
+
+def env(name: str) -> str:
+    return "INVOCA_" + name.upper()
+
+
+def option(*decls: str, **attrs: Any) -> Callable:
+    name = decls[0].lstrip("-").split("/")[0].replace("-", "_")
+    attrs.setdefault("envvar", env(name))
+    attrs.setdefault("show_envvar", False)
+    return click.option(*decls, **attrs)
+
+
+def compose(*decorators: Callable) -> Callable:
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+input_options = compose(
+    option("--sheet", metavar="NAME|INDEX", help="Excel sheet by name or position (1 = first). Default: the first sheet with the expected header."),
+    option("--profile", default="invoca", show_default=True, metavar="NAME|PATH", help="Column profile: a built-in name (see `invoca-upload profiles`) or a TOML file."),
+    option("--campaign-id", metavar="ID", help="Campaign for rows whose file gives none."),
+    option("--recording-url-template", metavar="TEMPLATE", help="Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav"),
+    option("--timezone", metavar="ZONE", help="IANA zone for start times that carry none, e.g. America/New_York."),
+    option("--dayfirst", is_flag=True, default=False, help="Read ambiguous dates like 05/03/2024 as 5 March."),
+    option("--encoding", metavar="NAME", help="Text encoding of a CSV file. Default: detected (UTF-8, UTF-16, cp1252)."),
+)
+
+target_options = compose(
+    option("--base-url", default="https://invoca.net", show_default=True, help="Invoca (or sandbox) address; HTTPS unless loopback."),
+    option("--api-version", default="2022-03-01", show_default=True, help="Version in the API route."),
+    option("--token-file", type=click.Path(dir_okay=False), help="File holding the API token (chmod 600). Default: $INVOCA_OAUTH_TOKEN."),
+    option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA certificates for a corporate TLS proxy."),
+    click.option("--token", hidden=True, expose_value=False, callback=lambda ctx, param, value: _refuse_token(value)),
+)
+
+pace_options = compose(
+    option("--rate", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Requests per second (0 = unlimited)."),
+    option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Requests in flight."),
+    option("--max-retries", type=click.IntRange(min=0), default=6, show_default=True, help="Retries for network errors, 5xx and 429."),
+    option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds to wait for one answer."),
+)
+
+output_options = compose(
+    option("--results", type=click.Path(dir_okay=False), help="Results file (.csv or .xlsx). Default: <input stem>.results.csv|xlsx beside the input."),
+    option("--retry-file", type=click.Path(dir_okay=False), help="File of the rows not delivered. Default: <input stem>.retry.<ext>."),
+    option("--summary-json", type=click.Path(dir_okay=False), help="Write the run's counts as JSON, for schedulers."),
+    option("--journal", type=click.Path(dir_okay=False), help="Journal SQLite file. Default: in the user's data folder."),
+    option("--log-file", type=click.Path(dir_okay=False), help="JSON lines: one per row outcome and one per run."),
+    option("--no-progress", "no_progress", is_flag=True, default=False, help="No progress bar or progress lines."),
+)
+
+common_options = compose(
+    click.option("--config", type=click.Path(dir_okay=False), expose_value=False, help=f"TOML file of options (long names as keys). Default: ./{CONFIG_FILE} if present."),
+    click.option("-v", "--verbose", is_flag=True, default=False, expose_value=False, is_eager=True,
+                 callback=lambda ctx, param, value: _verbose(value), help="Show tracebacks."),
+)
+
+
+def _refuse_token(value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError("the token is never taken on the command line: set INVOCA_OAUTH_TOKEN or use --token-file")
+
+
+VERBOSE = {"on": False}
+
+
+def _verbose(value: bool) -> None:
+    if value:
+        VERBOSE["on"] = True
+        logging.getLogger("uploader").setLevel(logging.DEBUG)
+
+
+def _options(kwargs: dict[str, Any]) -> Options:
+    kwargs = dict(kwargs)
+    kwargs["progress"] = not kwargs.pop("no_progress", False)
+    return Options.build(**kwargs)
+
+
+def library_errors(function: Callable) -> Callable:
+    """Domain exceptions become one line on stderr and the contract's exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except UploaderError as error:
+            if VERBOSE["on"]:
+                log.exception("traceback")
+            click.echo(f"invoca-upload: error: {error}", err=True)
+            sys.exit(error.exit_code)
+
+    return wrapper
+
+
+# ---------------------------------------------------------------- commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="invoca-upload", prog_name="invoca-upload")
+def cli() -> None:
+    """Upload a spreadsheet of phone calls (CSV or Excel) to Invoca's Call Ingestion API.
+
+    \b
+    Start with a template, check it, rehearse against the local sandbox, then upload:
+      invoca-upload template calls.xlsx --signal sale --custom channel
+      invoca-upload validate calls.xlsx --campaign-id 85
+      invoca-upload upload calls.xlsx --campaign-id 85
+    """
+
+
+@cli.command(cls=ConfiguredCommand)
+@click.argument("file", type=click.Path(path_type=Path))
+@input_options
+@target_options
+@pace_options
+@output_options
+@option("--dry-run", is_flag=True, default=False, help="Validate and map only; write <stem>.requests.jsonl; send nothing.")
+@option("--strict", is_flag=True, default=False, help="Send nothing at all if any row is invalid.")
+@option("--max-errors", type=click.IntRange(min=1), help="Stop (exit 3) once N rows are rejected, conflict or failed.")
+@common_options
+@library_errors
+def upload(file: Path, **kwargs: Any) -> None:
+    """Validate FILE, post every valid row to Invoca and write the results file.
+
+    Rows already delivered (the journal remembers them) are not sent again, so running the same
+    command after a stop, or on tomorrow's overlapping export, sends only what is missing.
+
+    \b
+    Examples:
+      export INVOCA_OAUTH_TOKEN=...            # never on the command line
+      invoca-upload upload calls.xlsx --campaign-id 85
+      invoca-upload upload twilio.csv --profile twilio --campaign-id 85 \\
+          --recording-url-template 'https://rec.example.com/{Sid}.wav'
+      invoca-upload upload calls.csv --dry-run  # check and show the request bodies
+      invoca-upload upload calls.csv --base-url http://127.0.0.1:8765 --rate 50   # the sandbox
+
+    \b
+    Exit codes: 0 all delivered; 1 some rows invalid, rejected, conflict or failed;
+    2 could not start; 3 stopped by the API or an error limit; 4 interrupted.
+    """
+    summary = pipeline.upload(file, _options(kwargs))
+    _print_summary(summary.as_dict())
+    sys.exit(summary.exit_code)
+
+
+@cli.command(cls=ConfiguredCommand)
+@click.argument("file", type=click.Path(path_type=Path))
+@input_options
+@option("--report", type=click.Path(dir_okay=False), help="Errors file. Default: <input stem>.errors.csv beside the input.")
+@option("--no-progress", "no_progress", is_flag=True, default=False, help="No progress bar or progress lines.")
+@common_options
+@library_errors
+def validate(file: Path, report: str | None, **kwargs: Any) -> None:
+    """Check every row of FILE without sending anything (no token needed).
+
+    Writes one line per problem (row, column, value, error) to the errors file.
+
+    \b
+    Examples:
+      invoca-upload validate calls.xlsx
+      invoca-upload validate five9.csv --profile five9 --timezone America/Chicago --campaign-id 85
+      invoca-upload validate export.csv --dayfirst --report problems.csv
+
+    \b
+    Exit codes: 0 every row valid; 1 some rows invalid; 2 the file cannot be read.
+    """
+    summary = pipeline.validate_file(file, _options(kwargs), report=report)
+    _print_summary(summary.as_dict())
+    sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--signal", "signals", multiple=True, metavar="NAME", help="Add a signal:NAME column (repeatable).")
+@click.option("--custom", "custom", multiple=True, metavar="NAME", help="Add a custom:NAME column (repeatable).")
+@library_errors
+def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...]) -> None:
+    """Write an Excel (or CSV) template for analysts to fill in.
+
+    \b
+    Examples:
+      invoca-upload template calls.xlsx
+      invoca-upload template calls.xlsx --signal sale --signal appointment --custom channel
+      invoca-upload template calls.csv --signal sale
+    """
+    from uploader.template import write_template
+
+    write_template(out, signals=list(signals), custom=list(custom))
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+def profiles() -> None:
+    """List the built-in column profiles (use one with --profile NAME).
+
+    \b
+    Example:
+      invoca-upload profiles
+      invoca-upload upload calls.csv --profile twilio --campaign-id 85
+    """
+    from uploader.profiles import builtin_profiles, load_profile
+
+    for name in builtin_profiles():
+        click.echo(f"{name:<16}{load_profile(name).description}")
+
+
+@cli.command("journal")
+@click.option("--journal", "path", type=click.Path(dir_okay=False), envvar="INVOCA_JOURNAL", help="Journal file. Default: the one uploads use.")
+@click.option("--export", type=click.Path(dir_okay=False), help="Write every journal entry to this CSV file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@library_errors
+def journal_command(path: str | None, export: str | None, as_json: bool) -> None:
+    """Show what a journal holds: calls per status and the last runs.
+
+    \b
+    Examples:
+      invoca-upload journal
+      invoca-upload journal --journal nightly.sqlite --export delivered.csv
+    """
+    from uploader.journal import default_journal_path, export_journal, journal_report
+
+    path = path or str(default_journal_path())
+    report = journal_report(path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"journal {report['journal']}")
+        for status, count in report["calls"].items():
+            click.echo(f"  {status:<18}{count:>10,}")
+        for run in report["runs"]:
+            counts = (run["summary"] or {}).get("counts", {})
+            shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            click.echo(f"  run {run['id']} {run['started']} {run['input']}: {shown or 'unfinished'}")
+    if export:
+        count = export_journal(path, export)
+        click.echo(f"exported {count:,} entries to {export}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 picks a free one).")
+@click.option("--token", default="sandbox-token", show_default=True, help="The token the sandbox accepts.")
+@click.option("--campaign", "campaigns", multiple=True, default=("85", "86"), show_default=True, help="ExternalOnly campaign ids the token may use (repeatable).")
+@click.option("--signal", "signals", multiple=True, help="Configured signal names (repeatable; none = any name).")
+@click.option("--custom", "custom", multiple=True, help="Configured custom data names (repeatable; none = any name).")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second before it answers 429.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of answers that are 500 or 503.")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of calls stored whose answer is lost.")
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, help="Random delay up to MS per request.")
+@click.option("--seed", type=int, help="Seed for the fault switches.")
+@click.option("--retry-after-date", is_flag=True, help="Send Retry-After as an HTTP date instead of seconds.")
+@click.option("--ingestion-disabled", is_flag=True, help="Answer 403 UnauthorizedOperation to every call.")
+def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faults: Any) -> None:
+    """Run a local emulator of the Call Ingestion API, for rehearsals and tests.
+
+    It follows the API notes: the same route, token header, validation, status codes and bodies.
+    GET /_sandbox/calls lists what it stored; DELETE /_sandbox/calls clears it.
+
+    \b
+    Examples:
+      invoca-upload sandbox --port 8765
+      invoca-upload sandbox --signal sale --custom channel --rate-limit 20 --fail-rate 0.05
+      INVOCA_OAUTH_TOKEN=sandbox-token invoca-upload upload calls.xlsx --base-url http://127.0.0.1:8765
+    """
+    from uploader.sandbox import SandboxConfig, serve
+
+    config = SandboxConfig(token=token, campaigns=tuple(campaigns), signals=tuple(signals), custom=tuple(custom), **faults)
+
+    def announce(url: str) -> None:
+        click.echo(url)
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(serve(config, host, port, announce))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        click.echo(f"invoca-upload: error: cannot listen on {host}:{port} ({error.strerror})", err=True)
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------- output
+
+
+def _print_summary(summary: dict) -> None:
+    counts = {status: count for status, count in summary["counts"].items() if count}
+    click.echo(f"{summary['input']}: {summary['rows']:,} rows ({summary['command']})")
+    for status, count in counts.items():
+        click.echo(f"  {status:<18}{count:>10,}")
+    if summary["blank_rows"]:
+        click.echo(f"  {'blank rows skipped':<18}{summary['blank_rows']:>10,}")
+    speed = f", {summary['rows_per_second']:,} rows/s" if summary["rows_per_second"] else ""
+    click.echo(f"  took {summary['elapsed_seconds']:.1f} s{speed}")
+    for name, path in summary["files"].items():
+        click.echo(f"  {name + ':':<10}{path}")
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if summary["stopped"]:
+        click.echo(f"stopped: {summary['stopped']}", err=True)
+    if summary["interrupted"]:
+        click.echo("interrupted: run the same command again to send the rest", err=True)
+
+
+def main() -> None:
+    logging.basicConfig(format="invoca-upload: %(message)s", level=logging.INFO, stream=sys.stderr)
+    try:
+        cli(standalone_mode=True)
+    except UploaderError as error:
+        click.echo(f"invoca-upload: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except Exception as error:  # the last line of defence: one line, the traceback only with -v
+        if VERBOSE["on"]:
+            raise
+        click.echo(f"invoca-upload: internal error: {type(error).__name__}: {error} (run with -v for details)", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

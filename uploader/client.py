@@ -1,0 +1,311 @@
+"""Posting calls: one aiohttp session, exactly `concurrency` workers fed by a bounded queue, one shared
+pacer, retries for what can succeed later, and every answer turned into a row outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from uploader.errors import RunStopped, TransportError
+from uploader.mapping import CallRequest
+from uploader.outcome import (
+    ALREADY_RECEIVED,
+    CONFLICT,
+    CREATED,
+    ERRORS,
+    FAILED,
+    NOT_SENT,
+    REJECTED,
+    RowOutcome,
+)
+
+MAX_RESPONSE = 64 * 1024
+MAX_RETRY_AFTER = 120.0
+IDENTICAL_REJECTIONS = 20
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Pace:
+    rate: float = 10.0
+    concurrency: int = 8
+    max_retries: int = 6
+    timeout: float = 60.0
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+
+
+class Pacer:
+    """Spaces requests evenly at `rate` per second (no bursts); 0 means unlimited.
+
+    Slowing down (on 429/503) lowers the rate for the rest of the run, at most once a second, and a
+    Retry-After holds every worker back, not only the one that was told.
+    """
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep):
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._last_slow_down = -1e9
+        self._starts: list[float] = []
+
+    async def wait(self) -> None:
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + (1.0 / self.rate if self.rate else 0.0)
+        if not self.rate:
+            self._starts = [t for t in self._starts[-256:] if t > now - 1.0] + [now]
+        if slot > now:
+            await self._sleep(slot - now)
+
+    def slow_down(self, retry_after: float | None) -> None:
+        now = self._clock()
+        if retry_after:
+            self._next = max(self._next, now + retry_after)
+        if now - self._last_slow_down < 1.0:
+            return
+        self._last_slow_down = now
+        current = self.rate or max(len(self._starts), 1)
+        self.rate = max(current * 0.7, 0.5)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return min(max(when - (now if now is not None else time.time()), 0.0), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API said, as far as an outcome is concerned."""
+
+    status: str
+    http_status: int
+    cuid: str | None = None
+    error: str = ""
+
+
+def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_before: bool) -> Answer:
+    """Turn one HTTP answer into a row status; raise for answers that retry or stop the run."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    error_class = str(errors.get("class", "")) if isinstance(errors, dict) else ""
+    detail = str(errors.get("invalid_data", "")) if isinstance(errors, dict) else ""
+    message = f"{error_class}: {detail}".strip(": ")
+    if http_status == 201:
+        cuid = body.get("cuid") if isinstance(body, dict) else None
+        return Answer(CREATED, 201, str(cuid) if cuid else None)
+    if http_status == 202:
+        return Answer(ALREADY_RECEIVED, 202, error="the API had already received this call")
+    if http_status == 409:
+        if sent_before:
+            return Answer(ALREADY_RECEIVED, 409, error="delivered by an earlier attempt whose answer was lost")
+        return Answer(CONFLICT, 409, error="external_call_unique_id is already used by another call")
+    if http_status in (429, 503):
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        raise TransportError(f"HTTP {http_status}", http_status=http_status, retry_after=retry_after, slow_down=True)
+    if http_status >= 500:
+        raise TransportError(f"HTTP {http_status} {message}".strip(), http_status=http_status)
+    if http_status == 401:
+        raise RunStopped("the API refused the token (401): check INVOCA_OAUTH_TOKEN or --token-file")
+    if http_status == 400:
+        raise RunStopped(f"the API refused the API version (400) {message}: check --api-version".strip())
+    if http_status == 403 and error_class == "UnauthorizedOperation":
+        raise RunStopped(f"the API refused the network (403 {message}): is call ingestion enabled?")
+    if http_status in (403, 413):
+        return Answer(REJECTED, http_status, error=message or f"HTTP {http_status}")
+    if 300 <= http_status < 400:
+        raise RunStopped(f"the API answered {http_status} (a redirect): check --base-url")
+    raise RunStopped(f"the API answered {http_status} {message}: check --base-url and --api-version".strip())
+
+
+@dataclass
+class Pending:
+    """A request on its way, with what the journal knew of it beforehand."""
+
+    request: CallRequest
+    sent_before: bool
+
+
+class Sender:
+    """Sends batches of requests with a fixed pool of workers; use as an async context manager."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str,
+        pace: Pace,
+        *,
+        ca_bundle: str | None = None,
+        max_errors: int | None = None,
+        on_outcome: Callable[[RowOutcome], None] = lambda outcome: None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.endpoint = endpoint
+        self.pace = pace
+        self.pacer = Pacer(pace.rate, sleep=sleep)
+        self.max_errors = max_errors
+        self.on_outcome = on_outcome
+        self.stop_reason: str | None = None
+        self.stopped_by_api = False
+        self._sleep = sleep
+        self._headers = {"Authorization": token, "Content-Type": "application/json"}
+        self._ssl = ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=pace.concurrency * 2)
+        self._outcomes: dict[int, RowOutcome] = {}
+        self._workers: list[asyncio.Task] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._errors = 0
+        self._streak: tuple[str, int] = ("", 0)
+
+    async def __aenter__(self) -> Sender:
+        connector = aiohttp.TCPConnector(limit=self.pace.concurrency, ssl=self._ssl if self._ssl else False)
+        timeout = aiohttp.ClientTimeout(total=self.pace.timeout)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self.pace.concurrency)]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_reason is not None
+
+    def stop(self, reason: str) -> None:
+        """Take no new rows; requests already out finish."""
+        self.stop_reason = self.stop_reason or reason
+
+    async def send(self, batch: list[Pending]) -> dict[int, RowOutcome]:
+        """Send one batch; every row gets an outcome (`not_sent` for those the stop left behind)."""
+        self._outcomes = {}
+        for pending in batch:
+            await self._queue.put(pending)
+        await self._queue.join()
+        return self._outcomes
+
+    async def _work(self) -> None:
+        while True:
+            pending = await self._queue.get()
+            try:
+                if self.stopping:
+                    outcome = _outcome(pending, Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}"), 0)
+                else:
+                    outcome = await self._deliver(pending)
+                self._outcomes[outcome.row] = outcome
+                self._count(outcome)
+                self.on_outcome(outcome)
+            finally:
+                self._queue.task_done()
+
+    async def _deliver(self, pending: Pending) -> RowOutcome:
+        attempts = 0
+        sent_before = pending.sent_before
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.pace.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(TransportError),
+            sleep=self._sleep_unless_stopping,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    try:
+                        answer = await self._post(pending.request, sent_before)
+                    except TransportError as error:
+                        sent_before = True  # the API may have stored it before failing to answer
+                        if error.slow_down:
+                            self.pacer.slow_down(error.retry_after)
+                        raise
+        except TransportError as error:
+            return _outcome(pending, Answer(FAILED, error.http_status or 0, error=f"gave up: {error}"), attempts)
+        except RunStopped as error:
+            self.stopped_by_api = True
+            self.stop(str(error))
+            return _outcome(pending, Answer(FAILED, 0, error=str(error)), attempts)
+        return _outcome(pending, answer, attempts)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransportError) and error.retry_after is not None:
+            return error.retry_after
+        return wait_random_exponential(multiplier=self.pace.backoff, max=self.pace.max_backoff)(state)
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        if self.stopping:
+            raise TransportError(f"not retried: {self.stop_reason}")
+        await self._sleep(seconds)
+
+    async def _post(self, request: CallRequest, sent_before: bool) -> Answer:
+        assert self._session is not None
+        await self.pacer.wait()
+        try:
+            async with self._session.post(
+                self.endpoint, data=request.payload, headers=self._headers, allow_redirects=False
+            ) as response:
+                raw = await response.content.read(MAX_RESPONSE)
+                headers = {"Retry-After": response.headers.get("Retry-After", "")}
+                status = response.status
+        except TimeoutError:
+            raise TransportError(f"no answer within {self.pace.timeout:g} s") from None
+        except aiohttp.ClientError as error:
+            raise TransportError(f"connection problem ({type(error).__name__})") from None
+        try:
+            body = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        return classify(status, body, headers, sent_before=sent_before)
+
+    def _count(self, outcome: RowOutcome) -> None:
+        if outcome.status in ERRORS:
+            self._errors += 1
+            if self.max_errors is not None and self._errors >= self.max_errors:
+                self.stop(f"{self._errors} rows failed or were refused (--max-errors {self.max_errors})")
+        if outcome.status == REJECTED:
+            last, count = self._streak
+            count = count + 1 if outcome.error == last else 1
+            self._streak = (outcome.error, count)
+            if count >= IDENTICAL_REJECTIONS:
+                self.stop(
+                    f"the API gave the same refusal to {count} rows in a row, a configuration problem: "
+                    f"{outcome.error}"
+                )
+        elif outcome.status != NOT_SENT:
+            self._streak = ("", 0)
+
+
+def _outcome(pending: Pending, answer: Answer, attempts: int) -> RowOutcome:
+    return RowOutcome(
+        row=pending.request.row,
+        external_call_unique_id=pending.request.external_call_unique_id,
+        status=answer.status,
+        cuid=answer.cuid,
+        http_status=answer.http_status or None,
+        attempts=attempts,
+        error=answer.error,
+    )

@@ -1,0 +1,36 @@
+"""One row's outcome, the record every stage passes on and every output file is made from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+CREATED = "created"
+ALREADY_RECEIVED = "already_received"
+ALREADY_UPLOADED = "already_uploaded"
+INVALID = "invalid"
+REJECTED = "rejected"
+CONFLICT = "conflict"
+FAILED = "failed"
+NOT_SENT = "not_sent"
+SKIPPED = "skipped"
+
+STATUSES = (CREATED, ALREADY_RECEIVED, ALREADY_UPLOADED, SKIPPED, INVALID, REJECTED, CONFLICT, FAILED, NOT_SENT)
+DELIVERED = frozenset({CREATED, ALREADY_RECEIVED, ALREADY_UPLOADED})
+# Rows that end the run well: delivered, or left out on purpose by the profile.
+FINE = DELIVERED | {SKIPPED}
+# Rows that count towards --max-errors.
+ERRORS = frozenset({REJECTED, CONFLICT, FAILED})
+
+
+@dataclass
+class RowOutcome:
+    row: int
+    external_call_unique_id: str
+    status: str
+    cuid: str | None = None
+    http_status: int | None = None
+    attempts: int = 0
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)

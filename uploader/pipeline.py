@@ -1,0 +1,420 @@
+"""The pipeline: file -> sources -> profiles -> schema -> mapping -> journal -> client -> journal -> results.
+
+`upload()` and `validate_file()` are what the CLI calls and what Python callers use; both return a
+`RunSummary` whose `exit_code` follows the command-line contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from uploader.client import Pace, Pending, Sender
+from uploader.errors import RowError, UploaderError
+from uploader.journal import Journal, JournalEntry, default_journal_path
+from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
+from uploader.normalize import TimeOptions
+from uploader.outcome import ALREADY_UPLOADED, FAILED, FINE, INVALID, NOT_SENT, SKIPPED, STATUSES, RowOutcome
+from uploader.profiles import ColumnPlan, load_profile
+from uploader.progress import Progress
+from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
+from uploader.runlog import RunLog
+from uploader.schema import SeenIds, validate
+from uploader.settings import Options
+from uploader.sources import Table, open_table
+
+log = logging.getLogger("uploader")
+SEND_BATCH = 1000
+DRAIN_SECONDS = 30.0
+
+
+@dataclass
+class RunSummary:
+    """What a run did; `as_dict()` is the --summary-json document."""
+
+    input: str
+    command: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    blank_rows: int = 0
+    elapsed_seconds: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    interrupted: bool = False
+    exit_code: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "command": self.command,
+            "input": self.input,
+            "rows": self.rows,
+            "blank_rows": self.blank_rows,
+            "counts": self.counts,
+            "delivered": sum(self.counts[s] for s in ("created", "already_received", "already_uploaded")),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "rows_per_second": round(self.rows / self.elapsed_seconds, 1) if self.elapsed_seconds else None,
+            "files": self.files,
+            "warnings": self.warnings,
+            "stopped": self.stopped,
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+        }
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.stem + suffix)
+
+
+@dataclass
+class Prepared:
+    """An input opened and resolved against its profile, ready to be read chunk by chunk."""
+
+    table: Table
+    plan: ColumnPlan
+    time_options: TimeOptions
+    warnings: list[str]
+
+    def rows(self, chunk_size: int) -> Iterator[tuple[pd.DataFrame, ValidatedRows]]:
+        seen = SeenIds()
+        try:
+            for chunk in self.table.chunks(chunk_size):
+                yield chunk, self._validate(chunk, seen)
+        finally:
+            seen.close()
+
+    def _validate(self, chunk: pd.DataFrame, seen: SeenIds) -> ValidatedRows:
+        canonical, skips = self.plan.canonical(chunk)
+        skipped = {int(row): str(reason) for row, reason in skips.dropna().items()}
+        kept = canonical[~canonical.index.isin(list(skipped))]
+        checked = validate(kept, self.time_options, self._columns())
+        errors = checked.errors
+        for row, problem in self.table.oversized.items():
+            if row in kept.index:
+                errors[row] = [RowError(row, "", "", problem)]
+        for row, first in seen.repeats(kept["external_call_unique_id"]).items():
+            errors.setdefault(row, []).append(
+                RowError(row, "external_call_unique_id", str(kept.at[row, "external_call_unique_id"]),
+                         f"is the same external_call_unique_id as row {first}")  # fmt: skip
+            )
+        valid = checked.rows[~checked.rows.index.isin(list(errors))]
+        zone_less = valid["start_time"].str.endswith("M").sum()
+        return ValidatedRows(valid, errors, skipped, int(zone_less))
+
+    def _columns(self) -> dict[str, str]:
+        named = {f: c for f, c in self.plan.fields.items()}
+        named.update({f"signal:{n}": c for n, c in self.plan.signals.items()})
+        named.update({f"custom:{n}": c for n, c in self.plan.custom.items()})
+        named.setdefault("calling_phone_number", self.plan.fields.get("from_number", "calling_phone_number"))
+        named.setdefault("destination_phone_number", self.plan.fields.get("to_number", "destination_phone_number"))
+        return named
+
+
+@dataclass
+class ValidatedRows:
+    valid: pd.DataFrame
+    errors: dict[int, list[RowError]]
+    skipped: dict[int, str]
+    zone_less: int
+
+    def settled(self, ids: pd.Series) -> dict[int, RowOutcome]:
+        """Outcomes of the rows that will not be sent: invalid and skipped ones."""
+        outcomes: dict[int, RowOutcome] = {}
+        for row, problems in self.errors.items():
+            identifier = ids.get(row)
+            outcomes[row] = RowOutcome(row, "" if pd.isna(identifier) else str(identifier), INVALID,
+                                       error="; ".join(str(p) for p in problems))  # fmt: skip
+        for row, reason in self.skipped.items():
+            identifier = ids.get(row)
+            outcomes[row] = RowOutcome(row, "" if pd.isna(identifier) else str(identifier), SKIPPED, error=reason)
+        return outcomes
+
+
+def prepare(path: Path, options: Options) -> Prepared:
+    profile = load_profile(options.profile)
+    table = open_table(path, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding)
+    plan = profile.plan(
+        table.headers,
+        table.columns,
+        campaign_id=options.campaign_id,
+        recording_url_template=options.recording_url_template,
+        source=str(path),
+    )
+    warnings = []
+    used = set(plan.fields.values()) | set(plan.signals.values()) | set(plan.custom.values())
+    used |= {plan.by_key[k] for k in map(_key, plan.placeholders()) if k in plan.by_key}
+    used |= {plan.by_key.get(_key(rule.column)) for rule in profile.skip}
+    ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
+    if ignored:
+        warnings.append(f"columns not sent (kept in the results file): {', '.join(ignored)}")
+    if len(plan.signals) > MAX_SIGNALS:
+        warnings.append(f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most {MAX_SIGNALS} per call")
+    timezone = options.timezone or profile.timezone
+    time_options = TimeOptions(timezone=timezone, dayfirst=options.dayfirst, epoch1904=table.epoch1904)
+    return Prepared(table, plan, time_options, warnings)
+
+
+def _key(name: str) -> str:
+    from uploader.profiles import header_key
+
+    return header_key(name)
+
+
+# ---------------------------------------------------------------- validate
+
+
+def validate_file(path: str | Path, options: Options | None = None, *, report: str | Path | None = None,
+                  **overrides: object) -> RunSummary:  # fmt: skip
+    """Read and check every row without sending anything; write `<stem>.errors.csv`."""
+    options = Options.build(options, **overrides)
+    path = Path(path)
+    started = time.monotonic()
+    prepared = prepare(path, options)
+    summary = RunSummary(input=str(path), command="validate", warnings=prepared.warnings)
+    errors_file = ErrorsFile(Path(report) if report else _beside(path, ".errors.csv"))
+    progress = Progress(prepared.table.estimated_rows, enabled=options.progress, what="rows checked")
+    zone_less = 0
+    try:
+        for chunk, checked in prepared.rows(options.chunk_size):
+            for row in chunk.index:
+                problems = checked.errors.get(int(row))
+                if problems:
+                    errors_file.write(problems)
+                    summary.counts[INVALID] += 1
+                elif int(row) in checked.skipped:
+                    summary.counts[SKIPPED] += 1
+                else:
+                    summary.counts[NOT_SENT] += 1
+            zone_less += checked.zone_less
+            progress.advance(len(chunk))
+    finally:
+        errors_file.close()
+        progress.close()
+    _zone_warning(summary, zone_less)
+    summary.blank_rows = prepared.table.blank_rows
+    summary.files["errors"] = str(errors_file.path)
+    summary.elapsed_seconds = time.monotonic() - started
+    summary.exit_code = 1 if summary.counts[INVALID] else 0
+    return summary
+
+
+def _zone_warning(summary: RunSummary, zone_less: int) -> None:
+    if zone_less:
+        summary.warnings.append(
+            f"{zone_less} start times carry no zone: sent in the form Invoca reads in the network's own "
+            "zone; pass --timezone to send exact instants"
+        )
+
+
+# ---------------------------------------------------------------- upload
+
+
+def upload(path: str | Path, options: Options | None = None, **overrides: object) -> RunSummary:
+    """Validate, map and send every row of a spreadsheet; write the results (and retry) file."""
+    options = Options.build(options, **overrides)
+    path = Path(path)
+    token = None
+    if not options.dry_run:
+        options.check_target()
+        token = options.resolve_token()
+    run = Run(path, options, token)
+    return asyncio.run(run.execute())
+
+
+class Run:
+    """One upload run: owns the journal, the sender and the output files for its duration."""
+
+    def __init__(self, path: Path, options: Options, token: str | None) -> None:
+        self.path = path
+        self.options = options
+        self.token = token
+        self.started = time.monotonic()
+        self.summary = RunSummary(input=str(path), command="dry-run" if options.dry_run else "upload")
+        self.interrupts = 0
+        self.zone_less = 0
+
+    def _outputs(self, prepared: Prepared) -> Outputs:
+        path, options = self.path, self.options
+        default_suffix = ".xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
+        results = Path(options.results) if options.results else _beside(path, ".results" + default_suffix)
+        retry_suffix = ".xlsx" if path.suffix.lower() == ".xlsm" else path.suffix
+        retry = Path(options.retry_file) if options.retry_file else _beside(path, ".retry" + retry_suffix)
+        delimiter = prepared.table.delimiter
+        return Outputs(results, retry, prepared.table.headers, prepared.table.columns, delimiter)
+
+    async def execute(self) -> RunSummary:
+        prepared = prepare(self.path, self.options)
+        self.summary.warnings.extend(prepared.warnings)
+        if self.options.strict and not self.options.dry_run:
+            invalid = _count_invalid(self.path, self.options)
+            if invalid:
+                self.summary.stopped = f"--strict: {invalid} invalid rows, nothing sent"
+                self.options = Options.build(self.options, dry_run=True)
+                prepared = prepare(self.path, self.options)
+        outputs = self._outputs(prepared)
+        requests_file = RequestsFile(_beside(self.path, ".requests.jsonl")) if self.options.dry_run else None
+        journal = None
+        runlog = RunLog(self.options.log_file)
+        progress = Progress(prepared.table.estimated_rows, enabled=self.options.progress, what="rows")
+        try:
+            if not self.options.dry_run:
+                journal = Journal(self.options.journal or default_journal_path(),
+                                  endpoint=self.options.endpoint, token=self.token)  # fmt: skip
+                journal.start_run(str(self.path))
+            await self._run_chunks(prepared, outputs, journal, requests_file, runlog, progress)
+        finally:
+            progress.close()
+            self._finish(prepared, outputs, requests_file)
+            outputs.close(self.summary.as_dict())
+            if journal is not None:
+                journal.finish_run(self.summary.as_dict())
+                journal.close()
+            runlog.run(self.summary.as_dict())
+            runlog.close()
+            if self.options.summary_json:
+                write_summary_json(Path(self.options.summary_json), self.summary.as_dict())
+        return self.summary
+
+    async def _run_chunks(self, prepared, outputs, journal, requests_file, runlog, progress) -> None:
+        options = self.options
+        sender = None
+        if journal is not None:
+            assert self.token is not None
+            pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
+            sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
+                            max_errors=options.max_errors, on_outcome=progress.outcome)  # fmt: skip
+        self._install_signals(sender)
+        try:
+            if sender is not None:
+                await sender.__aenter__()
+            for chunk, checked in prepared.rows(options.chunk_size):
+                outcomes = checked.settled(_ids(chunk, prepared))
+                self.zone_less += checked.zone_less
+                requests = list(call_requests(checked.valid))
+                if requests_file is not None:
+                    for request in requests:
+                        requests_file.write(request.payload)
+                        outcomes[request.row] = RowOutcome(request.row, request.external_call_unique_id, NOT_SENT)
+                else:
+                    await self._send(requests, outcomes, journal, sender)
+                progress.advance(len(chunk) - len(requests) if sender else len(chunk))
+                for row in sorted(outcomes):
+                    runlog.outcome(outcomes[row])
+                outputs.write(chunk, outcomes, checked.errors)
+                await asyncio.sleep(0)
+        finally:
+            if sender is not None:
+                await sender.__aexit__(None, None, None)
+                self.summary.stopped = self.summary.stopped or (
+                    None if self.interrupts else sender.stop_reason
+                )
+            self._remove_signals()
+
+    async def _send(self, requests: list[CallRequest], outcomes, journal: Journal, sender: Sender) -> None:
+        for start in range(0, len(requests), SEND_BATCH):
+            batch = requests[start : start + SEND_BATCH]
+            known = journal.lookup([r.external_call_unique_id for r in batch])
+            to_send: list[Pending] = []
+            for request in batch:
+                entry = known.get(request.external_call_unique_id)
+                if entry is not None and entry.delivered:
+                    outcomes[request.row] = _already_uploaded(request, entry)
+                elif sender.stopping:
+                    outcomes[request.row] = RowOutcome(request.row, request.external_call_unique_id, NOT_SENT,
+                                                       error=f"not sent: {sender.stop_reason}")  # fmt: skip
+                else:
+                    to_send.append(Pending(request, sent_before=entry is not None and entry.maybe_sent))
+            if not to_send:
+                continue
+            journal.mark_sending((p.request.external_call_unique_id, p.request.payload_hash) for p in to_send)
+            try:
+                sent = await sender.send(to_send)
+            except asyncio.CancelledError:
+                sent = dict(sender._outcomes)
+                for pending in to_send:
+                    sent.setdefault(pending.request.row, RowOutcome(
+                        pending.request.row, pending.request.external_call_unique_id, FAILED,
+                        error="interrupted before the answer came: run again to finish"))  # fmt: skip
+                journal.record(sent.values())
+                outcomes.update(sent)
+                raise
+            journal.record(sent.values())
+            journal.release_unsent([o.external_call_unique_id for o in sent.values() if o.attempts == 0], known)
+            outcomes.update(sent)
+
+    def _install_signals(self, sender: Sender | None) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def interrupt() -> None:
+            self.interrupts += 1
+            if self.interrupts == 1 and sender is not None:
+                log.warning("stopping: finishing the requests in flight (press Ctrl-C again to stop at once)")
+                sender.stop("interrupted")
+                loop.call_later(DRAIN_SECONDS, lambda: task.cancel() if task else None)
+            elif task is not None:
+                task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, interrupt)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (a notebook, a worker): Python's default handling applies
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _finish(self, prepared: Prepared, outputs: Outputs, requests_file: RequestsFile | None) -> None:
+        summary = self.summary
+        summary.counts = outputs.counts
+        summary.blank_rows = prepared.table.blank_rows
+        summary.elapsed_seconds = time.monotonic() - self.started
+        summary.files["results"] = str(outputs.results_path)
+        if outputs.retry_rows:
+            summary.files["retry"] = str(outputs.retry_path)
+        if requests_file is not None:
+            requests_file.close()
+            summary.files["requests"] = str(requests_file.path)
+        _zone_warning(summary, self.zone_less)
+        summary.interrupted = self.interrupts > 0
+        bad = sum(count for status, count in summary.counts.items() if status not in FINE | {NOT_SENT})
+        if summary.interrupted:
+            summary.exit_code = 4
+        elif summary.stopped and not self.options.dry_run and "--strict" not in summary.stopped:
+            summary.exit_code = 3
+        elif bad or (summary.counts[NOT_SENT] and not self.options.dry_run):
+            summary.exit_code = 1
+        else:
+            summary.exit_code = 0
+
+
+def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:
+    column = prepared.plan.fields.get("external_call_unique_id")
+    if column is None:
+        return pd.Series(pd.NA, index=chunk.index)
+    return chunk[column].astype("string").str.strip()
+
+
+def _already_uploaded(request: CallRequest, entry: JournalEntry) -> RowOutcome:
+    note = "" if entry.payload_hash == request.payload_hash else "the row differs from what was delivered then"
+    return RowOutcome(request.row, request.external_call_unique_id, ALREADY_UPLOADED, cuid=entry.cuid, error=note)
+
+
+def _count_invalid(path: Path, options: Options) -> int:
+    prepared = prepare(path, options)
+    return sum(len(checked.errors) for _, checked in prepared.rows(options.chunk_size))

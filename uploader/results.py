@@ -1,0 +1,207 @@
+"""What a run leaves behind: the results file, the retry file, the requests file and the summary.
+
+All writers stream chunk by chunk in input order. No cell in any of them can run as a formula: in xlsx
+every text cell is a string cell; in CSV a risky cell gets a leading apostrophe (which the reader
+strips again, so a retry file uploads as it is).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
+
+from uploader.errors import ConfigError, RowError
+from uploader.outcome import DELIVERED, FINE, STATUSES, RowOutcome
+
+RESULT_COLUMNS = ("row", "external_call_unique_id", "status", "cuid", "http_status", "attempts", "error")
+ERROR_COLUMNS = ("row", "column", "value", "error")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
+STATUS_FILL = {
+    "created": GREEN, "already_received": GREEN, "already_uploaded": GREEN, "skipped": GREY,
+    "invalid": RED, "rejected": RED, "conflict": RED, "failed": AMBER, "not_sent": GREY,
+}  # fmt: skip
+
+
+def formula_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def _text(value: Any) -> Any:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return value
+
+
+class _CsvSink:
+    def __init__(self, path: Path, header: list[str], delimiter: str = ",") -> None:
+        try:
+            self.stream = path.open("w", newline="", encoding="utf-8-sig")
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot be written ({error.strerror})") from error
+        self.writer = csv.writer(self.stream, delimiter=delimiter)
+        self.writer.writerow([formula_safe(name) for name in header])
+
+    def row(self, values: list[Any], fills: dict[int, str] | None = None, notes: dict[int, str] | None = None) -> None:
+        self.writer.writerow([formula_safe(_text(value)) for value in values])
+
+    def close(self, summary: dict | None = None) -> None:
+        self.stream.close()
+
+
+class _XlsxSink:
+    def __init__(self, path: Path, header: list[str], title: str) -> None:
+        self.path = path
+        self.book = Workbook(write_only=True)
+        self.sheet = self.book.create_sheet(title)
+        self.sheet.freeze_panes = "A2"
+        self.width = len(header)
+        bold = Font(bold=True)
+        self.sheet.append([self._cell(name, font=bold) for name in header])
+
+    def _cell(self, value: Any, *, fill: str | None = None, note: str | None = None, font: Font | None = None):
+        cell = WriteOnlyCell(self.sheet, value=_text(value))
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+        if fill:
+            cell.fill = PatternFill("solid", fgColor=fill)
+        if note:
+            cell.comment = Comment(note, "invoca-upload", width=300, height=80)
+        if font:
+            cell.font = font
+        return cell
+
+    def row(self, values: list[Any], fills: dict[int, str] | None = None, notes: dict[int, str] | None = None) -> None:
+        fills, notes = fills or {}, notes or {}
+        self.sheet.append(
+            [self._cell(v, fill=fills.get(i), note=notes.get(i)) for i, v in enumerate(values)]
+        )
+
+    def close(self, summary: dict | None = None) -> None:
+        from openpyxl.utils import get_column_letter
+
+        self.sheet.auto_filter.ref = f"A1:{get_column_letter(max(self.width, 1))}1"
+        if summary is not None:
+            sheet = self.book.create_sheet("Summary")
+            for status in STATUSES:
+                sheet.append([status, summary["counts"].get(status, 0)])
+            for key in ("rows", "blank_rows", "elapsed_seconds", "input"):
+                sheet.append([key, _text(summary.get(key))])
+        try:
+            self.book.save(self.path)
+        except OSError as error:
+            raise ConfigError(f"{self.path}: cannot be written ({error.strerror})") from error
+
+
+def _sink(path: Path, header: list[str], title: str, delimiter: str = ","):
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _XlsxSink(path, header, title)
+    return _CsvSink(path, header, "\t" if path.suffix.lower() == ".tsv" else delimiter)
+
+
+@dataclass
+class Outputs:
+    """The results file, and the retry file once there is a row to retry."""
+
+    results_path: Path
+    retry_path: Path
+    headers: list[str]
+    columns: list[str]
+    delimiter: str = ","
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    retry_rows: int = 0
+    _retry: Any = None
+
+    def __post_init__(self) -> None:
+        self._results = _sink(self.results_path, [*RESULT_COLUMNS, *self.headers], "Results", self.delimiter)
+        self._offsets = {name: index for index, name in enumerate(self.columns)}
+
+    def write(self, chunk: pd.DataFrame, outcomes: dict[int, RowOutcome], errors: dict[int, list[RowError]]) -> None:
+        """Write one chunk's rows in input order; every row of the chunk must have an outcome."""
+        for row_number, cells in zip(chunk.index, chunk.itertuples(index=False, name=None), strict=True):
+            outcome = outcomes[int(row_number)]
+            self.counts[outcome.status] += 1
+            fixed = [outcome.row, outcome.external_call_unique_id, outcome.status, outcome.cuid,
+                     outcome.http_status, outcome.attempts or None, outcome.error]  # fmt: skip
+            fills = {2: STATUS_FILL[outcome.status]}
+            notes: dict[int, str] = {}
+            for problem in errors.get(int(row_number), []):
+                offset = self._offset(problem.column)
+                if offset is not None:
+                    place = len(RESULT_COLUMNS) + offset
+                    fills[place] = RED
+                    notes[place] = notes.get(place, "") + str(problem) + "\n"
+            self._results.row([*fixed, *cells], fills, notes)
+            if outcome.status not in FINE:
+                self._retry_row(list(cells), outcome.error)
+
+    def _offset(self, column: str) -> int | None:
+        name = column.split(" (", 1)[1].rstrip(")") if " (" in column else column
+        return self._offsets.get(name)
+
+    def _retry_row(self, cells: list[Any], error: str) -> None:
+        if self._retry is None:
+            self._retry = _sink(self.retry_path, [*self.headers, "error"], "Retry", self.delimiter)
+        self.retry_rows += 1
+        self._retry.row([*cells, error])
+
+    def close(self, summary: dict | None = None) -> None:
+        self._results.close(summary)
+        if self._retry is not None:
+            self._retry.close()
+
+
+def delivered(counts: dict[str, int]) -> int:
+    return sum(counts[status] for status in DELIVERED)
+
+
+class RequestsFile:
+    """`--dry-run`: each request body as one JSON line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stream = path.open("w", encoding="utf-8")
+
+    def write(self, payload: bytes) -> None:
+        self.stream.write(payload.decode("utf-8") + "\n")
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class ErrorsFile:
+    """`validate`: one line per problem (row, column, value, error)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._sink = _CsvSink(path, list(ERROR_COLUMNS))
+        self.count = 0
+
+    def write(self, problems: list[RowError]) -> None:
+        for problem in problems:
+            self._sink.row([problem.row, problem.column, problem.value, problem.message])
+            self.count += 1
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+def write_summary_json(path: Path, summary: dict) -> None:
+    try:
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be written ({error.strerror})") from error

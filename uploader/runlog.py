@@ -1,0 +1,35 @@
+"""`--log-file`: JSON lines for schedulers, one per row outcome and one per run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from uploader.errors import ConfigError
+from uploader.outcome import RowOutcome
+
+
+class RunLog:
+    def __init__(self, path: str | None) -> None:
+        self.stream = None
+        if path:
+            try:
+                self.stream = Path(path).open("a", encoding="utf-8")
+            except OSError as error:
+                raise ConfigError(f"--log-file {path}: cannot be written ({error.strerror})") from None
+
+    def _write(self, record: dict) -> None:
+        if self.stream is not None:
+            record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **record}
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def outcome(self, outcome: RowOutcome) -> None:
+        self._write({"event": "row", **outcome.as_dict()})
+
+    def run(self, summary: dict) -> None:
+        self._write({"event": "run", **summary})
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
