@@ -214,7 +214,11 @@ class Sender:
                 if self.stopping:
                     outcome = _outcome(pending, Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}"), 0)
                 else:
-                    outcome = await self._deliver(pending)
+                    try:
+                        outcome = await self._deliver(pending)
+                    except Exception as error:  # a worker must never die: the batch would wait forever
+                        failure = Answer(FAILED, 0, error=f"internal error: {type(error).__name__}: {error}")
+                        outcome = _outcome(pending, failure, 1)
                 self._outcomes[outcome.row] = outcome
                 self._count(outcome)
                 self.on_outcome(outcome)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from uploader.sandbox import SandboxConfig
+from uploader.sandbox.background import running_sandbox
+
+TOKEN = "test-token-7f3a9c"  # noqa: S105
+HEADER = [
+    "external_call_unique_id",
+    "start_time",
+    "calling_phone_number",
+    "destination_phone_number",
+    "call_direction",
+    "recording_url",
+]
+
+
+def call_row(identifier: str, **overrides: str) -> dict[str, str]:
+    row = {
+        "external_call_unique_id": identifier,
+        "start_time": "2024-03-05T14:03:27Z",
+        "calling_phone_number": "(312) 555-0143",
+        "destination_phone_number": "888-555-1212",
+        "call_direction": "inbound",
+        "recording_url": f"https://rec.example.com/{identifier}.wav",
+    }
+    row.update(overrides)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None = None, **kw) -> Path:
+    import csv
+
+    header = header or (list(rows[0]) if rows else HEADER)
+    with path.open("w", newline="", encoding=kw.get("encoding", "utf-8")) as stream:
+        writer = csv.writer(stream, delimiter=kw.get("delimiter", ","))
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row.get(name, "") for name in header])
+    return path
+
+
+def write_xlsx(path: Path, rows: list[list], sheets_before: int = 0) -> Path:
+    book = openpyxl.Workbook()
+    first = book.active
+    for index in range(sheets_before):
+        sheet = first if index == 0 else book.create_sheet(f"Summary{index}")
+        sheet.title = f"Summary{index}"
+        sheet["A1"] = "Monthly call report"
+        sheet["B3"] = 42
+    data = first if sheets_before == 0 else book.create_sheet("Calls")
+    for row in rows:
+        data.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.fixture
+def calls(tmp_path: Path):
+    """Write a CSV of n valid calls and return its path."""
+
+    def make(n: int = 5, name: str = "calls.csv", prefix: str = "call-", **overrides: str) -> Path:
+        return write_csv(tmp_path / name, [call_row(f"{prefix}{i}", **overrides) for i in range(n)])
+
+    return make
+
+
+@pytest.fixture
+def sandbox():
+    with running_sandbox(SandboxConfig(token=TOKEN)) as running:
+        yield running
+
+
+@pytest.fixture
+def make_sandbox():
+    """Start sandboxes with their own settings; all stop at the end of the test."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+
+        def make(**settings) -> object:
+            settings.setdefault("token", TOKEN)
+            return stack.enter_context(running_sandbox(SandboxConfig(**settings)))
+
+        yield make
+
+
+@pytest.fixture
+def token_env(monkeypatch):
+    monkeypatch.setenv("INVOCA_OAUTH_TOKEN", TOKEN)
+    return TOKEN
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch):
+    """No test reads a user's config, journal or token."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INVOCA_OAUTH_TOKEN", raising=False)
+    for key in list(os.environ):
+        if key.startswith("INVOCA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))

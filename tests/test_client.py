@@ -1,0 +1,243 @@
+"""The worker pool against the sandbox on loopback: statuses, retries, pacing, concurrency, stops."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from email.utils import formatdate
+
+import pytest
+from aiohttp import web
+
+from uploader.client import Pace, Pacer, Pending, Sender, classify, parse_retry_after
+from uploader.errors import RunStopped, TransportError
+from uploader.mapping import CallRequest, encode
+from uploader.sandbox import SandboxConfig, create_app
+from uploader.sandbox.server import STATE
+
+TOKEN = "tok"
+BODY = {
+    "call": {
+        "external_call_unique_id": "c0",
+        "start_time": "2016-04-11T13:00:00-07:00",
+        "calling_phone_number": "+13125550143",
+        "destination_phone_number": "+18885551212",
+        "advertiser_campaign_id_from_network": "85",
+        "call_direction": "inbound",
+        "recording_url": "https://rec.example.com/1.wav",
+    }
+}
+
+
+def request(index: int, **call) -> CallRequest:
+    body = copy.deepcopy(BODY)
+    body["call"]["external_call_unique_id"] = f"c{index}"
+    body["call"].update(call)
+    payload = encode(body)
+    return CallRequest(index + 2, f"c{index}", payload, str(hash(payload)))
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+def server_for(aiohttp_server):
+    async def make(**settings):
+        settings.setdefault("token", TOKEN)
+        app = create_app(SandboxConfig(**settings))
+        server = await aiohttp_server(app)
+        return server, app[STATE]
+
+    return make
+
+
+def endpoint(server) -> str:
+    return str(server.make_url("/api/2022-03-01/calls.json"))
+
+
+async def send(server, requests, pace=Pace(rate=0, concurrency=4), **kwargs):
+    kwargs.setdefault("sleep", no_sleep)
+    async with Sender(endpoint(server), kwargs.pop("token", TOKEN), pace, **kwargs) as sender:
+        outcomes = await sender.send([Pending(r, False) for r in requests])
+    return outcomes, sender
+
+
+# ---------------------------------------------------------------- classification (pure)
+
+
+def test_classify_every_status():
+    assert classify(201, {"cuid": "X1"}, {}, sent_before=False).status == "created"
+    assert classify(201, {"cuid": "X1"}, {}, sent_before=False).cuid == "X1"
+    assert classify(202, None, {}, sent_before=False).status == "already_received"
+    assert classify(409, None, {}, sent_before=False).status == "conflict"
+    assert classify(409, None, {}, sent_before=True).status == "already_received"
+    refused = classify(403, {"errors": {"class": "RecordInvalid", "invalid_data": "Validation failed: x"}}, {},
+                       sent_before=False)
+    assert refused.status == "rejected" and refused.error == "RecordInvalid: Validation failed: x"
+    for status in (401, 400, 404, 301):
+        with pytest.raises(RunStopped):
+            classify(status, None, {}, sent_before=False)
+    with pytest.raises(RunStopped):
+        classify(403, {"errors": {"class": "UnauthorizedOperation", "invalid_data": ""}}, {}, sent_before=False)
+    with pytest.raises(TransportError) as slow:
+        classify(429, None, {"Retry-After": "7"}, sent_before=False)
+    assert slow.value.slow_down and slow.value.retry_after == 7
+    with pytest.raises(TransportError) as trouble:
+        classify(500, {"errors": {"class": "InternalServiceError", "invalid_data": "refer to error handle 1"}}, {},
+                 sent_before=False)
+    assert not trouble.value.slow_down
+
+
+def test_retry_after_in_seconds_and_as_http_date():
+    assert parse_retry_after("3") == 3
+    assert parse_retry_after("100000") == 120  # capped
+    now = time.time()
+    assert 9 <= parse_retry_after(formatdate(now + 10, usegmt=True), now=now) <= 10
+    assert parse_retry_after(formatdate(now - 10, usegmt=True), now=now) == 0
+    assert parse_retry_after("soon") is None and parse_retry_after("") is None
+
+
+async def test_pacer_spaces_requests_evenly_and_slows_down():
+    clock = {"now": 0.0}
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    pacer = Pacer(10, clock=lambda: clock["now"], sleep=sleep)
+    for _ in range(5):
+        await pacer.wait()
+    assert slept == pytest.approx([0.1, 0.1, 0.1, 0.1])
+    pacer.slow_down(retry_after=2.0)
+    pacer.slow_down(retry_after=None)
+    assert pacer.rate == pytest.approx(7.0)  # at most once a second
+    slept.clear()
+    await pacer.wait()
+    assert slept[0] >= 2.0  # a Retry-After holds back every worker
+
+
+# ---------------------------------------------------------------- against the sandbox
+
+
+async def test_created_with_cuids_and_token_in_header_only(server_for):
+    server, state = await server_for()
+    outcomes, _ = await send(server, [request(i) for i in range(10)])
+    assert {o.status for o in outcomes.values()} == {"created"}
+    assert {o.cuid for o in outcomes.values()} == {c.cuid for c in state.calls.values()}
+    assert all("oauth_token" not in c.body for c in state.calls.values())
+
+
+async def test_concurrency_bound_is_never_exceeded(server_for):
+    server, state = await server_for(latency_ms=30, seed=2)
+    outcomes, _ = await send(server, [request(i) for i in range(40)], Pace(rate=0, concurrency=3))
+    assert len(outcomes) == 40
+    assert state.max_in_flight == 3
+
+
+async def test_rate_is_kept_as_measured_at_the_server(server_for):
+    server, state = await server_for()
+    started = time.time()
+    outcomes, _ = await send(server, [request(i) for i in range(25)], Pace(rate=50, concurrency=8),
+                               sleep=asyncio.sleep)
+    times = [r["time"] for r in state.requests]
+    span = max(times) - min(times)
+    assert span >= 24 / 50 * 0.9, span  # 25 requests at 50/s take at least ~0.48 s
+    assert time.time() - started < 5
+
+
+@pytest.mark.parametrize("as_date", [False, True])
+async def test_429_is_retried_after_retry_after(server_for, as_date):
+    server, state = await server_for(rate_limit=2, retry_after_date=as_date)
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    outcomes, sender = await send(server, [request(i) for i in range(6)], Pace(rate=0, concurrency=6, max_retries=50),
+                                  sleep=sleep)
+    # the fake sleep does not really wait, so the sandbox keeps limiting; what matters is the path taken
+    statuses = [r["status"] for r in state.requests]
+    assert 429 in statuses
+    assert any(w >= 0 for w in waits)
+    assert sender.pacer.rate > 0  # unlimited became a measured, lowered rate
+
+
+async def test_5xx_and_lost_answers_are_retried_and_delivered_once(server_for):
+    server, state = await server_for(fail_rate=0.3, drop_rate=0.3, seed=7)
+    outcomes, _ = await send(server, [request(i) for i in range(60)], Pace(rate=0, concurrency=4, max_retries=20))
+    assert {o.status for o in outcomes.values()} <= {"created", "already_received"}
+    assert len(state.calls) == 60
+    statuses = [r["status"] for r in state.requests]
+    assert {500, 503, None} <= set(statuses) and 202 in statuses and 409 not in statuses
+
+
+async def test_retries_exhausted_is_failed(server_for):
+    server, _ = await server_for(fail_rate=1.0, seed=1)
+    outcomes, _ = await send(server, [request(0)], Pace(rate=0, concurrency=1, max_retries=2))
+    outcome = outcomes[2]
+    assert outcome.status == "failed" and outcome.attempts == 3 and "gave up" in outcome.error
+
+
+async def test_unreachable_host_fails_every_row_without_hanging():
+    started = time.monotonic()
+    async with Sender("http://127.0.0.1:9/api/2022-03-01/calls.json", TOKEN, Pace(rate=0, concurrency=2, max_retries=1),
+                      sleep=no_sleep) as sender:
+        outcomes = await sender.send([Pending(request(i), False) for i in range(4)])
+    assert {o.status for o in outcomes.values()} == {"failed"}
+    assert time.monotonic() - started < 10
+
+
+async def test_401_stops_the_run_and_leaves_the_rest_unsent(server_for):
+    server, state = await server_for()
+    outcomes, sender = await send(server, [request(i) for i in range(30)], Pace(rate=0, concurrency=1), token="bad")
+    assert sender.stop_reason and "401" in sender.stop_reason
+    assert sum(o.status == "not_sent" for o in outcomes.values()) >= 28
+    assert len(state.requests) <= 2
+
+
+async def test_unauthorized_operation_stops_the_run(server_for):
+    server, _ = await server_for(ingestion_disabled=True)
+    outcomes, sender = await send(server, [request(i) for i in range(10)], Pace(rate=0, concurrency=1))
+    assert "UnauthorizedOperation" in sender.stop_reason
+    assert list(outcomes.values())[-1].status == "not_sent"
+
+
+async def test_twenty_identical_rejections_stop_the_run(server_for):
+    server, state = await server_for(campaigns=("1",))
+    outcomes, sender = await send(server, [request(i) for i in range(40)], Pace(rate=0, concurrency=1))
+    assert "same refusal to 20 rows" in sender.stop_reason
+    assert sum(o.status == "rejected" for o in outcomes.values()) == 20
+
+
+async def test_max_errors_stops_the_run(server_for):
+    server, _ = await server_for()
+    bad = [request(i, calling_phone_number=f"bad{i}") for i in range(10)]
+    outcomes, sender = await send(server, bad, Pace(rate=0, concurrency=1), max_errors=3)
+    assert "--max-errors 3" in sender.stop_reason
+    assert sum(o.status == "rejected" for o in outcomes.values()) == 3
+
+
+async def test_redirects_are_not_followed(aiohttp_server):
+    async def redirect(request):
+        raise web.HTTPFound("http://127.0.0.1:9/elsewhere")
+
+    app = web.Application()
+    app.router.add_post("/api/2022-03-01/calls.json", redirect)
+    server = await aiohttp_server(app)
+    outcomes, sender = await send(server, [request(0)])
+    assert "redirect" in sender.stop_reason
+
+
+async def test_response_bodies_are_read_with_a_cap(aiohttp_server):
+    async def huge(request):
+        return web.Response(status=201, body=json.dumps({"cuid": "A" * 200_000}).encode())
+
+    app = web.Application()
+    app.router.add_post("/api/2022-03-01/calls.json", huge)
+    server = await aiohttp_server(app)
+    outcomes, _ = await send(server, [request(0)])
+    assert outcomes[2].status == "created" and outcomes[2].cuid is None
