@@ -115,9 +115,24 @@ async def test_pacer_spaces_requests_evenly_and_slows_down():
     pacer.slow_down(retry_after=2.0)
     pacer.slow_down(retry_after=None)
     assert pacer.rate == pytest.approx(7.0)  # at most once a second
+    assert pacer.ceiling == pytest.approx(9.0)  # a 429 lowers the ceiling for the rest of the run
     slept.clear()
     await pacer.wait()
     assert slept[0] >= 2.0  # a Retry-After holds back every worker
+    for _ in range(10):
+        pacer.succeeded()
+    assert pacer.rate == pytest.approx(9.0)  # won back, up to the ceiling only
+
+
+async def test_random_503s_do_not_grind_the_rate_down():
+    clock = {"now": 0.0}
+    pacer = Pacer(50, clock=lambda: clock["now"])
+    for second in range(60):
+        clock["now"] = float(second)
+        pacer.slow_down(None, rate_limited=False)  # one 503 every second
+        for _ in range(20):
+            pacer.succeeded()
+    assert pacer.rate >= 20 and pacer.ceiling == 50
 
 
 # ---------------------------------------------------------------- against the sandbox

@@ -8,6 +8,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -32,6 +33,8 @@ from uploader.outcome import (
 
 MAX_RESPONSE = 64 * 1024
 MAX_RETRY_AFTER = 120.0
+MIN_RATE = 1.0
+UNLIMITED_AGAIN = 2000.0
 IDENTICAL_REJECTIONS = 20
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -49,36 +52,50 @@ class Pace:
 class Pacer:
     """Spaces requests evenly at `rate` per second (no bursts); 0 means unlimited.
 
-    Slowing down (on 429/503) lowers the rate for the rest of the run, at most once a second, and a
-    Retry-After holds every worker back, not only the one that was told.
+    Told to slow down (429/503), it cuts the current rate by 30% (at most once a second) and a
+    Retry-After holds back every worker, not only the one that was told. A 429 also lowers the
+    ceiling for the rest of the run; successes win the rate back up to that ceiling, so random 503s
+    cannot grind the run to a halt.
     """
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep):
         self.rate = rate
+        self.ceiling = rate or float("inf")
         self._clock = clock
         self._sleep = sleep
         self._next = 0.0
         self._last_slow_down = -1e9
-        self._starts: list[float] = []
+        self._starts: deque[float] = deque(maxlen=4096)
 
     async def wait(self) -> None:
         now = self._clock()
         slot = max(now, self._next)
         self._next = slot + (1.0 / self.rate if self.rate else 0.0)
-        if not self.rate:
-            self._starts = [t for t in self._starts[-256:] if t > now - 1.0] + [now]
+        self._starts.append(slot)
         if slot > now:
             await self._sleep(slot - now)
 
-    def slow_down(self, retry_after: float | None) -> None:
+    def measured_rate(self) -> float:
+        now = self._clock()
+        return float(sum(1 for start in self._starts if now - 1.0 < start <= now))
+
+    def slow_down(self, retry_after: float | None, *, rate_limited: bool = True) -> None:
         now = self._clock()
         if retry_after:
             self._next = max(self._next, now + retry_after)
         if now - self._last_slow_down < 1.0:
             return
         self._last_slow_down = now
-        current = self.rate or max(len(self._starts), 1)
-        self.rate = max(current * 0.7, 0.5)
+        current = self.rate or max(self.measured_rate(), 1.0)
+        if rate_limited:
+            self.ceiling = min(self.ceiling, current * 0.9)
+        self.rate = max(current * 0.7, MIN_RATE)
+
+    def succeeded(self) -> None:
+        if self.rate and self.rate < self.ceiling:
+            self.rate = min(self.ceiling, self.rate + 0.5)
+            if self.rate > UNLIMITED_AGAIN and self.ceiling == float("inf"):
+                self.rate = 0.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -244,8 +261,9 @@ class Sender:
                     except TransportError as error:
                         sent_before = True  # the API may have stored it before failing to answer
                         if error.slow_down:
-                            self.pacer.slow_down(error.retry_after)
+                            self.pacer.slow_down(error.retry_after, rate_limited=error.http_status == 429)
                         raise
+                    self.pacer.succeeded()
         except TransportError as error:
             return _outcome(pending, Answer(FAILED, error.http_status or 0, error=f"gave up: {error}"), attempts)
         except RunStopped as error:

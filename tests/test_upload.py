@@ -1,0 +1,277 @@
+"""upload end to end against the sandbox: results, exit codes, resume, faults, interruption, locks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from uploader import upload
+from uploader.cli import cli
+from tests.conftest import TOKEN, call_row, write_csv
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def run_cli(*args: str, env: dict | None = None):
+    runner = CliRunner()
+    return runner.invoke(cli, list(args), env={"INVOCA_OAUTH_TOKEN": TOKEN, **(env or {})}, catch_exceptions=False)
+
+
+def test_upload_creates_every_call_and_writes_results(calls, sandbox, tmp_path):
+    path = calls(5)
+    result = run_cli("upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85",
+                     "--journal", str(tmp_path / "j.sqlite"), "--summary-json", str(tmp_path / "s.json"))
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path / "calls.results.csv")
+    assert [r["status"] for r in rows] == ["created"] * 5
+    assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6"]
+    stored = {c["id"]: c for c in sandbox.calls()}
+    assert {r["cuid"] for r in rows} == {c["cuid"] for c in stored.values()}
+    body = stored["call-0"]["body"]
+    assert body == {"call": {
+        "external_call_unique_id": "call-0", "start_time": "2024-03-05T14:03:27+00:00",
+        "calling_phone_number": "+13125550143", "destination_phone_number": "+18885551212",
+        "advertiser_campaign_id_from_network": "85", "call_direction": "inbound",
+        "recording_url": "https://rec.example.com/call-0.wav"}}
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["counts"]["created"] == 5 and summary["exit_code"] == 0
+    assert not (tmp_path / "calls.retry.csv").exists()
+    assert "created" in result.output and "results" in result.output
+
+
+def test_invalid_rows_are_reported_and_valid_ones_still_go(tmp_path, sandbox):
+    rows = [call_row("a"), call_row("b", calling_phone_number="3.13E+09"), call_row("c"), call_row("a")]
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    result = run_cli("upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85",
+                     "--journal", str(tmp_path / "j.sqlite"))
+    assert result.exit_code == 1
+    results = read_results(tmp_path / "mixed.results.csv")
+    assert [r["status"] for r in results] == ["created", "invalid", "created", "invalid"]
+    assert "calling_phone_number" in results[1]["error"] and "scientific" in results[1]["error"]
+    assert "same external_call_unique_id as row 2" in results[3]["error"]
+    retry = read_results(tmp_path / "mixed.retry.csv")
+    assert [r["external_call_unique_id"] for r in retry] == ["b", "a"]
+    assert list(retry[0])[-1] == "error" and retry[0]["calling_phone_number"] == "3.13E+09"
+    assert sorted(c["id"] for c in sandbox.calls()) == ["a", "c"]
+
+
+def test_strict_sends_nothing_when_a_row_is_invalid(tmp_path, sandbox):
+    path = write_csv(tmp_path / "s.csv", [call_row("a"), call_row("b", start_time="nonsense")])
+    result = run_cli("upload", str(path), "--strict", "--base-url", sandbox.url, "--campaign-id", "85",
+                     "--journal", str(tmp_path / "j.sqlite"))
+    assert result.exit_code == 1
+    assert sandbox.calls() == []
+    assert [r["status"] for r in read_results(tmp_path / "s.results.csv")] == ["not_sent", "invalid"]
+
+
+def test_dry_run_writes_request_bodies_and_needs_no_token(calls, tmp_path):
+    path = calls(3)
+    result = CliRunner().invoke(cli, ["upload", str(path), "--dry-run", "--campaign-id", "85"])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "calls.requests.jsonl").read_text().splitlines()
+    assert [json.loads(line)["call"]["external_call_unique_id"] for line in lines] == ["call-0", "call-1", "call-2"]
+    assert {r["status"] for r in read_results(tmp_path / "calls.results.csv")} == {"not_sent"}
+
+
+def test_missing_token_exits_2_before_reading_the_file(tmp_path):
+    result = CliRunner().invoke(cli, ["upload", str(tmp_path / "does-not-exist.csv")])
+    assert result.exit_code == 2
+    assert "INVOCA_OAUTH_TOKEN" in result.output
+
+
+def test_token_on_the_command_line_is_a_usage_error(calls):
+    result = CliRunner().invoke(cli, ["upload", str(calls(1)), "--token", "secret"])
+    assert result.exit_code == 2 and "never taken on the command line" in result.output
+
+
+def test_plain_http_to_a_remote_host_is_refused(calls):
+    result = run_cli("upload", str(calls(1)), "--base-url", "http://invoca.example.com")
+    assert result.exit_code == 2 and "HTTPS is required" in result.output
+
+
+def test_wrong_token_stops_with_exit_3(calls, sandbox, tmp_path):
+    result = run_cli("upload", str(calls(30)), "--base-url", sandbox.url, "--campaign-id", "85",
+                     "--journal", str(tmp_path / "j.sqlite"), env={"INVOCA_OAUTH_TOKEN": "wrong"})
+    assert result.exit_code == 3
+    statuses = [r["status"] for r in read_results(tmp_path / "calls.results.csv")]
+    assert len(statuses) == 30 and statuses.count("not_sent") >= 20
+    assert "401" in result.output
+
+
+def test_unreachable_host_fails_rows_and_exits_1(calls, tmp_path):
+    result = run_cli("upload", str(calls(3)), "--base-url", "http://127.0.0.1:9", "--campaign-id", "85",
+                     "--max-retries", "1", "--journal", str(tmp_path / "j.sqlite"), "--rate", "0")
+    assert result.exit_code == 1
+    assert {r["status"] for r in read_results(tmp_path / "calls.results.csv")} == {"failed"}
+
+
+def test_rerun_and_overlapping_export_send_only_new_calls(tmp_path, sandbox):
+    journal = str(tmp_path / "j.sqlite")
+    first = write_csv(tmp_path / "monday.csv", [call_row(f"c{i}") for i in range(0, 6)])
+    second = write_csv(tmp_path / "tuesday.csv", [call_row(f"c{i}") for i in range(3, 9)])
+    common = ["--base-url", sandbox.url, "--campaign-id", "85", "--journal", journal]
+    assert run_cli("upload", str(first), *common).exit_code == 0
+    result = run_cli("upload", str(second), *common)
+    assert result.exit_code == 0
+    statuses = [r["status"] for r in read_results(tmp_path / "tuesday.results.csv")]
+    assert statuses == ["already_uploaded"] * 3 + ["created"] * 3
+    assert len(sandbox.calls()) == 9
+    assert len(sandbox.stats()["requests"]) == 9
+
+
+def test_library_call_returns_the_summary(calls, sandbox, tmp_path):
+    summary = upload(calls(2), base_url=sandbox.url, token=TOKEN, campaign_id="85",
+                     journal=str(tmp_path / "j.sqlite"), progress=False)
+    assert summary.counts["created"] == 2 and summary.exit_code == 0
+
+
+def test_config_file_and_environment_precedence(calls, sandbox, tmp_path):
+    path = calls(2)
+    (tmp_path / "invoca-upload.toml").write_text(
+        f'base_url = "{sandbox.url}"\ncampaign_id = "99"\nrate = 100\njournal = "{tmp_path / "j.sqlite"}"\n')
+    result = run_cli("upload", str(path), env={"INVOCA_CAMPAIGN_ID": "85"})
+    assert result.exit_code == 0, result.output  # the environment (85) beats the file's campaign (99)
+    assert {c["body"]["call"]["advertiser_campaign_id_from_network"] for c in sandbox.calls()} == {"85"}
+    result = run_cli("upload", str(path), "--campaign-id", "86", "--results", str(tmp_path / "r2.csv"),
+                     env={"INVOCA_CAMPAIGN_ID": "85"})
+    assert result.exit_code == 0  # all already uploaded, but the option parsed
+    (tmp_path / "bad.toml").write_text('token = "x"\n')
+    result = run_cli("upload", str(path), "--config", str(tmp_path / "bad.toml"))
+    assert result.exit_code == 2 and "never read from a config file" in result.output
+
+
+# ---------------------------------------------------------------- exactly once under faults
+
+
+def subprocess_upload(path: Path, url: str, journal: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN}
+    return subprocess.Popen(
+        [sys.executable, "-m", "uploader", "upload", str(path), "--base-url", url, "--campaign-id", "85",
+         "--journal", str(journal), "--no-progress", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+
+
+def assert_exactly_once(sandbox, ids):
+    stored = sandbox.calls()
+    assert sorted(c["id"] for c in stored) == sorted(ids)
+    statuses = [r["status"] for r in sandbox.stats()["requests"]]
+    assert 409 not in statuses
+
+
+def test_faults_deliver_every_call_exactly_once(tmp_path, make_sandbox):
+    box = make_sandbox(fail_rate=0.1, drop_rate=0.05, rate_limit=60, seed=11)
+    ids = [f"f{i}" for i in range(300)]
+    path = write_csv(tmp_path / "faults.csv", [call_row(i) for i in ids])
+    result = run_cli("upload", str(path), "--base-url", box.url, "--campaign-id", "85", "--rate", "0",
+                     "--concurrency", "16", "--max-retries", "12", "--journal", str(tmp_path / "j.sqlite"))
+    results = read_results(tmp_path / "faults.results.csv")
+    assert result.exit_code == 0, [r for r in results if r["status"] not in ("created", "already_received")][:3]
+    assert {r["status"] for r in results} <= {"created", "already_received"}
+    assert_exactly_once(box, ids)
+    statuses = {r["status"] for r in box.stats()["requests"]}
+    assert {500, 503, 429, None} <= statuses
+
+
+def test_kill_9_then_rerun_delivers_exactly_once(tmp_path, make_sandbox):
+    box = make_sandbox(latency_ms=20, drop_rate=0.05, seed=5)
+    ids = [f"k{i}" for i in range(200)]
+    path = write_csv(tmp_path / "kill.csv", [call_row(i) for i in ids])
+    journal = tmp_path / "j.sqlite"
+    process = subprocess_upload(path, box.url, journal, "--rate", "200", "--concurrency", "8")
+    deadline = time.monotonic() + 30
+    while len(box.calls()) < random.Random(3).randint(20, 120) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait(10)
+    assert 0 < len(box.calls()) < 200
+    rerun = subprocess_upload(path, box.url, journal, "--rate", "0")
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert_exactly_once(box, ids)
+    results = read_results(tmp_path / "kill.results.csv")
+    assert {r["status"] for r in results} <= {"created", "already_received", "already_uploaded"}
+
+
+def test_sigterm_exits_4_and_a_rerun_completes(tmp_path, make_sandbox):
+    box = make_sandbox(latency_ms=10)
+    ids = [f"t{i}" for i in range(150)]
+    path = write_csv(tmp_path / "term.csv", [call_row(i) for i in ids])
+    journal = tmp_path / "j.sqlite"
+    process = subprocess_upload(path, box.url, journal, "--rate", "40", "--summary-json", str(tmp_path / "s.json"))
+    deadline = time.monotonic() + 30
+    while len(box.calls()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 4, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["interrupted"] and summary["counts"]["not_sent"] > 0
+    results = read_results(tmp_path / "term.results.csv")
+    assert len(results) == 150
+    sent = {r["external_call_unique_id"] for r in results if r["status"] == "created"}
+    assert sent == {c["id"] for c in box.calls()}
+    rerun = subprocess_upload(path, box.url, journal, "--rate", "0")
+    rerun.communicate(timeout=60)
+    assert rerun.returncode == 0
+    assert_exactly_once(box, ids)
+
+
+def test_a_second_run_on_the_same_journal_refuses_to_start(tmp_path, make_sandbox):
+    box = make_sandbox(latency_ms=50)
+    path = write_csv(tmp_path / "slow.csv", [call_row(f"s{i}") for i in range(100)])
+    journal = tmp_path / "j.sqlite"
+    first = subprocess_upload(path, box.url, journal, "--rate", "20")
+    deadline = time.monotonic() + 30
+    while not box.calls() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess_upload(path, box.url, journal)
+    out, err = second.communicate(timeout=60)
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    assert second.returncode == 2
+    assert "in use by pid" in err and "Traceback" not in err
+
+
+def test_a_stale_lock_from_a_killed_run_does_not_block(tmp_path, sandbox, calls):
+    journal = tmp_path / "j.sqlite"
+    (tmp_path / "j.sqlite.lock").write_text("pid 999999 (invoca-upload upload)")
+    result = run_cli("upload", str(calls(2)), "--base-url", sandbox.url, "--campaign-id", "85", "--journal", str(journal))
+    assert result.exit_code == 0
+
+
+def test_journal_command_reports_and_exports(calls, sandbox, tmp_path):
+    journal = str(tmp_path / "j.sqlite")
+    run_cli("upload", str(calls(3)), "--base-url", sandbox.url, "--campaign-id", "85", "--journal", journal)
+    result = CliRunner().invoke(cli, ["journal", "--journal", journal, "--export", str(tmp_path / "j.csv")])
+    assert result.exit_code == 0 and "created" in result.output
+    exported = read_results(tmp_path / "j.csv")
+    assert [r["status"] for r in exported] == ["created"] * 3
+
+
+def test_the_token_is_written_nowhere(calls, sandbox, tmp_path):
+    path = calls(3)
+    log = tmp_path / "run.log"
+    result = run_cli("upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85", "--journal",
+                     str(tmp_path / "j.sqlite"), "--log-file", str(log), "--summary-json", str(tmp_path / "s.json"))
+    run_cli("upload", str(path), "--dry-run")
+    assert result.exit_code == 0
+    assert TOKEN not in result.output
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "calls.csv"]
+    assert len(written) >= 5
+    for file in written:
+        assert TOKEN.encode() not in file.read_bytes(), file
+    assert len(log.read_text().splitlines()) == 4
