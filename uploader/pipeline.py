@@ -99,9 +99,8 @@ class Prepared:
         kept = canonical[~canonical.index.isin(list(skipped))]
         checked = validate(kept, self.time_options, self._columns())
         errors = checked.errors
-        for row, problem in self.table.oversized.items():
-            if row in kept.index:
-                errors[row] = [RowError(row, "", "", problem)]
+        for row in [int(r) for r in chunk.index if int(r) in self.table.oversized]:
+            errors[row] = [RowError(row, "", "", self.table.oversized.pop(row))]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
             errors.setdefault(row, []).append(
                 RowError(row, "external_call_unique_id", str(kept.at[row, "external_call_unique_id"]),

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from charset_normalizer import from_bytes
 
 from uploader.errors import InputError
 
@@ -131,7 +130,7 @@ def detect_encoding(path: Path) -> str:
             try:
                 decoder.decode(block)
             except UnicodeDecodeError:
-                return _guess_single_byte(block)
+                return _guess_single_byte(_whole(path))
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -139,9 +138,17 @@ def detect_encoding(path: Path) -> str:
     return "utf-8"
 
 
+def _whole(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 def _guess_single_byte(block: bytes) -> str:
-    best = from_bytes(block[:65536], cp_isolation=["cp1252", "latin_1", "cp1250", "mac_roman"]).best()
-    return best.encoding if best is not None else "cp1252"
+    """Not UTF-8: Excel's "CSV (Comma delimited)" writes the Windows code page, cp1252 in the West."""
+    try:
+        block.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
 
 
 def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:

@@ -1,0 +1,218 @@
+"""Reading real files: encodings, delimiters, Excel traps and every bad input."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from uploader.cli import cli
+from uploader.errors import InputError
+from uploader.profiles import load_profile
+from uploader.sources import open_table
+from tests.conftest import HEADER, call_row, write_csv, write_xlsx
+
+PROFILE = load_profile("invoca")
+
+
+def rows_of(path: Path, **kwargs) -> tuple[list[int], list[list]]:
+    table = open_table(path, is_header=PROFILE.is_header, **kwargs)
+    numbers, cells = [], []
+    for chunk in table.chunks(2):
+        numbers += [int(n) for n in chunk.index]
+        cells += chunk.values.tolist()
+    return numbers, cells
+
+
+def validate(path: Path, *args: str):
+    return CliRunner().invoke(cli, ["validate", str(path), "--campaign-id", "85", "--no-progress", *args])
+
+
+def read_errors(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+@pytest.mark.parametrize(
+    "encoding,delimiter",
+    [("utf-8", ","), ("utf-8-sig", ","), ("cp1252", ";"), ("utf-16", "\t"), ("utf-8", "\t"), ("utf-8", ";")],
+)
+def test_encodings_and_delimiters_are_detected(tmp_path, encoding, delimiter):
+    rows = [call_row("é-1", **{"custom:agent": "José Muñoz"}), call_row("2")]
+    path = write_csv(tmp_path / "calls.csv", rows, encoding=encoding, delimiter=delimiter)
+    numbers, cells = rows_of(path)
+    assert numbers == [2, 3]
+    assert cells[0][0] == "é-1" and cells[0][-1] == "José Muñoz"
+
+
+def test_excel_re_saved_cp1252_csv_with_month_first_dates_validates(tmp_path):
+    rows = [call_row("1", start_time="3/5/2024 14:03", **{"custom:agent": "Zoë"})]
+    path = write_csv(tmp_path / "excel.csv", rows, encoding="cp1252")
+    result = validate(path, "--timezone", "America/Chicago")
+    assert result.exit_code == 0, result.output
+
+
+def test_blank_rows_and_ragged_rows(tmp_path):
+    path = tmp_path / "ragged.csv"
+    lines = [",".join(HEADER), ",".join(call_row("a").values()), ",,,,,", "", ",".join(call_row("b").values()) + ",extra,cells"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = validate(path)
+    assert result.exit_code == 1
+    errors = read_errors(tmp_path / "ragged.errors.csv")
+    assert [e["row"] for e in errors] == ["5"] and "cells but the header has" in errors[0]["error"]
+    assert "blank rows skipped" in result.output
+
+
+def test_xlsx_data_sheet_behind_a_summary_sheet_with_typed_cells(tmp_path):
+    rows = [HEADER + ["signal:sale"], ["1001", dt.datetime(2024, 3, 5, 14, 3, 27), 3125550143, 8885551212, "Inbound",
+                                        "https://rec.example.com/1.wav", True]]
+    path = write_xlsx(tmp_path / "book.xlsx", rows, sheets_before=2)
+    numbers, cells = rows_of(path)
+    assert numbers == [2]
+    assert cells[0][:4] == ["1001", "2024-03-05 14:03:27", "3125550143", "8885551212"]
+    assert cells[0][-1] == "TRUE"
+    result = CliRunner().invoke(cli, ["upload", str(path), "--dry-run", "--campaign-id", "85",
+                                      "--timezone", "America/New_York"])
+    assert result.exit_code == 0, result.output
+    body = (tmp_path / "book.requests.jsonl").read_text()
+    assert '"start_time":"2024-03-05T14:03:27-05:00"' in body and '"calling_phone_number":"+13125550143"' in body
+
+
+def test_xlsx_traps_hidden_sheet_formulas_empty_formatted_rows_and_row_numbers(tmp_path):
+    book = openpyxl.Workbook()
+    hidden = book.active
+    hidden.title = "Old"
+    hidden.append(HEADER)
+    hidden.sheet_state = "hidden"
+    data = book.create_sheet("Calls")
+    data.append(["Report exported 2024-03-06"])
+    data.append([])
+    data.append(HEADER)
+    data.append(["a", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r.example.com/a"])
+    data.append(["b", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r.example.com/b"])
+    for row in range(6, 40):
+        data.cell(row=row, column=1).number_format = "@"
+    book.save(tmp_path / "traps.xlsx")
+    numbers, cells = rows_of(tmp_path / "traps.xlsx")
+    assert numbers == [4, 5]
+
+
+def test_1904_workbook_dates(tmp_path):
+    book = openpyxl.Workbook()
+    book.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    sheet = book.active
+    sheet.append(HEADER)
+    sheet.append(["a", dt.datetime(2024, 3, 5, 14, 3, 27), "3125550143", "8885551212", "inbound", "https://r.example.com/a"])
+    book.save(tmp_path / "mac.xlsx")
+    _, cells = rows_of(tmp_path / "mac.xlsx")
+    assert cells[0][1] == "2024-03-05 14:03:27"
+
+
+def test_long_ids_and_phones_damaged_by_excel_are_reported(tmp_path):
+    rows = [HEADER, [7012345678901234567, "2024-03-05T14:03:27Z", 3.13e9, "8885551212", "inbound", "https://r/a"],
+            ["00123", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r/b"]]
+    path = write_xlsx(tmp_path / "damaged.xlsx", rows)
+    result = validate(path)
+    assert result.exit_code == 1
+    errors = read_errors(tmp_path / "damaged.errors.csv")
+    assert {e["column"] for e in errors} == {"external_call_unique_id", "calling_phone_number"}
+    assert all(e["row"] == "2" for e in errors)
+
+
+def test_missing_columns_are_named_with_the_closest_header(tmp_path):
+    path = tmp_path / "typo.csv"
+    path.write_text("external_call_unique_id,start_tme,calling_phone_number,destination_phone_number,call_direction,recording_url\n"
+                    "a,1460404800,3125550143,8885551212,inbound,https://r/a\n")
+    result = validate(path)
+    assert result.exit_code == 2
+    assert "missing column" in result.output and "start_tme" in result.output and str(path) in result.output
+
+
+def put(folder: Path, name: str, data: bytes | str) -> Path:
+    path = folder / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+BAD_FILES = {
+    "folder": lambda p: (p / "folder.csv").mkdir() or p / "folder.csv",
+    "missing": lambda p: p / "nope.csv",
+    "empty": lambda p: put(p, "empty.csv", b""),
+    "unknown extension": lambda p: put(p, "calls.pdf", b"%PDF-1.4"),
+    "xls": lambda p: put(p, "old.xls", b"\xd0\xcf\x11\xe0"),
+    "binary garbage csv": lambda p: put(p, "garbage.csv", os.urandom(4096) + b"\x00"),
+    "garbage xlsx": lambda p: put(p, "garbage.xlsx", os.urandom(4096)),
+    "nul bytes": lambda p: put(p, "nul.csv", b"external_call_unique_id,start_time\na\x00b,1\n"),
+    "utf-16 without bom": lambda p: put(p, "u16.csv", ",".join(HEADER).encode("utf-16-le")),
+    "header only garbage": lambda p: put(p, "h.csv", "foo,bar\n1,2\n"),
+    "no header sheet": lambda p: write_xlsx(p / "nohead.xlsx", [["just", "numbers"], [1, 2]]),
+    "huge field": lambda p: put(p, "huge.csv", ",".join(HEADER) + "\n" + "x" * (2 * 1024 * 1024) + ",1\n"),
+    "too many columns": lambda p: put(p, "wide.csv", ",".join(f"c{i}" for i in range(1500)) + "\n"),
+    "blank lines only": lambda p: put(p, "blank.csv", "\n\n\n"),
+    "duplicate signal": lambda p: write_csv(p / "dup.csv", [dict(call_row("a"), **{"signal:Sale": "1", "signal:sale": "0"})]),
+    "bad encoding option": lambda p: write_csv(p / "enc.csv", [call_row("a")]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_files_end_in_one_line_and_exit_2(tmp_path, name):
+    path = BAD_FILES[name](tmp_path)
+    args = ["--encoding", "klingon"] if name == "bad encoding option" else []
+    result = validate(path, *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("invoca-upload: error:")]
+    assert len(error_lines) == 1 and path.name in error_lines[0]
+
+
+def test_a_multi_megabyte_cell_is_a_row_error(tmp_path):
+    rows = [call_row("a", **{"custom:notes": "short"}), call_row("b", **{"custom:notes": "x" * 100_000})]
+    result = validate(write_csv(tmp_path / "big.csv", rows))
+    assert result.exit_code == 1
+    assert read_errors(tmp_path / "big.errors.csv")[0]["row"] == "3"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2000))
+def test_random_bytes_give_rows_or_a_clear_input_error(tmp_path, data):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(",".join(HEADER).encode() + b"\n" + data)
+    try:
+        rows_of(path)
+    except InputError as error:
+        assert str(error).startswith(str(path))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cells=st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=8), max_size=6),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
+def test_random_csv_dialects_never_raise_anything_else(tmp_path, cells, delimiter, quoting):
+    path = tmp_path / "dialect.csv"
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream, delimiter=delimiter, quoting=quoting)
+        writer.writerow(HEADER)
+        writer.writerows(cells)
+    result = validate(path)
+    assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(st.lists(st.one_of(st.none(), st.text(max_size=10), st.integers(), st.floats(allow_nan=False),
+                                          st.booleans(), st.datetimes()), min_size=1, max_size=7), max_size=5))
+def test_random_workbooks_never_raise_anything_else(tmp_path, cells):
+    path = tmp_path / "random.xlsx"
+    clean = [[c.replace("=", "") if isinstance(c, str) else c for c in row] for row in cells]
+    clean = [[c for c in row if not (isinstance(c, str) and any(ord(ch) < 32 for ch in c))] for row in clean]
+    write_xlsx(path, [HEADER, *clean])
+    result = validate(path)
+    assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
