@@ -37,9 +37,14 @@ def blank_reasons(index: pd.Index) -> pd.Series:
 
 
 def clean_text(raw: pd.Series) -> pd.Series:
-    """Trim spaces (including non-breaking ones); blank cells become NA."""
+    """Trim spaces (including non-breaking ones); blank cells become NA.
+
+    The apostrophe our own CSV outputs put before a formula-like cell is taken off again, so a
+    retry file uploads as it is.
+    """
     text = raw.astype("object").where(raw.notna(), None).astype("string")
-    text = text.str.replace("\u00a0", " ", regex=False).str.strip()
+    text = text.str.replace("\u00a0", " ", regex=False).str.replace(r"^'(?=[=+\-@\t\r])", "", regex=True)
+    text = text.str.strip()
     return text.mask(text == "", pd.NA)
 
 
