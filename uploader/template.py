@@ -1,0 +1,150 @@
+"""`invoca-upload template`: a workbook an analyst fills in, hard to fill in wrongly."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from uploader.errors import ConfigError
+from uploader.normalize import LANGUAGE_CODES
+
+TEXT = "@"
+DATETIME = "yyyy-mm-dd hh:mm:ss"
+HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+REQUIRED_FILL = PatternFill("solid", fgColor="C00000")
+VALIDATED_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class TemplateColumn:
+    name: str
+    help: str
+    number_format: str = "General"
+    width: int = 18
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    example: str = ""
+
+
+COLUMNS = (
+    TemplateColumn("external_call_unique_id", "The call's id in your own system. Unique: a repeated id is refused.",
+                   TEXT, 26, True, example="CALL-000123"),
+    TemplateColumn("start_time", "When the call started. A date cell, or text like 2024-03-05 14:03:27 "
+                   "(add an offset such as -05:00, or use --timezone).", DATETIME, 21, True,
+                   example="2024-03-05 14:03:27"),
+    TemplateColumn("calling_phone_number", "The customer's number, whatever the direction: "
+                   "(312) 555-0143, 3125550143 or +13125550143.", TEXT, 21, True, example="(312) 555-0143"),
+    TemplateColumn("destination_phone_number", "Your business or agent number, whatever the direction.",
+                   TEXT, 24, True, example="888-555-1212"),
+    TemplateColumn("call_direction", "inbound or outbound.", TEXT, 15, True, ("inbound", "outbound"), "inbound"),
+    TemplateColumn("advertiser_campaign_id_from_network", "Your network's id of the ExternalOnly campaign. "
+                   "Leave blank to use --campaign-id.", TEXT, 22, example="85"),
+    TemplateColumn("recording_url", "A URL Invoca can download (public, or presigned for more than 24 h). "
+                   "Give this or recording_filename.", TEXT, 40, example="https://rec.example.com/000123.wav"),
+    TemplateColumn("recording_filename", "A path in your configured S3/Azure/SFTP store, instead of a URL.",
+                   TEXT, 24),
+    TemplateColumn("language_code", "Optional: " + ", ".join(LANGUAGE_CODES) + ".", TEXT, 14, False,
+                   LANGUAGE_CODES),
+)
+
+TIME_FORMS = (
+    "A date cell (the column is formatted as a date and time)",
+    "2024-03-05 14:03:27 or 2024/03/05 02:03:27 PM (your network's zone, or --timezone)",
+    "2024-03-05T14:03:27-05:00 or 2024-03-05T19:03:27Z (exact instant)",
+    "3/5/2024 2:03 PM (month first; use --dayfirst for 5/3/2024)",
+    "Tue, 05 Mar 2024 14:03:27 +0000",
+    "1709647407 (epoch seconds) or 1709647407000 (milliseconds)",
+)
+
+
+def write_template(out: Path, *, signals: list[str], custom: list[str]) -> Path:
+    """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns."""
+    _check_names(signals, "signal")
+    _check_names(custom, "custom")
+    extra = [TemplateColumn(f"signal:{name}", f"Signal {name}: Yes or No (blank = not sent).", TEXT, 14,
+                            choices=("Yes", "No"), example="Yes") for name in signals]
+    extra += [TemplateColumn(f"custom:{name}", f"Custom data field {name} (blank = not sent).", TEXT, 18)
+              for name in custom]
+    columns = [*COLUMNS, *extra]
+    suffix = out.suffix.lower()
+    try:
+        if suffix == ".csv":
+            with out.open("w", newline="", encoding="utf-8-sig") as stream:
+                csv.writer(stream).writerow([c.name for c in columns])
+        elif suffix == ".xlsx":
+            _workbook(columns).save(out)
+        else:
+            raise ConfigError(f"{out}: a template is .xlsx or .csv")
+    except OSError as error:
+        raise ConfigError(f"{out}: cannot be written ({error.strerror})") from None
+    return out
+
+
+def _check_names(names: list[str], kind: str) -> None:
+    lowered = [name.strip().lower() for name in names]
+    if any(not name for name in lowered):
+        raise ConfigError(f"--{kind} needs a name")
+    if len(set(lowered)) != len(lowered):
+        raise ConfigError(f"--{kind} names repeat: {', '.join(names)}")
+
+
+def _workbook(columns: list[TemplateColumn]) -> Workbook:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Calls"
+    sheet.freeze_panes = "A2"
+    for index, column in enumerate(columns, start=1):
+        letter = get_column_letter(index)
+        cell = sheet.cell(row=1, column=index, value=column.name)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = REQUIRED_FILL if column.required else HEADER_FILL
+        cell.alignment = Alignment(vertical="center")
+        note = ("Required. " if column.required else "") + column.help
+        cell.comment = Comment(note, "invoca-upload", width=320, height=110)
+        dimension = sheet.column_dimensions[letter]
+        dimension.width = column.width
+        dimension.number_format = column.number_format
+        if column.choices:
+            validation = DataValidation(type="list", formula1='"' + ",".join(column.choices) + '"',
+                                        allow_blank=True, showErrorMessage=True,
+                                        errorTitle=column.name, error="Pick a value from the list.")
+            validation.add(f"{letter}2:{letter}{VALIDATED_ROWS}")
+            sheet.add_data_validation(validation)
+    _instructions(book, columns)
+    return book
+
+
+def _instructions(book: Workbook, columns: list[TemplateColumn]) -> None:
+    sheet = book.create_sheet("Instructions")
+    sheet.column_dimensions["A"].width = 38
+    sheet.column_dimensions["B"].width = 90
+    lines: list[tuple[str, str]] = [
+        ("How to use this template", ""),
+        ("1.", "Fill one row per call on the Calls sheet; red headers are required."),
+        ("2.", "Check it: invoca-upload validate THIS_FILE.xlsx --campaign-id 85"),
+        ("3.", "Upload it: invoca-upload upload THIS_FILE.xlsx --campaign-id 85"),
+        ("4.", "Open THIS_FILE.results.xlsx: each row's status and Invoca call id (cuid), "
+               "or what was wrong. Fix the rows in THIS_FILE.retry.xlsx and upload that file."),
+        ("", ""),
+        ("Columns", ""),
+        *[(c.name, ("Required. " if c.required else "") + c.help) for c in columns],
+        ("", ""),
+        ("Accepted start_time forms", ""),
+        *[("", form) for form in TIME_FORMS],
+        ("", ""),
+        ("Worked example row", ""),
+        *[(c.name, c.example) for c in columns if c.example],
+    ]
+    for row in lines:
+        sheet.append(list(row))
+        if row[0] and not row[1] and not row[0].endswith("."):
+            sheet.cell(row=sheet.max_row, column=1).font = Font(bold=True, size=12)
+    for cell in sheet["B"]:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
