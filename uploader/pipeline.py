@@ -249,7 +249,8 @@ class Run:
         retry_suffix = ".xlsx" if path.suffix.lower() == ".xlsm" else path.suffix
         retry = Path(options.retry_file) if options.retry_file else _beside(path, ".retry" + retry_suffix)
         delimiter = prepared.table.delimiter
-        return Outputs(results, retry, prepared.table.headers, prepared.table.columns, delimiter)
+        return Outputs(results, retry, prepared.table.headers, prepared.table.columns, delimiter,
+                       dry_run=options.dry_run)
 
     async def execute(self) -> RunSummary:
         prepared = prepare(self.path, self.options)

@@ -251,7 +251,8 @@ class ColumnPlan:
             column = self.by_key.get(header_key(rule.column))
             if column is None:
                 continue
-            hit = clean_text(chunk[column]).str.lower().isin(rule.values).fillna(False)
+            values = clean_text(chunk[column])
+            hit = values.notna() if "*" in rule.values else values.str.lower().isin(rule.values).fillna(False)
             reasons = reasons.where(~(hit & reasons.isna()), rule.reason)
         return reasons
 

@@ -21,7 +21,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 
 from uploader.errors import ConfigError, RowError
-from uploader.outcome import DELIVERED, FINE, STATUSES, RowOutcome
+from uploader.outcome import DELIVERED, FINE, NOT_SENT, STATUSES, RowOutcome
 
 RESULT_COLUMNS = ("row", "external_call_unique_id", "status", "cuid", "http_status", "attempts", "error")
 ERROR_COLUMNS = ("row", "column", "value", "error")
@@ -122,6 +122,7 @@ class Outputs:
     headers: list[str]
     columns: list[str]
     delimiter: str = ","
+    dry_run: bool = False
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     retry_rows: int = 0
     _retry: Any = None
@@ -146,7 +147,7 @@ class Outputs:
                     fills[place] = RED
                     notes[place] = notes.get(place, "") + str(problem) + "\n"
             self._results.row([*fixed, *cells], fills, notes)
-            if outcome.status not in FINE:
+            if outcome.status not in FINE and not (self.dry_run and outcome.status == NOT_SENT):
                 self._retry_row(list(cells), outcome.error)
 
     def _offset(self, column: str) -> int | None:
