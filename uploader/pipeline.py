@@ -61,7 +61,7 @@ class RunSummary:
             "rows": self.rows,
             "blank_rows": self.blank_rows,
             "counts": self.counts,
-            "delivered": sum(self.counts[s] for s in ("created", "already_received", "already_uploaded")),
+            "delivered": sum(self.counts.get(s, 0) for s in ("created", "already_received", "already_uploaded")),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "rows_per_second": round(self.rows / self.elapsed_seconds, 1) if self.elapsed_seconds else None,
             "files": self.files,
@@ -179,7 +179,8 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
     path = Path(path)
     started = time.monotonic()
     prepared = prepare(path, options)
-    summary = RunSummary(input=str(path), command="validate", warnings=prepared.warnings)
+    summary = RunSummary(input=str(path), command="validate", warnings=prepared.warnings,
+                         counts={"valid": 0, INVALID: 0, SKIPPED: 0})
     errors_file = ErrorsFile(Path(report) if report else _beside(path, ".errors.csv"))
     progress = Progress(prepared.table.estimated_rows, enabled=options.progress, what="rows checked")
     zone_less = 0
@@ -193,7 +194,7 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
                 elif int(row) in checked.skipped:
                     summary.counts[SKIPPED] += 1
                 else:
-                    summary.counts[NOT_SENT] += 1
+                    summary.counts["valid"] += 1
             zone_less += checked.zone_less
             progress.advance(len(chunk))
     finally:
