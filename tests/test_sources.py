@@ -153,7 +153,6 @@ BAD_FILES = {
     "utf-16 without bom": lambda p: put(p, "u16.csv", ",".join(HEADER).encode("utf-16-le")),
     "header only garbage": lambda p: put(p, "h.csv", "foo,bar\n1,2\n"),
     "no header sheet": lambda p: write_xlsx(p / "nohead.xlsx", [["just", "numbers"], [1, 2]]),
-    "huge field": lambda p: put(p, "huge.csv", ",".join(HEADER) + "\n" + "x" * (2 * 1024 * 1024) + ",1\n"),
     "too many columns": lambda p: put(p, "wide.csv", ",".join(f"c{i}" for i in range(1500)) + "\n"),
     "blank lines only": lambda p: put(p, "blank.csv", "\n\n\n"),
     "duplicate signal": lambda p: write_csv(p / "dup.csv", [dict(call_row("a"), **{"signal:Sale": "1", "signal:sale": "0"})]),
@@ -170,6 +169,15 @@ def test_bad_files_end_in_one_line_and_exit_2(tmp_path, name):
     assert "Traceback" not in result.output
     error_lines = [line for line in result.output.splitlines() if line.startswith("invoca-upload: error:")]
     assert len(error_lines) == 1 and path.name in error_lines[0]
+
+
+def test_a_several_megabyte_cell_is_a_row_error_and_the_other_rows_go_on(tmp_path):
+    path = put(tmp_path, "huge.csv", ",".join(HEADER) + "\n" + "x" * (3 * 1024 * 1024) + ",1\n"
+               + ",".join(call_row("ok").values()) + "\n")
+    result = validate(path, "--campaign-id", "85")
+    assert result.exit_code == 1
+    errors = read_errors(tmp_path / "huge.errors.csv")
+    assert [e["row"] for e in errors] == ["2"] and "longer than" in errors[0]["error"]
 
 
 def test_a_multi_megabyte_cell_is_a_row_error(tmp_path):

@@ -11,6 +11,7 @@ import codecs
 import csv
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,10 @@ DEFAULT_CHUNK = 10_000
 HeaderTest = Callable[[list[str]], bool]
 
 
+SPARE = "\x00spare"  # columns past the header, to catch rows with more cells than the header
+SPARE_COLUMNS = 16
+
+
 @dataclass
 class Table:
     """An opened input: its headers, how it was read, and its rows in chunks."""
@@ -43,47 +48,40 @@ class Table:
     estimated_rows: int | None = None
     blank_rows: int = 0
     oversized: dict[int, str] = field(default_factory=dict)
-    _rows: Iterator[tuple[int, list]] | None = None
+    _frames: Callable[[int], Iterator[pd.DataFrame]] | None = None
 
     def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[pd.DataFrame]:
-        """Yield the data rows; all-blank rows are counted in `blank_rows` and left out."""
-        assert self._rows is not None, "a Table is read once"
-        rows, self._rows = self._rows, None
+        """Yield the data rows as text; all-blank rows are counted in `blank_rows` and left out.
+
+        A row with more cells than the header, or with a cell too large, is yielded blank and its
+        problem recorded in `oversized`, so that it still gets a line in the results.
+        """
+        assert self._frames is not None, "a Table is read once"
+        frames, self._frames = self._frames, None
+        for frame in frames(size):
+            frame = frame.astype("str").where(frame.notna(), None)
+            present = frame.notna() & frame.ne("")
+            blank = ~present.any(axis=1)
+            self.blank_rows += int(blank.sum())
+            frame, present = frame[~blank], present[~blank]
+            spare = [column for column in frame.columns if column.startswith(SPARE)]
+            data = frame.drop(columns=spare)
+            self._flag(data, present[spare] if spare else None)
+            yield data
+
+    def _flag(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> None:
         width = len(self.columns)
-        numbers: list[int] = []
-        batch: list[list] = []
-        for number, cells in rows:
-            if not any(cell not in (None, "") for cell in cells):
-                self.blank_rows += 1
-                continue
-            problem = _row_problem(cells, width)
-            if problem:
-                self.oversized[number] = problem
-                cells = [None] * width
-            numbers.append(number)
-            batch.append(cells[:width] + [None] * (width - len(cells)))
-            if len(batch) >= size:
-                yield _frame(batch, numbers, self.columns)
-                numbers, batch = [], []
-        if batch:
-            yield _frame(batch, numbers, self.columns)
-
-
-def _frame(batch: list[list], numbers: list[int], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(batch, columns=columns, index=pd.Index(numbers, name="row"), dtype=object)
-    return frame
-
-
-def _row_problem(cells: list, width: int) -> str:
-    extra = [cell for cell in cells[width:] if cell not in (None, "")]
-    if extra:
-        return f"has {len(cells)} cells but the header has {width}"
-    lengths = [len(cell) for cell in cells if isinstance(cell, str)]
-    if any(length > MAX_CELL for length in lengths):
-        return f"has a cell longer than {MAX_CELL // 1024} KiB"
-    if sum(lengths) > MAX_ROW:
-        return f"is longer than {MAX_ROW // 1024 // 1024} MiB"
-    return ""
+        lengths = pd.DataFrame({c: data[c].str.len() for c in data.columns}).fillna(0)
+        problems = pd.Series("", index=data.index, dtype=object)
+        problems[lengths.sum(axis=1) > MAX_ROW] = f"is longer than {MAX_ROW // 1024 // 1024} MiB"
+        problems[lengths.max(axis=1) > MAX_CELL] = f"has a cell longer than {MAX_CELL // 1024} KiB"
+        if spare is not None:
+            for row, filled in spare[spare.any(axis=1)].iterrows():
+                cells = width + max(i for i, value in enumerate(filled) if value) + 1
+                problems[row] = f"has {cells} cells but the header has {width}"
+        for row, problem in problems[problems != ""].items():
+            self.oversized[int(row)] = problem
+            data.loc[row] = None
 
 
 def open_table(
@@ -166,23 +164,55 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
     if "\x00" in sample:
         raise InputError(f"{path}: contains NUL bytes; is it a binary file?")
     delimiter = _delimiter(sample, path.suffix.lower())
-    csv.field_size_limit(MAX_ROW)
-    rows = _csv_rows(path, encoding, delimiter)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise InputError(f"{path}: the file is empty") from None
-    while not any(cell.strip() for cell in header):
-        try:
-            _, header = next(rows)
-        except StopIteration:
-            raise InputError(f"{path}: has no header row") from None
+    header, header_row, header_lines = _csv_header(path, encoding, delimiter)
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-    description = f"{encoding}, {names[delimiter]}-separated"
-    table = _table(path, header, rows, description)
+    table = _table(path, header, f"{encoding}, {names[delimiter]}-separated")
     table.delimiter = delimiter
-    table.estimated_rows = _count_lines(path) - 1
+    table.estimated_rows = max(_count_lines(path) - header_lines, 0)
+
+    def frames(size: int) -> Iterator[pd.DataFrame]:
+        spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
+        reader = pd.read_csv(
+            path, sep=delimiter, encoding=encoding, header=None, skiprows=header_lines,
+            names=[*table.columns, *spares],
+            dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+            chunksize=size, engine="c", index_col=False,
+        )  # fmt: skip
+        try:
+            for frame in reader:
+                frame.index = frame.index + header_row + 1
+                frame.index.name = "row"
+                yield frame
+        except pd.errors.ParserError as error:
+            raise InputError(f"{path}: {_parser_problem(str(error), header_row)}") from error
+        except UnicodeDecodeError as error:
+            raise InputError(f"{path}: cannot be decoded as {encoding}; try --encoding") from error
+        finally:
+            reader.close()
+
+    table._frames = frames
     return table
+
+
+def _csv_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
+    """The first non-blank record: its cells, its row number and the lines it took up."""
+    with path.open(encoding=encoding, newline="") as stream:
+        reader = csv.reader(stream, delimiter=delimiter)
+        try:
+            for number, cells in enumerate(reader, start=1):
+                if any(cell.strip() for cell in cells):
+                    return cells, number, reader.line_num
+        except csv.Error as error:
+            raise InputError(f"{path}: the header row cannot be read ({error})") from error
+    raise InputError(f"{path}: has no header row")
+
+
+def _parser_problem(message: str, header_row: int) -> str:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:
+        expected, line, saw = (int(part) for part in found.groups())
+        return f"line {line} has {saw} cells, far more than the header's {expected - SPARE_COLUMNS}"
+    return message.strip().splitlines()[0]
 
 
 def _count_lines(path: Path) -> int:
@@ -197,25 +227,10 @@ def _count_lines(path: Path) -> int:
 def _delimiter(sample: str, suffix: str) -> str:
     if suffix == ".tsv":
         return "\t"
-    first_line = sample.split("\n", 1)[0]
+    first_line = next((line for line in sample.splitlines() if line.strip()), "")
     counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t", "|")}
     best = max(counts, key=lambda delimiter: counts[delimiter])
     return best if counts[best] else ","
-
-
-def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list]]:
-    with path.open(encoding=encoding, newline="", errors="strict") as stream:
-        reader = csv.reader(stream, delimiter=delimiter)
-        number = 0
-        try:
-            for number, cells in enumerate(reader, start=1):  # noqa: B007
-                yield number, cells
-        except csv.Error as error:
-            raise InputError(f"{path}: row {number + 1}: {error}") from error
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"{path}: row {number + 1}: cannot be decoded as {encoding}; try --encoding"
-            ) from error
 
 
 # ---------------------------------------------------------------- Excel
@@ -236,10 +251,10 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
                 break
             header = [_excel_text(cell) or "" for cell in cells]
             if any(header) and (sheet is not None or is_header(header)):
-                description = f"sheet {name!r}"
-                table = _table(path, header, rows, description)
+                table = _table(path, header, f"sheet {name!r}")
                 table.epoch1904 = _uses_1904(path)
                 table.estimated_rows = max(workbook.get_sheet_by_name(name).height - number, 0)
+                table._frames = lambda size, rows=rows, table=table: _excel_frames(rows, table.columns, size)
                 return table
     if sheet is not None:
         raise InputError(f"{path}: sheet {sheet!r} has no header row")
@@ -265,6 +280,26 @@ def _excel_rows(path: Path, workbook, name: str) -> Iterator[tuple[int, list]]:
             yield number, [_excel_text(cell) for cell in cells]
     except Exception as error:  # calamine raises its own errors for damaged sheets
         raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
+
+
+def _excel_frames(rows: Iterator[tuple[int, list]], columns: list[str], size: int) -> Iterator[pd.DataFrame]:
+    width = len(columns)
+    names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
+    numbers: list[int] = []
+    batch: list[list] = []
+    for number, cells in rows:
+        numbers.append(number)
+        batch.append((cells + [None] * (width - len(cells)))[: width + SPARE_COLUMNS])
+        if len(batch) >= size:
+            yield _frame(batch, numbers, names)
+            numbers, batch = [], []
+    if batch:
+        yield _frame(batch, numbers, names)
+
+
+def _frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
+    widest = max(len(cells) for cells in batch)
+    return pd.DataFrame(batch, columns=names[:widest], index=pd.Index(numbers, name="row"), dtype=object)
 
 
 def _excel_text(cell: object) -> str | None:
@@ -301,18 +336,14 @@ def _uses_1904(path: Path) -> bool:
 # ---------------------------------------------------------------- shared
 
 
-def _table(
-    path: Path, header: list, rows: Iterator[tuple[int, list]], description: str
-) -> Table:
+def _table(path: Path, header: list, description: str) -> Table:
     header = [(cell or "").strip().lstrip("\ufeff").strip() for cell in header]
     while header and not header[-1]:
         header.pop()
     if len(header) > MAX_COLUMNS:
         raise InputError(f"{path}: has {len(header)} columns; at most {MAX_COLUMNS} are read")
     columns = _unique([name or f"(column {index + 1})" for index, name in enumerate(header)])
-    table = Table(path=path, headers=header, columns=columns, description=description)
-    table._rows = rows
-    return table
+    return Table(path=path, headers=header, columns=columns, description=description)
 
 
 def _unique(names: list[str]) -> list[str]:
