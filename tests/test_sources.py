@@ -224,3 +224,26 @@ def test_random_workbooks_never_raise_anything_else(tmp_path, cells):
     write_xlsx(path, [HEADER, *clean])
     result = validate(path)
     assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
+
+
+def test_repeated_ids_are_found_across_chunks_and_within_one():
+    import pandas as pd
+
+    from uploader.schema import SeenIds
+
+    seen = SeenIds()
+    first = pd.Series(["a", "b", "a"], index=pd.Index([2, 3, 4], name="row"), name="external_call_unique_id")
+    second = pd.Series(["c", "b", None, "c"], index=pd.Index([5, 6, 7, 8], name="row"), name="external_call_unique_id")
+    assert seen.repeats(first) == {4: 2}
+    assert seen.repeats(second) == {6: 3, 8: 5}
+
+
+def test_duplicates_in_a_file_bigger_than_a_chunk(tmp_path):
+    rows = [call_row(f"id-{i}") for i in range(30)] + [call_row("id-3")]
+    path = write_csv(tmp_path / "dups.csv", rows)
+    from uploader import validate_file
+
+    summary = validate_file(path, campaign_id="85", chunk_size=7, progress=False)
+    assert summary.counts["invalid"] == 1
+    errors = read_errors(tmp_path / "dups.errors.csv")
+    assert errors[0]["row"] == "32" and "as row 5" in errors[0]["error"]

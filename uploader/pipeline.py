@@ -99,8 +99,9 @@ class Prepared:
         kept = canonical[~canonical.index.isin(list(skipped))]
         checked = validate(kept, self.time_options, self._columns())
         errors = checked.errors
-        for row in [int(r) for r in chunk.index if int(r) in self.table.oversized]:
-            errors[row] = [RowError(row, "", "", self.table.oversized.pop(row))]
+        if self.table.oversized:
+            for row in [int(r) for r in chunk.index if int(r) in self.table.oversized]:
+                errors[row] = [RowError(row, "", "", self.table.oversized.pop(row))]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
             errors.setdefault(row, []).append(
                 RowError(row, "external_call_unique_id", str(kept.at[row, "external_call_unique_id"]),
@@ -186,15 +187,11 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
     zone_less = 0
     try:
         for chunk, checked in prepared.rows(options.chunk_size):
-            for row in chunk.index:
-                problems = checked.errors.get(int(row))
-                if problems:
-                    errors_file.write(problems)
-                    summary.counts[INVALID] += 1
-                elif int(row) in checked.skipped:
-                    summary.counts[SKIPPED] += 1
-                else:
-                    summary.counts["valid"] += 1
+            for row in sorted(checked.errors):
+                errors_file.write(checked.errors[row])
+            summary.counts[INVALID] += len(checked.errors)
+            summary.counts[SKIPPED] += len(checked.skipped)
+            summary.counts["valid"] += len(chunk) - len(checked.errors) - len(checked.skipped)
             zone_less += checked.zone_less
             progress.advance(len(chunk))
     finally:

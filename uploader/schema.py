@@ -7,10 +7,9 @@ becomes the message, otherwise the failing check's own wording does.
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -38,23 +37,23 @@ MAX_TEXT = 255
 
 
 def _text(*checks: pa.Check, required: bool = False) -> pa.Column:
-    return pa.Column(object, checks=list(checks), nullable=not required, required=False)
+    return pa.Column(None, checks=list(checks), nullable=not required, required=False)
 
 
 def _matches(pattern: str, error: str) -> pa.Check:
-    return pa.Check(lambda s: s.astype(str).str.match(pattern), error=error, element_wise=False)
+    return pa.Check(lambda s: s.astype("string").str.match(pattern).fillna(False), error=error)
 
 
 def _not_matching(pattern: str, error: str) -> pa.Check:
-    return pa.Check(lambda s: ~s.astype(str).str.match(pattern), error=error)
+    return pa.Check(lambda s: ~s.astype("string").str.match(pattern).fillna(False), error=error)
 
 
 def _at_most(length: int) -> pa.Check:
-    return pa.Check(lambda s: s.astype(str).str.len() <= length, error=f"is longer than {length} characters")
+    return pa.Check(lambda s: s.astype("string").str.len() <= length, error=f"is longer than {length} characters")
 
 
 def _one_of(choices: tuple, error: str) -> pa.Check:
-    return pa.Check(lambda s: s.isin(choices), error=error)
+    return pa.Check(lambda s: s.astype(object).isin(choices), error=error)
 
 
 CALL_SCHEMA = pa.DataFrameSchema(
@@ -78,13 +77,13 @@ CALL_SCHEMA = pa.DataFrameSchema(
         "language_code": _text(_one_of(LANGUAGE_CODES, "must be one of " + ", ".join(LANGUAGE_CODES))),
         "recording_auth_config_id": _text(_at_most(MAX_TEXT)),
         r"^signal:.+$": pa.Column(
-            object,
+            None,
             checks=[_one_of((True, False), "is not yes/no, true/false or 1/0")],
             nullable=True,
             regex=True,
             required=False,
         ),
-        r"^custom:.+$": pa.Column(object, checks=[_at_most(MAX_TEXT)], nullable=True, regex=True, required=False),
+        r"^custom:.+$": pa.Column(None, checks=[_at_most(MAX_TEXT)], nullable=True, regex=True, required=False),
     },
     checks=[
         pa.Check(
@@ -113,7 +112,7 @@ class ValidatedChunk:
 
 def normalise(canonical: pd.DataFrame, options: TimeOptions) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """The canonical text columns in the API's forms, and why any value could not be read."""
-    rows = canonical.astype(object).where(canonical.notna(), None)
+    rows = canonical.copy()
     reasons: dict[str, pd.Series] = {}
     results: dict[str, Normalized] = {
         "start_time": normalize_start_times(canonical["start_time"], options),
@@ -126,7 +125,10 @@ def normalise(canonical: pd.DataFrame, options: TimeOptions) -> tuple[pd.DataFra
         if name.startswith("signal:"):
             results[name] = normalize_booleans(canonical[name])
     for name, result in results.items():
-        rows[name] = result.values.astype(object).where(result.values.notna(), None)
+        if name.startswith("signal:"):
+            rows[name] = result.values.astype(object).where(result.values.notna(), None)
+        else:
+            rows[name] = result.values.astype("string")
         reasons[name] = result.reasons
     return rows, reasons
 
@@ -167,35 +169,41 @@ def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
 
 
 class SeenIds:
-    """external_call_unique_ids already met in this file, kept on disk so memory stays flat."""
+    """external_call_unique_ids already met in this file, as sorted 64-bit hashes (8 bytes an id).
+
+    Within a chunk ids are compared exactly; across chunks by hash, where two different ids of a
+    million-row file share one with a chance of about one in ten million.
+    """
 
     def __init__(self) -> None:
-        self._file = tempfile.NamedTemporaryFile(prefix="invoca-upload-ids-", suffix=".sqlite")
-        self._db = sqlite3.connect(self._file.name)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._rows = np.empty(0, dtype=np.int64)
 
     def repeats(self, ids: pd.Series) -> dict[int, int]:
         """Map each row whose id appeared on an earlier row to that earlier row; remember the rest."""
-        present = ids.dropna()
-        pairs = list(zip(present.astype(str), present.index.astype(int), strict=True))
-        first_in_chunk: dict[str, int] = {}
+        present = ids.dropna().astype(str)
         repeated: dict[int, int] = {}
-        for value, row in pairs:
-            if value in first_in_chunk:
-                repeated[row] = first_in_chunk[value]
-            else:
-                first_in_chunk[value] = row
-        unique = list(first_in_chunk)
-        for start in range(0, len(unique), 900):
-            batch = unique[start : start + 900]
-            marks = ",".join("?" * len(batch))
-            for value, row in self._db.execute(f"SELECT id, row FROM seen WHERE id IN ({marks})", batch):  # noqa: S608
-                repeated[first_in_chunk.pop(value)] = row
-        self._db.executemany("INSERT INTO seen VALUES (?, ?)", first_in_chunk.items())
+        again = present.duplicated(keep="first")
+        fresh = present[~again]
+        if again.any():
+            first_row = pd.Series(fresh.index, index=fresh.to_numpy())
+            for row, value in present[again].items():
+                repeated[int(row)] = int(first_row[value])
+        hashes = pd.util.hash_pandas_object(fresh, index=False).to_numpy()
+        positions = np.searchsorted(self._hashes, hashes)
+        clipped = np.minimum(positions, max(len(self._hashes) - 1, 0))
+        hit = (positions < len(self._hashes)) & (self._hashes[clipped] == hashes) if len(self._hashes) else None
+        if hit is not None and hit.any():
+            for row, earlier in zip(fresh.index[hit], self._rows[clipped[hit]], strict=True):
+                repeated[int(row)] = int(earlier)
+            hashes, rows = hashes[~hit], fresh.index.to_numpy()[~hit]
+        else:
+            rows = fresh.index.to_numpy()
+        merged = np.concatenate([self._hashes, hashes])
+        order = np.argsort(merged, kind="stable")
+        self._hashes = merged[order]
+        self._rows = np.concatenate([self._rows, rows.astype(np.int64)])[order]
         return repeated
 
     def close(self) -> None:
-        self._db.close()
-        self._file.close()
+        self._hashes = self._rows = np.empty(0)

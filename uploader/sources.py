@@ -59,8 +59,8 @@ class Table:
         assert self._frames is not None, "a Table is read once"
         frames, self._frames = self._frames, None
         for frame in frames(size):
-            frame = frame.astype("str").where(frame.notna(), None)
-            present = frame.notna() & frame.ne("")
+            frame = frame.astype("string")
+            present = frame.ne("").fillna(False)
             blank = ~present.any(axis=1)
             self.blank_rows += int(blank.sum())
             frame, present = frame[~blank], present[~blank]
