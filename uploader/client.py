@@ -12,10 +12,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from uploader.errors import RunStopped, TransportError
@@ -185,6 +186,7 @@ class Sender:
         self.stop_reason: str | None = None
         self.stopped_by_api = False
         self._sleep = sleep
+        self._backoff = wait_random_exponential(multiplier=pace.backoff, max=pace.max_backoff)
         self._headers = {"Authorization": token, "Content-Type": "application/json"}
         self._ssl = ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=pace.concurrency * 2)
@@ -243,40 +245,48 @@ class Sender:
                 self._queue.task_done()
 
     async def _deliver(self, pending: Pending) -> RowOutcome:
-        attempts = 0
-        sent_before = pending.sent_before
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.pace.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(TransportError),
-            sleep=self._sleep_unless_stopping,
-            reraise=True,
-        )
+        tries = {"attempts": 0, "sent_before": pending.sent_before}
+
+        async def attempt() -> Answer:
+            tries["attempts"] += 1
+            try:
+                answer = await self._post(pending.request, bool(tries["sent_before"]))
+            except TransportError as error:
+                tries["sent_before"] = True  # the API may have stored it before failing to answer
+                if error.slow_down:
+                    self.pacer.slow_down(error.retry_after, rate_limited=error.http_status == 429)
+                raise
+            self.pacer.succeeded()
+            return answer
+
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    try:
-                        answer = await self._post(pending.request, sent_before)
-                    except TransportError as error:
-                        sent_before = True  # the API may have stored it before failing to answer
-                        if error.slow_down:
-                            self.pacer.slow_down(error.retry_after, rate_limited=error.http_status == 429)
-                        raise
-                    self.pacer.succeeded()
+            try:
+                answer = await attempt()  # most rows: one request, none of the retry machinery
+            except TransportError as first:
+                if not self.pace.max_retries:
+                    raise
+                await self._sleep_unless_stopping(self._wait_after(first, 1))
+                answer = await AsyncRetrying(
+                    stop=stop_after_attempt(self.pace.max_retries),
+                    wait=lambda state: self._wait_after(state.outcome.exception(), state.attempt_number + 1),
+                    retry=retry_if_exception_type(TransportError),
+                    sleep=self._sleep_unless_stopping,
+                    reraise=True,
+                )(attempt)
         except TransportError as error:
-            return _outcome(pending, Answer(FAILED, error.http_status or 0, error=f"gave up: {error}"), attempts)
+            failure = Answer(FAILED, error.http_status or 0, error=f"gave up: {error}")
+            return _outcome(pending, failure, int(tries["attempts"]))
         except RunStopped as error:
             self.stopped_by_api = True
             self.stop(str(error))
-            return _outcome(pending, Answer(FAILED, 0, error=str(error)), attempts)
-        return _outcome(pending, answer, attempts)
+            return _outcome(pending, Answer(FAILED, 0, error=str(error)), int(tries["attempts"]))
+        return _outcome(pending, answer, int(tries["attempts"]))
 
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
+    def _wait_after(self, error: BaseException | None, failures: int) -> float:
+        """Retry-After when the API gave one, else exponential backoff with full jitter."""
         if isinstance(error, TransportError) and error.retry_after is not None:
             return error.retry_after
-        return wait_random_exponential(multiplier=self.pace.backoff, max=self.pace.max_backoff)(state)
+        return self._backoff(SimpleNamespace(attempt_number=failures))  # type: ignore[arg-type]
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         if self.stopping:

@@ -66,7 +66,9 @@ def encode(body: Mapping[str, Any]) -> bytes:
 
 def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
     """Requests for a chunk of valid rows, in row order."""
-    for row_number, record in zip(rows.index, rows.to_dict("records"), strict=True):
+    columns = {name: rows[name].astype(object).where(rows[name].notna(), None).tolist() for name in rows.columns}
+    records = (dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
+    for row_number, record in zip(rows.index.tolist(), records, strict=True):
         payload = encode(request_body(record))
         yield CallRequest(
             row=int(row_number),

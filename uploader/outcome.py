@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 CREATED = "created"
 ALREADY_RECEIVED = "already_received"
@@ -33,4 +33,12 @@ class RowOutcome:
     error: str = ""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "row": self.row,
+            "external_call_unique_id": self.external_call_unique_id,
+            "status": self.status,
+            "cuid": self.cuid,
+            "http_status": self.http_status,
+            "attempts": self.attempts,
+            "error": self.error,
+        }

@@ -31,7 +31,7 @@ from uploader.settings import Options
 from uploader.sources import Table, open_table
 
 log = logging.getLogger("uploader")
-SEND_BATCH = 1000
+SEND_BATCH = 5000
 DRAIN_SECONDS = 30.0
 
 

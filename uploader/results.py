@@ -133,7 +133,8 @@ class Outputs:
 
     def write(self, chunk: pd.DataFrame, outcomes: dict[int, RowOutcome], errors: dict[int, list[RowError]]) -> None:
         """Write one chunk's rows in input order; every row of the chunk must have an outcome."""
-        for row_number, cells in zip(chunk.index, chunk.itertuples(index=False, name=None), strict=True):
+        columns = [chunk[name].astype(object).where(chunk[name].notna(), None).tolist() for name in chunk.columns]
+        for row_number, cells in zip(chunk.index.tolist(), zip(*columns, strict=True), strict=True):
             outcome = outcomes[int(row_number)]
             self.counts[outcome.status] += 1
             fixed = [outcome.row, outcome.external_call_unique_id, outcome.status, outcome.cuid,

@@ -25,7 +25,8 @@ class RunLog:
             self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def outcome(self, outcome: RowOutcome) -> None:
-        self._write({"event": "row", **outcome.as_dict()})
+        if self.stream is not None:
+            self._write({"event": "row", **outcome.as_dict()})
 
     def run(self, summary: dict) -> None:
         self._write({"event": "run", **summary})

@@ -48,7 +48,7 @@ class Options:
     dry_run: bool = False
     strict: bool = False
     max_errors: int | None = None
-    chunk_size: int = 10_000
+    chunk_size: int = 50_000
 
     @classmethod
     def build(cls, options: Options | None = None, **overrides: object) -> Options:

@@ -1,0 +1,199 @@
+"""`make bench`: measure invoca-upload against references taken in the same run, print one table.
+
+Every figure runs as its own process (so peak RSS is that command's alone) on data generated here:
+a 1M-row and a 100k-row CSV, a 200k-row xlsx. The targets come from issue #8.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+PYTHON = sys.executable
+CLI = [PYTHON, "-m", "uploader"]
+HEADER = ["external_call_unique_id", "start_time", "calling_phone_number", "destination_phone_number",
+          "call_direction", "recording_url", "signal:sale", "custom:channel"]  # fmt: skip
+FORMS = ["+1{a}555{c}", "{a}555{c}", "({a}) 555-{c}", "1{a}555{c}"]
+
+
+def row(index: int, rng: random.Random) -> list:
+    area = rng.choice(["312", "773", "212", "415", "617"])
+    return [
+        f"CALL-{index:08d}",
+        f"2024-03-{1 + index % 28:02d}T{index % 24:02d}:{index % 60:02d}:{index * 7 % 60:02d}Z",
+        rng.choice(FORMS).format(a=area, c=f"01{index % 100:02d}"),
+        "+18885551212",
+        "inbound" if index % 3 else "outbound",
+        f"https://rec.example.com/{index}.wav",
+        "yes" if index % 2 else "no",
+        rng.choice(["web", "ads", "direct"]),
+    ]
+
+
+def make_csv(path: Path, rows: int) -> Path:
+    if not path.exists():
+        rng = random.Random(rows)
+        with path.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(HEADER)
+            for index in range(rows):
+                writer.writerow(row(index, rng))
+    return path
+
+
+def make_xlsx(path: Path, rows: int) -> Path:
+    if not path.exists():
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("Calls")
+        sheet.append(HEADER)
+        rng = random.Random(rows)
+        for index in range(rows):
+            sheet.append(row(index, rng))
+        book.save(path)
+    return path
+
+
+def measure(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Seconds and peak RSS (MiB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss / 1024, subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def pandas_reader(code: str) -> list[str]:
+    return [PYTHON, "-c", f"import pandas as pd; {code}"]
+
+
+def validate(path: Path) -> tuple[float, float]:
+    seconds, rss, done = measure([*CLI, "validate", str(path), "--no-progress", "--campaign-id", "85",
+                                  "--report", str(path.with_suffix(".errors.csv"))])  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"validate {path} failed: {done.stderr}")
+    return seconds, rss
+
+
+class Peer:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "peer.py")], stdout=subprocess.PIPE, text=True)
+        self.url = self.process.stdout.readline().strip()  # type: ignore[union-attr]
+
+    def times(self) -> list[float]:
+        with urllib.request.urlopen(self.url + "/stats", timeout=30) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())["times"]
+
+    def clear(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.url + "/stats", method="DELETE"), timeout=30)  # noqa: S310
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def upload(path: Path, peer: Peer, scratch: Path, *options: str) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
+    seconds, _, done = measure([*CLI, "upload", str(path), "--base-url", peer.url, "--campaign-id", "85",
+                                "--no-progress", "--journal", str(scratch / f"journal-{time.time()}.sqlite"),
+                                "--results", str(scratch / "results.csv"), *options], env=env)  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"upload failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, done
+
+
+def rate_accuracy(times: list[float], rate: float) -> tuple[float, float]:
+    times = sorted(times)
+    overall = (len(times) - 1) / (times[-1] - times[0])
+    start, busiest = 0, 0
+    for end in range(len(times)):
+        while times[end] - times[start] >= 1.0:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return overall, busiest
+
+
+def main() -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    print("generating data (kept in benchmarks/data/ for later runs)...", flush=True)
+    big = make_csv(DATA / "calls-1m.csv", 1_000_000)
+    small = make_csv(DATA / "calls-100k.csv", 100_000)
+    book = make_xlsx(DATA / "calls-200k.xlsx", 200_000)
+    table: list[tuple[str, str, str, str, str]] = []
+
+    print("1. validate 1M-row CSV...", flush=True)
+    seconds, rss = validate(big)
+    ref_seconds, ref_rss, _ = measure(pandas_reader(f"pd.read_csv({str(big)!r}, dtype=str)"))
+    table.append(("validate 1M-row CSV", f"{seconds:.1f} s, {rss:.0f} MiB",
+                  f"pandas.read_csv(dtype=str): {ref_seconds:.1f} s, {ref_rss:.0f} MiB",
+                  f"{seconds / ref_seconds:.2f}x time", "<= 3x"))  # fmt: skip
+
+    print("2. memory growth...", flush=True)
+    _, small_rss = validate(small)
+    table.append(("peak RSS, validate 1M / 100k", f"{rss:.0f} / {small_rss:.0f} MiB", "", f"{rss / small_rss:.2f}x",
+                  "<= 1.3x"))
+
+    print("5. validate 200k-row xlsx...", flush=True)
+    x_seconds, x_rss = validate(book)
+    xr_seconds, xr_rss, _ = measure(pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str)"))
+    xc_seconds, _, _ = measure(pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str, engine='calamine')"))
+    table.append(("validate 200k-row xlsx", f"{x_seconds:.1f} s, {x_rss:.0f} MiB",
+                  f"pandas.read_excel (openpyxl): {xr_seconds:.1f} s, {xr_rss:.0f} MiB; (calamine): {xc_seconds:.1f} s",
+                  f"{x_seconds / xr_seconds:.2f}x / {x_seconds / xc_seconds:.2f}x", "<= 3x"))  # fmt: skip
+
+    peer = Peer()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            scratch = Path(folder)
+            print("3. upload 100k rows to an instant peer...", flush=True)
+            subprocess.run([*CLI, "upload", str(small), "--dry-run", "--campaign-id", "85", "--no-progress",
+                            "--results", str(scratch / "dry.csv")], check=True, capture_output=True)  # fmt: skip
+            requests = small.with_name(small.stem + ".requests.jsonl")
+            up_seconds, _ = upload(small, peer, scratch, "--rate", "0", "--concurrency", "32")
+            sent = len(peer.times())
+            peer.clear()
+            ref = subprocess.run([PYTHON, str(ROOT / "benchmarks" / "reference_client.py"),
+                                  peer.url + "/api/2022-03-01/calls.json", str(requests), "32"],
+                                 check=True, capture_output=True, text=True)  # fmt: skip
+            ref_up = float(ref.stdout.strip())
+            peer.clear()
+            ours, theirs = 100_000 / up_seconds, 100_000 / ref_up
+            table.append(("upload 100k, --rate 0 --concurrency 32", f"{ours:,.0f} rows/s ({sent:,} posted)",
+                          f"minimal aiohttp client: {theirs:,.0f} rows/s", f"{ours / theirs:.2f}", ">= 0.9"))
+
+            print("4. --rate 40 accuracy...", flush=True)
+            sample = make_csv(scratch / "rate.csv", 400)
+            upload(sample, peer, scratch, "--rate", "40", "--concurrency", "8")
+            overall, busiest = rate_accuracy(peer.times(), 40)
+            table.append(("--rate 40, measured at the peer", f"{overall:.2f}/s overall, busiest second {busiest}",
+                          "40/s", f"{abs(overall - 40) / 40:.1%} off, peak {busiest / 40 - 1:+.0%}",
+                          "within 2%, peak <= +10%"))  # fmt: skip
+    finally:
+        peer.stop()
+
+    print()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    widths = [max(len(r[i]) for r in table + [("figure", "invoca-upload", "reference", "ratio", "target")])
+              for i in range(5)]
+    for line in [("figure", "invoca-upload", "reference", "ratio", "target"), *table]:
+        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    resource.getrusage(resource.RUSAGE_SELF)
+
+
+if __name__ == "__main__":
+    main()
