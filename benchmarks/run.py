@@ -70,12 +70,18 @@ def make_xlsx(path: Path, rows: int) -> Path:
 def measure(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
     """Seconds and peak RSS (MiB) of one child process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
     process.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, subprocess.CompletedProcess(command, process.returncode, out, err)
+    return (
+        elapsed,
+        usage.ru_maxrss / 1024,
+        subprocess.CompletedProcess(command, process.returncode, out, err),
+    )
 
 
 def pandas_reader(code: str) -> list[str]:
@@ -92,7 +98,9 @@ def validate(path: Path) -> tuple[float, float]:
 
 class Peer:
     def __init__(self) -> None:
-        self.process = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "peer.py")], stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [PYTHON, str(ROOT / "benchmarks" / "peer.py")], stdout=subprocess.PIPE, text=True
+        )
         self.url = self.process.stdout.readline().strip()  # type: ignore[union-attr]
 
     def times(self) -> list[float]:
@@ -100,14 +108,18 @@ class Peer:
             return json.loads(response.read())["times"]
 
     def clear(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + "/stats", method="DELETE"), timeout=30)  # noqa: S310
+        urllib.request.urlopen(
+            urllib.request.Request(self.url + "/stats", method="DELETE"), timeout=30
+        )  # noqa: S310
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
 
 
-def upload(path: Path, peer: Peer, scratch: Path, *options: str) -> tuple[float, subprocess.CompletedProcess]:
+def upload(
+    path: Path, peer: Peer, scratch: Path, *options: str
+) -> tuple[float, subprocess.CompletedProcess]:
     env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
     seconds, _, done = measure([*CLI, "upload", str(path), "--base-url", peer.url, "--campaign-id", "85",
                                 "--no-progress", "--journal", str(scratch / f"journal-{time.time()}.sqlite"),
@@ -145,13 +157,22 @@ def main() -> None:
 
     print("2. memory growth...", flush=True)
     _, small_rss = validate(small)
-    table.append(("peak RSS, validate 1M / 100k", f"{rss:.0f} / {small_rss:.0f} MiB", "", f"{rss / small_rss:.2f}x",
-                  "<= 1.3x"))
+    table.append(
+        (
+            "peak RSS, validate 1M / 100k",
+            f"{rss:.0f} / {small_rss:.0f} MiB",
+            "",
+            f"{rss / small_rss:.2f}x",
+            "<= 1.3x",
+        )
+    )
 
     print("5. validate 200k-row xlsx...", flush=True)
     x_seconds, x_rss = validate(book)
     xr_seconds, xr_rss, _ = measure(pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str)"))
-    xc_seconds, _, _ = measure(pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str, engine='calamine')"))
+    xc_seconds, _, _ = measure(
+        pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str, engine='calamine')")
+    )
     table.append(("validate 200k-row xlsx", f"{x_seconds:.1f} s, {x_rss:.0f} MiB",
                   f"pandas.read_excel (openpyxl): {xr_seconds:.1f} s, {xr_rss:.0f} MiB; (calamine): {xc_seconds:.1f} s",
                   f"{x_seconds / xr_seconds:.2f}x / {x_seconds / xc_seconds:.2f}x", "<= 3x"))  # fmt: skip
@@ -173,8 +194,15 @@ def main() -> None:
             ref_up = float(ref.stdout.strip())
             peer.clear()
             ours, theirs = 100_000 / up_seconds, 100_000 / ref_up
-            table.append(("upload 100k, --rate 0 --concurrency 32", f"{ours:,.0f} rows/s ({sent:,} posted)",
-                          f"minimal aiohttp client: {theirs:,.0f} rows/s", f"{ours / theirs:.2f}", ">= 0.9"))
+            table.append(
+                (
+                    "upload 100k, --rate 0 --concurrency 32",
+                    f"{ours:,.0f} rows/s ({sent:,} posted)",
+                    f"minimal aiohttp client: {theirs:,.0f} rows/s",
+                    f"{ours / theirs:.2f}",
+                    ">= 0.9",
+                )
+            )
 
             print("4. --rate 40 accuracy...", flush=True)
             sample = make_csv(scratch / "rate.csv", 400)
@@ -187,9 +215,15 @@ def main() -> None:
         peer.stop()
 
     print()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    widths = [max(len(r[i]) for r in table + [("figure", "invoca-upload", "reference", "ratio", "target")])
-              for i in range(5)]
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    widths = [
+        max(
+            len(r[i]) for r in table + [("figure", "invoca-upload", "reference", "ratio", "target")]
+        )
+        for i in range(5)
+    ]
     for line in [("figure", "invoca-upload", "reference", "ratio", "target"), *table]:
         print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
     resource.getrusage(resource.RUSAGE_SELF)

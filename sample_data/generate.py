@@ -13,7 +13,14 @@ from pathlib import Path
 from uploader.template import write_template
 
 OUT = Path(__file__).resolve().parent / "calls.xlsx"
-PHONE_FORMS = ["({a}) {b}-{c}", "{a}-{b}-{c}", "{a}{b}{c}", "+1 {a} {b} {c}", "1{a}{b}{c}", "{a}.{b}.{c}"]
+PHONE_FORMS = [
+    "({a}) {b}-{c}",
+    "{a}-{b}-{c}",
+    "{a}{b}{c}",
+    "+1 {a} {b} {c}",
+    "1{a}{b}{c}",
+    "{a}.{b}.{c}",
+]
 AREAS = ["312", "773", "212", "415", "617", "303", "512", "206"]
 CHANNELS = ["google_ads", "bing", "direct", "facebook", "email"]
 
@@ -32,11 +39,19 @@ def main() -> None:
         moment = start + dt.timedelta(minutes=index * 47 + rng.randint(0, 30))
         outbound = rng.random() < 0.3
         row = [
-            f"DEMO-{index + 1:04d}", moment, number, "(888) 555-1212",
-            "outbound" if outbound else "inbound", None,
-            f"https://recordings.example.com/demo/{index + 1:04d}.wav", None, "en-US" if index % 7 else None,
-            rng.choice(["Yes", "No", "No"]), rng.choice(["Yes", "No", None]),
-            rng.choice(CHANNELS), rng.choice(["Ann", "Bob", "Cy", "Dee"]),
+            f"DEMO-{index + 1:04d}",
+            moment,
+            number,
+            "(888) 555-1212",
+            "outbound" if outbound else "inbound",
+            None,
+            f"https://recordings.example.com/demo/{index + 1:04d}.wav",
+            None,
+            "en-US" if index % 7 else None,
+            rng.choice(["Yes", "No", "No"]),
+            rng.choice(["Yes", "No", None]),
+            rng.choice(CHANNELS),
+            rng.choice(["Ann", "Bob", "Cy", "Dee"]),
         ]
         if index == 17:
             row[2] = "(312) 555-01"  # a digit short

@@ -33,7 +33,9 @@ def call_row(identifier: str, **overrides: str) -> dict[str, str]:
     return row
 
 
-def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None = None, **kw) -> Path:
+def write_csv(
+    path: Path, rows: list[dict[str, str]], header: list[str] | None = None, **kw
+) -> Path:
     import csv
 
     header = header or (list(rows[0]) if rows else HEADER)

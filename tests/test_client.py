@@ -74,20 +74,38 @@ def test_classify_every_status():
     assert classify(202, None, {}, sent_before=False).status == "already_received"
     assert classify(409, None, {}, sent_before=False).status == "conflict"
     assert classify(409, None, {}, sent_before=True).status == "already_received"
-    refused = classify(403, {"errors": {"class": "RecordInvalid", "invalid_data": "Validation failed: x"}}, {},
-                       sent_before=False)
+    refused = classify(
+        403,
+        {"errors": {"class": "RecordInvalid", "invalid_data": "Validation failed: x"}},
+        {},
+        sent_before=False,
+    )
     assert refused.status == "rejected" and refused.error == "RecordInvalid: Validation failed: x"
     for status in (401, 400, 404, 301):
         with pytest.raises(RunStopped):
             classify(status, None, {}, sent_before=False)
     with pytest.raises(RunStopped):
-        classify(403, {"errors": {"class": "UnauthorizedOperation", "invalid_data": ""}}, {}, sent_before=False)
+        classify(
+            403,
+            {"errors": {"class": "UnauthorizedOperation", "invalid_data": ""}},
+            {},
+            sent_before=False,
+        )
     with pytest.raises(TransportError) as slow:
         classify(429, None, {"Retry-After": "7"}, sent_before=False)
     assert slow.value.slow_down and slow.value.retry_after == 7
     with pytest.raises(TransportError) as trouble:
-        classify(500, {"errors": {"class": "InternalServiceError", "invalid_data": "refer to error handle 1"}}, {},
-                 sent_before=False)
+        classify(
+            500,
+            {
+                "errors": {
+                    "class": "InternalServiceError",
+                    "invalid_data": "refer to error handle 1",
+                }
+            },
+            {},
+            sent_before=False,
+        )
     assert not trouble.value.slow_down
 
 
@@ -156,8 +174,9 @@ async def test_concurrency_bound_is_never_exceeded(server_for):
 async def test_rate_is_kept_as_measured_at_the_server(server_for):
     server, state = await server_for()
     started = time.time()
-    outcomes, _ = await send(server, [request(i) for i in range(25)], Pace(rate=50, concurrency=8),
-                               sleep=asyncio.sleep)
+    outcomes, _ = await send(
+        server, [request(i) for i in range(25)], Pace(rate=50, concurrency=8), sleep=asyncio.sleep
+    )
     times = [r["time"] for r in state.requests]
     span = max(times) - min(times)
     assert span >= 24 / 50 * 0.9, span  # 25 requests at 50/s take at least ~0.48 s
@@ -172,8 +191,12 @@ async def test_429_is_retried_after_retry_after(server_for, as_date):
     async def sleep(seconds):
         waits.append(seconds)
 
-    outcomes, sender = await send(server, [request(i) for i in range(6)], Pace(rate=0, concurrency=6, max_retries=50),
-                                  sleep=sleep)
+    outcomes, sender = await send(
+        server,
+        [request(i) for i in range(6)],
+        Pace(rate=0, concurrency=6, max_retries=50),
+        sleep=sleep,
+    )
     # the fake sleep does not really wait, so the sandbox keeps limiting; what matters is the path taken
     statuses = [r["status"] for r in state.requests]
     assert 429 in statuses
@@ -183,7 +206,9 @@ async def test_429_is_retried_after_retry_after(server_for, as_date):
 
 async def test_5xx_and_lost_answers_are_retried_and_delivered_once(server_for):
     server, state = await server_for(fail_rate=0.3, drop_rate=0.3, seed=7)
-    outcomes, _ = await send(server, [request(i) for i in range(60)], Pace(rate=0, concurrency=4, max_retries=20))
+    outcomes, _ = await send(
+        server, [request(i) for i in range(60)], Pace(rate=0, concurrency=4, max_retries=20)
+    )
     assert {o.status for o in outcomes.values()} <= {"created", "already_received"}
     assert len(state.calls) == 60
     statuses = [r["status"] for r in state.requests]
@@ -199,8 +224,12 @@ async def test_retries_exhausted_is_failed(server_for):
 
 async def test_unreachable_host_fails_every_row_without_hanging():
     started = time.monotonic()
-    async with Sender("http://127.0.0.1:9/api/2022-03-01/calls.json", TOKEN, Pace(rate=0, concurrency=2, max_retries=1),
-                      sleep=no_sleep) as sender:
+    async with Sender(
+        "http://127.0.0.1:9/api/2022-03-01/calls.json",
+        TOKEN,
+        Pace(rate=0, concurrency=2, max_retries=1),
+        sleep=no_sleep,
+    ) as sender:
         outcomes = await sender.send([Pending(request(i), False) for i in range(4)])
     assert {o.status for o in outcomes.values()} == {"failed"}
     assert time.monotonic() - started < 10
@@ -208,7 +237,9 @@ async def test_unreachable_host_fails_every_row_without_hanging():
 
 async def test_401_stops_the_run_and_leaves_the_rest_unsent(server_for):
     server, state = await server_for()
-    outcomes, sender = await send(server, [request(i) for i in range(30)], Pace(rate=0, concurrency=1), token="bad")
+    outcomes, sender = await send(
+        server, [request(i) for i in range(30)], Pace(rate=0, concurrency=1), token="bad"
+    )
     assert sender.stop_reason and "401" in sender.stop_reason
     assert sum(o.status == "not_sent" for o in outcomes.values()) >= 28
     assert len(state.requests) <= 2
@@ -216,14 +247,18 @@ async def test_401_stops_the_run_and_leaves_the_rest_unsent(server_for):
 
 async def test_unauthorized_operation_stops_the_run(server_for):
     server, _ = await server_for(ingestion_disabled=True)
-    outcomes, sender = await send(server, [request(i) for i in range(10)], Pace(rate=0, concurrency=1))
+    outcomes, sender = await send(
+        server, [request(i) for i in range(10)], Pace(rate=0, concurrency=1)
+    )
     assert "UnauthorizedOperation" in sender.stop_reason
     assert list(outcomes.values())[-1].status == "not_sent"
 
 
 async def test_twenty_identical_rejections_stop_the_run(server_for):
     server, state = await server_for(campaigns=("1",))
-    outcomes, sender = await send(server, [request(i) for i in range(40)], Pace(rate=0, concurrency=1))
+    outcomes, sender = await send(
+        server, [request(i) for i in range(40)], Pace(rate=0, concurrency=1)
+    )
     assert "same refusal to 20 rows" in sender.stop_reason
     assert sum(o.status == "rejected" for o in outcomes.values()) == 20
 

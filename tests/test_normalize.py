@@ -22,15 +22,29 @@ def phones(*values):
 
 
 def times(*values, **options):
-    result = normalize_start_times(clean_text(pd.Series(values, dtype=object)), TimeOptions(**options))
+    result = normalize_start_times(
+        clean_text(pd.Series(values, dtype=object)), TimeOptions(**options)
+    )
     return list(result.values), list(result.reasons)
 
 
 @pytest.mark.parametrize(
     "raw",
-    ["+13125550143", "13125550143", "3125550143", " 3125550143 ", "(312) 555-0143", "312.555.0143",
-     "312-555-0143", "'3125550143", "3125550143.0", "3125550143\u00a0", "+1 (312) 555-0143",
-     "(312) 555-0143 x204", "1-312-555-0143"],
+    [
+        "+13125550143",
+        "13125550143",
+        "3125550143",
+        " 3125550143 ",
+        "(312) 555-0143",
+        "312.555.0143",
+        "312-555-0143",
+        "'3125550143",
+        "3125550143.0",
+        "3125550143\u00a0",
+        "+1 (312) 555-0143",
+        "(312) 555-0143 x204",
+        "1-312-555-0143",
+    ],
 )
 def test_us_phone_forms_become_e164(raw):
     values, reasons = phones(raw)
@@ -38,17 +52,28 @@ def test_us_phone_forms_become_e164(raw):
     assert pd.isna(reasons[0])
 
 
-@pytest.mark.parametrize("raw,e164", [("+44 20 7183 8750", "+442071838750"), ("+34 912 345 678", "+34912345678"),
-                                      ("442071838750", "+442071838750")])
+@pytest.mark.parametrize(
+    "raw,e164",
+    [
+        ("+44 20 7183 8750", "+442071838750"),
+        ("+34 912 345 678", "+34912345678"),
+        ("442071838750", "+442071838750"),
+    ],
+)
 def test_international_numbers_are_kept(raw, e164):
     assert phones(raw)[0] == [e164]
 
 
 @pytest.mark.parametrize(
     "raw,reason",
-    [("3.13E+09", LOST_DIGITS), ("3.12555E+09", LOST_DIGITS), ("Anonymous", "is not a phone number"),
-     ("204", "is too short to be a phone number (an extension?)"), ("(312) 555-01", None),
-     ("client:alice", "is not a phone number")],
+    [
+        ("3.13E+09", LOST_DIGITS),
+        ("3.12555E+09", LOST_DIGITS),
+        ("Anonymous", "is not a phone number"),
+        ("204", "is too short to be a phone number (an extension?)"),
+        ("(312) 555-01", None),
+        ("client:alice", "is not a phone number"),
+    ],
 )
 def test_non_numbers_are_refused_never_guessed(raw, reason):
     values, reasons = phones(raw)
@@ -63,11 +88,21 @@ def test_blank_phone_is_missing_not_an_error():
     assert all(pd.isna(v) for v in values) and all(pd.isna(r) for r in reasons)
 
 
-nanp = st.tuples(st.integers(2, 9), st.integers(0, 99), st.integers(2, 9), st.integers(0, 999999)).map(
-    lambda t: f"{t[0]}{t[1]:02d}{t[2]}{t[3]:06d}"
+nanp = st.tuples(
+    st.integers(2, 9), st.integers(0, 99), st.integers(2, 9), st.integers(0, 999999)
+).map(lambda t: f"{t[0]}{t[1]:02d}{t[2]}{t[3]:06d}")
+layouts = st.sampled_from(
+    [
+        "{a}{b}{c}",
+        "({a}) {b}-{c}",
+        "{a}.{b}.{c}",
+        "1{a}{b}{c}",
+        "+1{a}{b}{c}",
+        "+1 {a} {b} {c}",
+        " {a}-{b}-{c} ",
+        "'{a}{b}{c}",
+    ]
 )
-layouts = st.sampled_from(["{a}{b}{c}", "({a}) {b}-{c}", "{a}.{b}.{c}", "1{a}{b}{c}", "+1{a}{b}{c}",
-                           "+1 {a} {b} {c}", " {a}-{b}-{c} ", "'{a}{b}{c}"])
 
 
 @settings(max_examples=200, deadline=None)
@@ -114,21 +149,37 @@ def test_start_times_with_a_zone_keep_their_instant(raw, sent):
 
 @pytest.mark.parametrize(
     "raw,sent",
-    [("2016/04/11 13:00:00 PM", "2016/04/11 01:00:00 PM"), ("2016-02-03 09:30:00 AM", "2016/02/03 09:30:00 AM"),
-     ("2022-03-25 09:31:29", "2022/03/25 09:31:29 AM"), ("3/25/2022 9:31 PM", "2022/03/25 09:31:00 PM"),
-     ("3/5/2024 14:03", "2024/03/05 02:03:00 PM"), ("12/31/24 12:00 AM", "2024/12/31 12:00:00 AM")],
+    [
+        ("2016/04/11 13:00:00 PM", "2016/04/11 01:00:00 PM"),
+        ("2016-02-03 09:30:00 AM", "2016/02/03 09:30:00 AM"),
+        ("2022-03-25 09:31:29", "2022/03/25 09:31:29 AM"),
+        ("3/25/2022 9:31 PM", "2022/03/25 09:31:00 PM"),
+        ("3/5/2024 14:03", "2024/03/05 02:03:00 PM"),
+        ("12/31/24 12:00 AM", "2024/12/31 12:00:00 AM"),
+    ],
 )
 def test_zone_less_start_times_use_the_network_zone_form(raw, sent):
     assert times(raw) == ([sent], [pd.NA])
 
 
 def test_timezone_option_gives_exact_instants_across_a_dst_change():
-    values, _ = times("2024-03-09 12:00:00", "2024-03-11 12:00:00", "3/11/2024 9:00 AM", timezone="America/New_York")
-    assert values == ["2024-03-09T12:00:00-05:00", "2024-03-11T12:00:00-04:00", "2024-03-11T09:00:00-04:00"]
+    values, _ = times(
+        "2024-03-09 12:00:00",
+        "2024-03-11 12:00:00",
+        "3/11/2024 9:00 AM",
+        timezone="America/New_York",
+    )
+    assert values == [
+        "2024-03-09T12:00:00-05:00",
+        "2024-03-11T12:00:00-04:00",
+        "2024-03-11T09:00:00-04:00",
+    ]
 
 
 def test_times_that_do_not_exist_or_repeat_in_the_zone_are_refused():
-    values, reasons = times("2024-03-10 02:30:00", "2024-11-03 01:30:00", timezone="America/New_York")
+    values, reasons = times(
+        "2024-03-10 02:30:00", "2024-11-03 01:30:00", timezone="America/New_York"
+    )
     assert "does not exist" in reasons[0] and "ambiguous" in reasons[1]
 
 
@@ -144,16 +195,22 @@ def test_excel_serials_in_both_date_systems():
     assert times("43894.5", epoch1904=True)[0] == ["2024/03/05 12:00:00 PM"]
 
 
-@pytest.mark.parametrize("raw", ["garbage", "2024-13-01 10:00", "2024-03-05", "3.1E+04", "31/31/2024 10:00"])
+@pytest.mark.parametrize(
+    "raw", ["garbage", "2024-13-01 10:00", "2024-03-05", "3.1E+04", "31/31/2024 10:00"]
+)
 def test_unreadable_times_are_explained(raw):
     values, reasons = times(raw)
     assert values == [raw] and isinstance(reasons[0], str)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.datetimes(min_value=pd.Timestamp("1990-01-01").to_pydatetime(),
-                    max_value=pd.Timestamp("2060-01-01").to_pydatetime()).map(lambda d: d.replace(microsecond=0)),
-       st.sampled_from(["%Y-%m-%dT%H:%M:%SZ", "%Y/%m/%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S +0000"]))
+@given(
+    st.datetimes(
+        min_value=pd.Timestamp("1990-01-01").to_pydatetime(),
+        max_value=pd.Timestamp("2060-01-01").to_pydatetime(),
+    ).map(lambda d: d.replace(microsecond=0)),
+    st.sampled_from(["%Y-%m-%dT%H:%M:%SZ", "%Y/%m/%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S +0000"]),
+)
 def test_any_utc_instant_round_trips(moment, layout):
     values, reasons = times(moment.strftime(layout))
     assert pd.isna(reasons[0])
@@ -168,8 +225,20 @@ def test_time_normaliser_never_raises(text):
 
 
 def test_booleans_and_choices():
-    result = normalize_booleans(clean_text(pd.Series(["Yes", "no", "TRUE", "0", "", "maybe"], dtype=object)))
+    result = normalize_booleans(
+        clean_text(pd.Series(["Yes", "no", "TRUE", "0", "", "maybe"], dtype=object))
+    )
     assert list(result.values)[:4] == [True, False, True, False]
-    assert pd.isna(result.values[4]) and result.values[5] == "maybe" and isinstance(result.reasons[5], str)
-    choice = normalize_choice(clean_text(pd.Series(["EN-us", "de-DE"], dtype=object)), ("en-US", "fr-FR"))
-    assert choice.values[0] == "en-US" and choice.values[1] == "de-DE" and isinstance(choice.reasons[1], str)
+    assert (
+        pd.isna(result.values[4])
+        and result.values[5] == "maybe"
+        and isinstance(result.reasons[5], str)
+    )
+    choice = normalize_choice(
+        clean_text(pd.Series(["EN-us", "de-DE"], dtype=object)), ("en-US", "fr-FR")
+    )
+    assert (
+        choice.values[0] == "en-US"
+        and choice.values[1] == "de-DE"
+        and isinstance(choice.reasons[1], str)
+    )

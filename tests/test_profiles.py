@@ -9,16 +9,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import TOKEN
 from uploader.cli import cli
 from uploader.errors import ConfigError
 from uploader.profiles import builtin_profiles, load_profile, profile_from_dict
-from tests.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = Path(__file__).resolve().parent / "expected"
 OPTIONS = {
-    "twilio": ["--recording-url-template", "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3"],
-    "five9": ["--timezone", "America/Chicago", "--recording-url-template", "https://rec.example.com/five9/{CALL ID}.wav"],
+    "twilio": [
+        "--recording-url-template",
+        "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3",
+    ],
+    "five9": [
+        "--timezone",
+        "America/Chicago",
+        "--recording-url-template",
+        "https://rec.example.com/five9/{CALL ID}.wav",
+    ],
 }
 STATUSES = {
     "twilio": ["created", "created", "skipped", "created", "created"],
@@ -39,24 +47,45 @@ def test_every_builtin_profile_has_a_sample_and_a_test():
 def test_profile_sample_uploads_exactly_the_expected_calls(profile, tmp_path, sandbox):
     sample = shutil.copy(ROOT / "sample_data" / f"{profile}.csv", tmp_path / f"{profile}.csv")
     result = CliRunner().invoke(
-        cli, ["upload", str(sample), "--profile", profile, "--campaign-id", "85", "--base-url", sandbox.url,
-              "--journal", str(tmp_path / "j.sqlite"), "--no-progress", *OPTIONS.get(profile, [])],
+        cli,
+        [
+            "upload",
+            str(sample),
+            "--profile",
+            profile,
+            "--campaign-id",
+            "85",
+            "--base-url",
+            sandbox.url,
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "--no-progress",
+            *OPTIONS.get(profile, []),
+        ],
         env={"INVOCA_OAUTH_TOKEN": TOKEN},
     )
     assert result.exit_code in (0, 1), result.output
     results = (tmp_path / f"{profile}.results.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
     assert [line.split(",")[2] for line in results] == STATUSES[profile]
-    expected = [json.loads(line) for line in (EXPECTED / f"{profile}.jsonl").read_text().splitlines()]
+    expected = [
+        json.loads(line) for line in (EXPECTED / f"{profile}.jsonl").read_text().splitlines()
+    ]
     stored = {call["id"]: call["body"] for call in sandbox.calls()}
     assert stored == {body["call"]["external_call_unique_id"]: body for body in expected}
 
 
 def test_user_profile_file_and_its_mistakes(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('description = "ours"\n[columns]\nexternal_call_unique_id = "Call"\nstart_time = ["When"]\n')
+    path.write_text(
+        'description = "ours"\n[columns]\nexternal_call_unique_id = "Call"\nstart_time = ["When"]\n'
+    )
     assert load_profile(str(path)).columns["external_call_unique_id"] == ["Call"]
-    for bad, message in [({"colums": {}}, "unknown key"), ({"columns": {"phone": ["x"]}}, "not a call field"),
-                         ({"columns": {"start_time": 3}}, "header or a list"), ({"skip": [{"column": "x"}]}, "[[skip]]")]:
+    for bad, message in [
+        ({"colums": {}}, "unknown key"),
+        ({"columns": {"phone": ["x"]}}, "not a call field"),
+        ({"columns": {"start_time": 3}}, "header or a list"),
+        ({"skip": [{"column": "x"}]}, "[[skip]]"),
+    ]:
         with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
             profile_from_dict(bad, "mine.toml")
     with pytest.raises(ConfigError, match="neither a built-in profile"):
@@ -68,16 +97,31 @@ def test_user_profile_file_and_its_mistakes(tmp_path):
 
 def test_headers_match_ignoring_case_spaces_dots_and_underscores(tmp_path):
     path = tmp_path / "rc.csv"
-    path.write_text("ID,Start Time,From Phone Number,TO_PHONENUMBER,Direction,Recording Content Uri\n"
-                    "a1,2021-11-05T08:33:26Z,+12125550101,+18885551212,Inbound,https://r.example.com/1\n")
-    result = CliRunner().invoke(cli, ["validate", str(path), "--profile", "ringcentral", "--campaign-id", "85"])
+    path.write_text(
+        "ID,Start Time,From Phone Number,TO_PHONENUMBER,Direction,Recording Content Uri\n"
+        "a1,2021-11-05T08:33:26Z,+12125550101,+18885551212,Inbound,https://r.example.com/1\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["validate", str(path), "--profile", "ringcentral", "--campaign-id", "85"]
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_template_placeholder_must_name_a_column(tmp_path):
     sample = shutil.copy(ROOT / "sample_data" / "twilio.csv", tmp_path / "t.csv")
-    result = CliRunner().invoke(cli, ["validate", str(sample), "--profile", "twilio", "--campaign-id", "85",
-                                      "--recording-url-template", "https://x.example.com/{Nope}.mp3"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "validate",
+            str(sample),
+            "--profile",
+            "twilio",
+            "--campaign-id",
+            "85",
+            "--recording-url-template",
+            "https://x.example.com/{Nope}.mp3",
+        ],
+    )
     assert result.exit_code == 2 and "{Nope}" in result.output
 
 

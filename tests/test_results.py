@@ -8,17 +8,34 @@ from pathlib import Path
 import openpyxl
 from click.testing import CliRunner
 
+from tests.conftest import HEADER, TOKEN, call_row, write_csv, write_xlsx
 from uploader.cli import cli
 from uploader.results import formula_safe
-from tests.conftest import HEADER, TOKEN, call_row, write_csv, write_xlsx
 
-PAYLOADS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1+1"]
+PAYLOADS = [
+    '=HYPERLINK("http://evil.example","x")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+]
 
 
 def upload(path: Path, sandbox, *args: str):
     return CliRunner().invoke(
-        cli, ["upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85", "--no-progress", *args],
-        env={"INVOCA_OAUTH_TOKEN": TOKEN}, catch_exceptions=False,
+        cli,
+        [
+            "upload",
+            str(path),
+            "--base-url",
+            sandbox.url,
+            "--campaign-id",
+            "85",
+            "--no-progress",
+            *args,
+        ],
+        env={"INVOCA_OAUTH_TOKEN": TOKEN},
+        catch_exceptions=False,
     )
 
 
@@ -40,9 +57,13 @@ def test_csv_outputs_carry_no_formula_and_the_retry_file_uploads(tmp_path, sandb
         with (tmp_path / name).open(encoding="utf-8-sig", newline="") as stream:
             for row in csv.reader(stream):
                 for cell in row:
-                    assert not cell.startswith(("=", "@", "\t")) and not (cell.startswith(("+", "-")) and not cell[1:].replace(".", "").isdigit()), cell
+                    assert not cell.startswith(("=", "@", "\t")) and not (
+                        cell.startswith(("+", "-")) and not cell[1:].replace(".", "").isdigit()
+                    ), cell
     notes = {c["id"]: c["body"]["custom_data"][0]["value"] for c in sandbox.calls()}
-    assert notes["p0"] == PAYLOADS[0] and notes["p4"] == "=1+1"  # sent as the analyst wrote it (trimmed)
+    assert (
+        notes["p0"] == PAYLOADS[0] and notes["p4"] == "=1+1"
+    )  # sent as the analyst wrote it (trimmed)
     # fix the bad row in the retry file and upload it: the apostrophes come off again
     retry = tmp_path / "evil.retry.csv"
     text = retry.read_text(encoding="utf-8-sig").replace("'=NOW()", "2024-03-05T10:00:00Z")
@@ -53,22 +74,52 @@ def test_csv_outputs_carry_no_formula_and_the_retry_file_uploads(tmp_path, sandb
 
 
 def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
-    rows = [HEADER + ["custom:note"],
-            ["x1", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r.example.com/1", "=1+2"],
-            ["x2", "2024-03-05T14:03:27Z", "not a phone", "8885551212", "inbound", "https://r.example.com/2", "ok"]]
+    rows = [
+        HEADER + ["custom:note"],
+        [
+            "x1",
+            "2024-03-05T14:03:27Z",
+            "3125550143",
+            "8885551212",
+            "inbound",
+            "https://r.example.com/1",
+            "=1+2",
+        ],
+        [
+            "x2",
+            "2024-03-05T14:03:27Z",
+            "not a phone",
+            "8885551212",
+            "inbound",
+            "https://r.example.com/2",
+            "ok",
+        ],
+    ]
     path = write_xlsx(tmp_path / "book.xlsx", rows)
     result = upload(path, sandbox, "--journal", str(tmp_path / "j.sqlite"))
     assert result.exit_code == 1
     book = openpyxl.load_workbook(tmp_path / "book.results.xlsx")
     sheet = book["Results"]
     header = [c.value for c in sheet[1]]
-    assert header[:7] == ["row", "external_call_unique_id", "status", "cuid", "http_status", "attempts", "error"]
+    assert header[:7] == [
+        "row",
+        "external_call_unique_id",
+        "status",
+        "cuid",
+        "http_status",
+        "attempts",
+        "error",
+    ]
     assert header[7:] == rows[0]
     assert sheet.auto_filter.ref and sheet.freeze_panes == "A2"
     assert sheet["C2"].value == "created" and sheet["C2"].fill.fgColor.rgb.endswith("C6EFCE")
     assert sheet["C3"].value == "invalid" and sheet["C3"].fill.fgColor.rgb.endswith("FFC7CE")
     phone = sheet.cell(row=3, column=7 + HEADER.index("calling_phone_number") + 1)
-    assert phone.value == "not a phone" and phone.comment is not None and "not a phone number" in phone.comment.text
+    assert (
+        phone.value == "not a phone"
+        and phone.comment is not None
+        and "not a phone number" in phone.comment.text
+    )
     for row in sheet.iter_rows():
         for cell in row:
             assert cell.data_type != "f", cell.coordinate

@@ -65,9 +65,18 @@ async def test_created_then_replay_then_conflict(client_for):
 
 async def test_put_and_every_documented_time_form(client_for):
     client = await client_for()
-    forms = ["1460404800", "1460404800000", "20160411200000000", "2016/04/11T13:00:00.000-07:00",
-             "2016/04/11T20:00:00Z", "2016/04/11 13:00:00 PM", "2016-02-03 09:30:00 AM",
-             "2016-08-08 11:03:31 -0700", "2022-03-25 09:31:29", 1460404800]
+    forms = [
+        "1460404800",
+        "1460404800000",
+        "20160411200000000",
+        "2016/04/11T13:00:00.000-07:00",
+        "2016/04/11T20:00:00Z",
+        "2016/04/11 13:00:00 PM",
+        "2016-02-03 09:30:00 AM",
+        "2016-08-08 11:03:31 -0700",
+        "2022-03-25 09:31:29",
+        1460404800,
+    ]
     for index, form in enumerate(forms):
         body = copy.deepcopy(BODY)
         body["call"]["external_call_unique_id"] = f"t{index}"
@@ -114,11 +123,21 @@ async def test_every_problem_is_listed_in_one_403(client_for):
     assert status == 403
     assert_envelope(body, "RecordInvalid")
     message = body["errors"]["invalid_data"]
-    for fragment in ["extra is not a known field", "call.colour is not a known field", "call.start_time",
-                     "call.calling_phone_number", "call.destination_phone_number", "call.call_direction",
-                     "recording_url or call.recording_filename", "call.language_code",
-                     "signals[0].value", "signals[1].name sale is given twice", "signals[2].name nope",
-                     "custom_data[0].value", "custom_data[1].name unknown"]:
+    for fragment in [
+        "extra is not a known field",
+        "call.colour is not a known field",
+        "call.start_time",
+        "call.calling_phone_number",
+        "call.destination_phone_number",
+        "call.call_direction",
+        "recording_url or call.recording_filename",
+        "call.language_code",
+        "signals[0].value",
+        "signals[1].name sale is given twice",
+        "signals[2].name nope",
+        "custom_data[0].value",
+        "custom_data[1].name unknown",
+    ]:
         assert fragment in message, fragment
 
 
@@ -149,7 +168,11 @@ async def test_malformed_bodies_get_the_envelope(client_for, raw):
 async def test_wrong_types_everywhere_never_crash(client_for):
     client = await client_for()
     for value in [None, 1.5, [], {}, True, "", "x" * 5000]:
-        body = {"call": {key: value for key in BODY["call"]}, "signals": value, "custom_data": value}
+        body = {
+            "call": {key: value for key in BODY["call"]},
+            "signals": value,
+            "custom_data": value,
+        }
         status, answer, _ = await post(client, body)
         assert status == 403, value
         assert_envelope(answer, "RecordInvalid")
@@ -220,6 +243,10 @@ async def test_clear_and_stats(client_for):
     client = await client_for()
     await post(client, BODY)
     stats = await (await client.get("/_sandbox/stats")).json()
-    assert stats["calls"] == 1 and stats["max_in_flight"] == 1 and stats["requests"][0]["status"] == 201
+    assert (
+        stats["calls"] == 1
+        and stats["max_in_flight"] == 1
+        and stats["requests"][0]["status"] == 201
+    )
     await client.delete("/_sandbox/calls")
     assert await (await client.get("/_sandbox/calls")).json() == []

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import HEADER, call_row, write_csv, write_xlsx
 from uploader.cli import cli
 from uploader.errors import InputError
 from uploader.profiles import load_profile
 from uploader.sources import open_table
-from tests.conftest import HEADER, call_row, write_csv, write_xlsx
 
 PROFILE = load_profile("invoca")
 
@@ -32,7 +32,9 @@ def rows_of(path: Path, **kwargs) -> tuple[list[int], list[list]]:
 
 
 def validate(path: Path, *args: str):
-    return CliRunner().invoke(cli, ["validate", str(path), "--campaign-id", "85", "--no-progress", *args])
+    return CliRunner().invoke(
+        cli, ["validate", str(path), "--campaign-id", "85", "--no-progress", *args]
+    )
 
 
 def read_errors(path: Path) -> list[dict[str, str]]:
@@ -42,7 +44,14 @@ def read_errors(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize(
     "encoding,delimiter",
-    [("utf-8", ","), ("utf-8-sig", ","), ("cp1252", ";"), ("utf-16", "\t"), ("utf-8", "\t"), ("utf-8", ";")],
+    [
+        ("utf-8", ","),
+        ("utf-8-sig", ","),
+        ("cp1252", ";"),
+        ("utf-16", "\t"),
+        ("utf-8", "\t"),
+        ("utf-8", ";"),
+    ],
 )
 def test_encodings_and_delimiters_are_detected(tmp_path, encoding, delimiter):
     rows = [call_row("é-1", **{"custom:agent": "José Muñoz"}), call_row("2")]
@@ -61,7 +70,13 @@ def test_excel_re_saved_cp1252_csv_with_month_first_dates_validates(tmp_path):
 
 def test_blank_rows_and_ragged_rows(tmp_path):
     path = tmp_path / "ragged.csv"
-    lines = [",".join(HEADER), ",".join(call_row("a").values()), ",,,,,", "", ",".join(call_row("b").values()) + ",extra,cells"]
+    lines = [
+        ",".join(HEADER),
+        ",".join(call_row("a").values()),
+        ",,,,,",
+        "",
+        ",".join(call_row("b").values()) + ",extra,cells",
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = validate(path)
     assert result.exit_code == 1
@@ -71,18 +86,33 @@ def test_blank_rows_and_ragged_rows(tmp_path):
 
 
 def test_xlsx_data_sheet_behind_a_summary_sheet_with_typed_cells(tmp_path):
-    rows = [HEADER + ["signal:sale"], ["1001", dt.datetime(2024, 3, 5, 14, 3, 27), 3125550143, 8885551212, "Inbound",
-                                        "https://rec.example.com/1.wav", True]]
+    rows = [
+        HEADER + ["signal:sale"],
+        [
+            "1001",
+            dt.datetime(2024, 3, 5, 14, 3, 27),
+            3125550143,
+            8885551212,
+            "Inbound",
+            "https://rec.example.com/1.wav",
+            True,
+        ],
+    ]
     path = write_xlsx(tmp_path / "book.xlsx", rows, sheets_before=2)
     numbers, cells = rows_of(path)
     assert numbers == [2]
     assert cells[0][:4] == ["1001", "2024-03-05 14:03:27", "3125550143", "8885551212"]
     assert cells[0][-1] == "TRUE"
-    result = CliRunner().invoke(cli, ["upload", str(path), "--dry-run", "--campaign-id", "85",
-                                      "--timezone", "America/New_York"])
+    result = CliRunner().invoke(
+        cli,
+        ["upload", str(path), "--dry-run", "--campaign-id", "85", "--timezone", "America/New_York"],
+    )
     assert result.exit_code == 0, result.output
     body = (tmp_path / "book.requests.jsonl").read_text()
-    assert '"start_time":"2024-03-05T14:03:27-05:00"' in body and '"calling_phone_number":"+13125550143"' in body
+    assert (
+        '"start_time":"2024-03-05T14:03:27-05:00"' in body
+        and '"calling_phone_number":"+13125550143"' in body
+    )
 
 
 def test_xlsx_traps_hidden_sheet_formulas_empty_formatted_rows_and_row_numbers(tmp_path):
@@ -95,8 +125,26 @@ def test_xlsx_traps_hidden_sheet_formulas_empty_formatted_rows_and_row_numbers(t
     data.append(["Report exported 2024-03-06"])
     data.append([])
     data.append(HEADER)
-    data.append(["a", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r.example.com/a"])
-    data.append(["b", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r.example.com/b"])
+    data.append(
+        [
+            "a",
+            "2024-03-05T14:03:27Z",
+            "3125550143",
+            "8885551212",
+            "inbound",
+            "https://r.example.com/a",
+        ]
+    )
+    data.append(
+        [
+            "b",
+            "2024-03-05T14:03:27Z",
+            "3125550143",
+            "8885551212",
+            "inbound",
+            "https://r.example.com/b",
+        ]
+    )
     for row in range(6, 40):
         data.cell(row=row, column=1).number_format = "@"
     book.save(tmp_path / "traps.xlsx")
@@ -109,15 +157,34 @@ def test_1904_workbook_dates(tmp_path):
     book.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
     sheet = book.active
     sheet.append(HEADER)
-    sheet.append(["a", dt.datetime(2024, 3, 5, 14, 3, 27), "3125550143", "8885551212", "inbound", "https://r.example.com/a"])
+    sheet.append(
+        [
+            "a",
+            dt.datetime(2024, 3, 5, 14, 3, 27),
+            "3125550143",
+            "8885551212",
+            "inbound",
+            "https://r.example.com/a",
+        ]
+    )
     book.save(tmp_path / "mac.xlsx")
     _, cells = rows_of(tmp_path / "mac.xlsx")
     assert cells[0][1] == "2024-03-05 14:03:27"
 
 
 def test_long_ids_and_phones_damaged_by_excel_are_reported(tmp_path):
-    rows = [HEADER, [7012345678901234567, "2024-03-05T14:03:27Z", 3.13e9, "8885551212", "inbound", "https://r/a"],
-            ["00123", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r/b"]]
+    rows = [
+        HEADER,
+        [
+            7012345678901234567,
+            "2024-03-05T14:03:27Z",
+            3.13e9,
+            "8885551212",
+            "inbound",
+            "https://r/a",
+        ],
+        ["00123", "2024-03-05T14:03:27Z", "3125550143", "8885551212", "inbound", "https://r/b"],
+    ]
     path = write_xlsx(tmp_path / "damaged.xlsx", rows)
     result = validate(path)
     assert result.exit_code == 1
@@ -128,11 +195,17 @@ def test_long_ids_and_phones_damaged_by_excel_are_reported(tmp_path):
 
 def test_missing_columns_are_named_with_the_closest_header(tmp_path):
     path = tmp_path / "typo.csv"
-    path.write_text("external_call_unique_id,start_tme,calling_phone_number,destination_phone_number,call_direction,recording_url\n"
-                    "a,1460404800,3125550143,8885551212,inbound,https://r/a\n")
+    path.write_text(
+        "external_call_unique_id,start_tme,calling_phone_number,destination_phone_number,call_direction,recording_url\n"
+        "a,1460404800,3125550143,8885551212,inbound,https://r/a\n"
+    )
     result = validate(path)
     assert result.exit_code == 2
-    assert "missing column" in result.output and "start_tme" in result.output and str(path) in result.output
+    assert (
+        "missing column" in result.output
+        and "start_tme" in result.output
+        and str(path) in result.output
+    )
 
 
 def put(folder: Path, name: str, data: bytes | str) -> Path:
@@ -155,7 +228,9 @@ BAD_FILES = {
     "no header sheet": lambda p: write_xlsx(p / "nohead.xlsx", [["just", "numbers"], [1, 2]]),
     "too many columns": lambda p: put(p, "wide.csv", ",".join(f"c{i}" for i in range(1500)) + "\n"),
     "blank lines only": lambda p: put(p, "blank.csv", "\n\n\n"),
-    "duplicate signal": lambda p: write_csv(p / "dup.csv", [dict(call_row("a"), **{"signal:Sale": "1", "signal:sale": "0"})]),
+    "duplicate signal": lambda p: write_csv(
+        p / "dup.csv", [dict(call_row("a"), **{"signal:Sale": "1", "signal:sale": "0"})]
+    ),
     "bad encoding option": lambda p: write_csv(p / "enc.csv", [call_row("a")]),
 }
 
@@ -167,13 +242,23 @@ def test_bad_files_end_in_one_line_and_exit_2(tmp_path, name):
     result = validate(path, *args)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    error_lines = [line for line in result.output.splitlines() if line.startswith("invoca-upload: error:")]
+    error_lines = [
+        line for line in result.output.splitlines() if line.startswith("invoca-upload: error:")
+    ]
     assert len(error_lines) == 1 and path.name in error_lines[0]
 
 
 def test_a_several_megabyte_cell_is_a_row_error_and_the_other_rows_go_on(tmp_path):
-    path = put(tmp_path, "huge.csv", ",".join(HEADER) + "\n" + "x" * (3 * 1024 * 1024) + ",1\n"
-               + ",".join(call_row("ok").values()) + "\n")
+    path = put(
+        tmp_path,
+        "huge.csv",
+        ",".join(HEADER)
+        + "\n"
+        + "x" * (3 * 1024 * 1024)
+        + ",1\n"
+        + ",".join(call_row("ok").values())
+        + "\n",
+    )
     result = validate(path, "--campaign-id", "85")
     assert result.exit_code == 1
     errors = read_errors(tmp_path / "huge.errors.csv")
@@ -181,13 +266,18 @@ def test_a_several_megabyte_cell_is_a_row_error_and_the_other_rows_go_on(tmp_pat
 
 
 def test_a_multi_megabyte_cell_is_a_row_error(tmp_path):
-    rows = [call_row("a", **{"custom:notes": "short"}), call_row("b", **{"custom:notes": "x" * 100_000})]
+    rows = [
+        call_row("a", **{"custom:notes": "short"}),
+        call_row("b", **{"custom:notes": "x" * 100_000}),
+    ]
     result = validate(write_csv(tmp_path / "big.csv", rows))
     assert result.exit_code == 1
     assert read_errors(tmp_path / "big.errors.csv")[0]["row"] == "3"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.binary(max_size=2000))
 def test_random_bytes_give_rows_or_a_clear_input_error(tmp_path, data):
     path = tmp_path / "fuzz.csv"
@@ -198,7 +288,9 @@ def test_random_bytes_give_rows_or_a_clear_input_error(tmp_path, data):
         assert str(error).startswith(str(path))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     cells=st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=8), max_size=6),
     delimiter=st.sampled_from([",", ";", "\t", "|"]),
@@ -214,13 +306,33 @@ def test_random_csv_dialects_never_raise_anything_else(tmp_path, cells, delimite
     assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cells=st.lists(st.lists(st.one_of(st.none(), st.text(max_size=10), st.integers(), st.floats(allow_nan=False),
-                                          st.booleans(), st.datetimes()), min_size=1, max_size=7), max_size=5))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cells=st.lists(
+        st.lists(
+            st.one_of(
+                st.none(),
+                st.text(max_size=10),
+                st.integers(),
+                st.floats(allow_nan=False),
+                st.booleans(),
+                st.datetimes(),
+            ),
+            min_size=1,
+            max_size=7,
+        ),
+        max_size=5,
+    )
+)
 def test_random_workbooks_never_raise_anything_else(tmp_path, cells):
     path = tmp_path / "random.xlsx"
     clean = [[c.replace("=", "") if isinstance(c, str) else c for c in row] for row in cells]
-    clean = [[c for c in row if not (isinstance(c, str) and any(ord(ch) < 32 for ch in c))] for row in clean]
+    clean = [
+        [c for c in row if not (isinstance(c, str) and any(ord(ch) < 32 for ch in c))]
+        for row in clean
+    ]
     write_xlsx(path, [HEADER, *clean])
     result = validate(path)
     assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
@@ -232,8 +344,14 @@ def test_repeated_ids_are_found_across_chunks_and_within_one():
     from uploader.schema import SeenIds
 
     seen = SeenIds()
-    first = pd.Series(["a", "b", "a"], index=pd.Index([2, 3, 4], name="row"), name="external_call_unique_id")
-    second = pd.Series(["c", "b", None, "c"], index=pd.Index([5, 6, 7, 8], name="row"), name="external_call_unique_id")
+    first = pd.Series(
+        ["a", "b", "a"], index=pd.Index([2, 3, 4], name="row"), name="external_call_unique_id"
+    )
+    second = pd.Series(
+        ["c", "b", None, "c"],
+        index=pd.Index([5, 6, 7, 8], name="row"),
+        name="external_call_unique_id",
+    )
     assert seen.repeats(first) == {4: 2}
     assert seen.repeats(second) == {6: 3, 8: 5}
 

@@ -7,8 +7,8 @@ import datetime as dt
 import openpyxl
 from click.testing import CliRunner
 
-from uploader.cli import cli
 from tests.conftest import TOKEN
+from uploader.cli import cli
 
 
 def make(tmp_path, *args):
@@ -19,18 +19,32 @@ def make(tmp_path, *args):
 
 
 def test_template_columns_formats_validations_and_comments(tmp_path):
-    book = openpyxl.load_workbook(make(tmp_path, "--signal", "sale", "--signal", "appointment", "--custom", "channel"))
+    book = openpyxl.load_workbook(
+        make(tmp_path, "--signal", "sale", "--signal", "appointment", "--custom", "channel")
+    )
     sheet = book["Calls"]
     header = [c.value for c in sheet[1]]
-    assert header[:5] == ["external_call_unique_id", "start_time", "calling_phone_number",
-                          "destination_phone_number", "call_direction"]
+    assert header[:5] == [
+        "external_call_unique_id",
+        "start_time",
+        "calling_phone_number",
+        "destination_phone_number",
+        "call_direction",
+    ]
     assert header[-3:] == ["signal:sale", "signal:appointment", "custom:channel"]
     letter = {name: openpyxl.utils.get_column_letter(i + 1) for i, name in enumerate(header)}
-    for name in ("external_call_unique_id", "calling_phone_number", "destination_phone_number",
-                 "advertiser_campaign_id_from_network"):
+    for name in (
+        "external_call_unique_id",
+        "calling_phone_number",
+        "destination_phone_number",
+        "advertiser_campaign_id_from_network",
+    ):
         assert sheet.column_dimensions[letter[name]].number_format == "@", name
     assert "yy" in sheet.column_dimensions[letter["start_time"]].number_format
-    lists = {str(v.sqref).split(":")[0].rstrip("0123456789"): v.formula1 for v in sheet.data_validations.dataValidation}
+    lists = {
+        str(v.sqref).split(":")[0].rstrip("0123456789"): v.formula1
+        for v in sheet.data_validations.dataValidation
+    }
     assert lists[letter["call_direction"]] == '"inbound,outbound"'
     assert "en-US" in lists[letter["language_code"]]
     assert lists[letter["signal:sale"]] == '"Yes,No"'
@@ -45,14 +59,38 @@ def test_filled_template_uploads_with_only_campaign_and_token(tmp_path, sandbox)
     sheet = book["Calls"]
     phones = ["(312) 555-0143", "312-555-0143", "3125550143", "+1 312 555 0143", "1 (312) 555-0143"]
     for i, phone in enumerate(phones):
-        sheet.append([f"T-{i:04d}", dt.datetime(2024, 3, 5, 9 + i, 30), phone, "888.555.1212",
-                      "Outbound" if i % 2 else "inbound", None, f"https://rec.example.com/{i}.wav", None, None,
-                      "Yes" if i % 2 else "no", "web"])
+        sheet.append(
+            [
+                f"T-{i:04d}",
+                dt.datetime(2024, 3, 5, 9 + i, 30),
+                phone,
+                "888.555.1212",
+                "Outbound" if i % 2 else "inbound",
+                None,
+                f"https://rec.example.com/{i}.wav",
+                None,
+                None,
+                "Yes" if i % 2 else "no",
+                "web",
+            ]
+        )
     book.save(path)
     result = CliRunner().invoke(cli, ["validate", str(path), "--campaign-id", "85"])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli, ["upload", str(path), "--campaign-id", "85", "--base-url", sandbox.url,
-                                      "--journal", str(tmp_path / "j.sqlite")], env={"INVOCA_OAUTH_TOKEN": TOKEN})
+    result = CliRunner().invoke(
+        cli,
+        [
+            "upload",
+            str(path),
+            "--campaign-id",
+            "85",
+            "--base-url",
+            sandbox.url,
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+        ],
+        env={"INVOCA_OAUTH_TOKEN": TOKEN},
+    )
     assert result.exit_code == 0, result.output
     stored = sorted(sandbox.calls(), key=lambda c: c["id"])
     assert [c["id"] for c in stored] == [f"T-{i:04d}" for i in range(5)]
@@ -66,7 +104,9 @@ def test_csv_template_and_bad_names(tmp_path):
     out = tmp_path / "t.csv"
     assert CliRunner().invoke(cli, ["template", str(out), "--signal", "sale"]).exit_code == 0
     assert out.read_text(encoding="utf-8-sig").strip().endswith("signal:sale")
-    result = CliRunner().invoke(cli, ["template", str(tmp_path / "t.xlsx"), "--signal", "a", "--signal", "A"])
+    result = CliRunner().invoke(
+        cli, ["template", str(tmp_path / "t.xlsx"), "--signal", "a", "--signal", "A"]
+    )
     assert result.exit_code == 2 and "repeat" in result.output
     result = CliRunner().invoke(cli, ["template", str(tmp_path / "t.ods")])
     assert result.exit_code == 2

@@ -12,12 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
+from tests.conftest import TOKEN, call_row, write_csv
 from uploader import upload
 from uploader.cli import cli
-from tests.conftest import TOKEN, call_row, write_csv
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
@@ -27,13 +26,25 @@ def read_results(path: Path) -> list[dict[str, str]]:
 
 def run_cli(*args: str, env: dict | None = None):
     runner = CliRunner()
-    return runner.invoke(cli, list(args), env={"INVOCA_OAUTH_TOKEN": TOKEN, **(env or {})}, catch_exceptions=False)
+    return runner.invoke(
+        cli, list(args), env={"INVOCA_OAUTH_TOKEN": TOKEN, **(env or {})}, catch_exceptions=False
+    )
 
 
 def test_upload_creates_every_call_and_writes_results(calls, sandbox, tmp_path):
     path = calls(5)
-    result = run_cli("upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85",
-                     "--journal", str(tmp_path / "j.sqlite"), "--summary-json", str(tmp_path / "s.json"))
+    result = run_cli(
+        "upload",
+        str(path),
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
     assert result.exit_code == 0, result.output
     rows = read_results(tmp_path / "calls.results.csv")
     assert [r["status"] for r in rows] == ["created"] * 5
@@ -41,11 +52,17 @@ def test_upload_creates_every_call_and_writes_results(calls, sandbox, tmp_path):
     stored = {c["id"]: c for c in sandbox.calls()}
     assert {r["cuid"] for r in rows} == {c["cuid"] for c in stored.values()}
     body = stored["call-0"]["body"]
-    assert body == {"call": {
-        "external_call_unique_id": "call-0", "start_time": "2024-03-05T14:03:27+00:00",
-        "calling_phone_number": "+13125550143", "destination_phone_number": "+18885551212",
-        "advertiser_campaign_id_from_network": "85", "call_direction": "inbound",
-        "recording_url": "https://rec.example.com/call-0.wav"}}
+    assert body == {
+        "call": {
+            "external_call_unique_id": "call-0",
+            "start_time": "2024-03-05T14:03:27+00:00",
+            "calling_phone_number": "+13125550143",
+            "destination_phone_number": "+18885551212",
+            "advertiser_campaign_id_from_network": "85",
+            "call_direction": "inbound",
+            "recording_url": "https://rec.example.com/call-0.wav",
+        }
+    }
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["counts"]["created"] == 5 and summary["exit_code"] == 0
     assert not (tmp_path / "calls.retry.csv").exists()
@@ -53,10 +70,23 @@ def test_upload_creates_every_call_and_writes_results(calls, sandbox, tmp_path):
 
 
 def test_invalid_rows_are_reported_and_valid_ones_still_go(tmp_path, sandbox):
-    rows = [call_row("a"), call_row("b", calling_phone_number="3.13E+09"), call_row("c"), call_row("a")]
+    rows = [
+        call_row("a"),
+        call_row("b", calling_phone_number="3.13E+09"),
+        call_row("c"),
+        call_row("a"),
+    ]
     path = write_csv(tmp_path / "mixed.csv", rows)
-    result = run_cli("upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85",
-                     "--journal", str(tmp_path / "j.sqlite"))
+    result = run_cli(
+        "upload",
+        str(path),
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    )
     assert result.exit_code == 1
     results = read_results(tmp_path / "mixed.results.csv")
     assert [r["status"] for r in results] == ["created", "invalid", "created", "invalid"]
@@ -70,11 +100,23 @@ def test_invalid_rows_are_reported_and_valid_ones_still_go(tmp_path, sandbox):
 
 def test_strict_sends_nothing_when_a_row_is_invalid(tmp_path, sandbox):
     path = write_csv(tmp_path / "s.csv", [call_row("a"), call_row("b", start_time="nonsense")])
-    result = run_cli("upload", str(path), "--strict", "--base-url", sandbox.url, "--campaign-id", "85",
-                     "--journal", str(tmp_path / "j.sqlite"))
+    result = run_cli(
+        "upload",
+        str(path),
+        "--strict",
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    )
     assert result.exit_code == 1
     assert sandbox.calls() == []
-    assert [r["status"] for r in read_results(tmp_path / "s.results.csv")] == ["not_sent", "invalid"]
+    assert [r["status"] for r in read_results(tmp_path / "s.results.csv")] == [
+        "not_sent",
+        "invalid",
+    ]
 
 
 def test_dry_run_writes_request_bodies_and_needs_no_token(calls, tmp_path):
@@ -82,7 +124,11 @@ def test_dry_run_writes_request_bodies_and_needs_no_token(calls, tmp_path):
     result = CliRunner().invoke(cli, ["upload", str(path), "--dry-run", "--campaign-id", "85"])
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "calls.requests.jsonl").read_text().splitlines()
-    assert [json.loads(line)["call"]["external_call_unique_id"] for line in lines] == ["call-0", "call-1", "call-2"]
+    assert [json.loads(line)["call"]["external_call_unique_id"] for line in lines] == [
+        "call-0",
+        "call-1",
+        "call-2",
+    ]
     assert {r["status"] for r in read_results(tmp_path / "calls.results.csv")} == {"not_sent"}
 
 
@@ -103,8 +149,17 @@ def test_plain_http_to_a_remote_host_is_refused(calls):
 
 
 def test_wrong_token_stops_with_exit_3(calls, sandbox, tmp_path):
-    result = run_cli("upload", str(calls(30)), "--base-url", sandbox.url, "--campaign-id", "85",
-                     "--journal", str(tmp_path / "j.sqlite"), env={"INVOCA_OAUTH_TOKEN": "wrong"})
+    result = run_cli(
+        "upload",
+        str(calls(30)),
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+        env={"INVOCA_OAUTH_TOKEN": "wrong"},
+    )
     assert result.exit_code == 3
     statuses = [r["status"] for r in read_results(tmp_path / "calls.results.csv")]
     assert len(statuses) == 30 and statuses.count("not_sent") >= 20
@@ -112,8 +167,20 @@ def test_wrong_token_stops_with_exit_3(calls, sandbox, tmp_path):
 
 
 def test_unreachable_host_fails_rows_and_exits_1(calls, tmp_path):
-    result = run_cli("upload", str(calls(3)), "--base-url", "http://127.0.0.1:9", "--campaign-id", "85",
-                     "--max-retries", "1", "--journal", str(tmp_path / "j.sqlite"), "--rate", "0")
+    result = run_cli(
+        "upload",
+        str(calls(3)),
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--campaign-id",
+        "85",
+        "--max-retries",
+        "1",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+        "--rate",
+        "0",
+    )
     assert result.exit_code == 1
     assert {r["status"] for r in read_results(tmp_path / "calls.results.csv")} == {"failed"}
 
@@ -133,20 +200,38 @@ def test_rerun_and_overlapping_export_send_only_new_calls(tmp_path, sandbox):
 
 
 def test_library_call_returns_the_summary(calls, sandbox, tmp_path):
-    summary = upload(calls(2), base_url=sandbox.url, token=TOKEN, campaign_id="85",
-                     journal=str(tmp_path / "j.sqlite"), progress=False)
+    summary = upload(
+        calls(2),
+        base_url=sandbox.url,
+        token=TOKEN,
+        campaign_id="85",
+        journal=str(tmp_path / "j.sqlite"),
+        progress=False,
+    )
     assert summary.counts["created"] == 2 and summary.exit_code == 0
 
 
 def test_config_file_and_environment_precedence(calls, sandbox, tmp_path):
     path = calls(2)
     (tmp_path / "invoca-upload.toml").write_text(
-        f'base_url = "{sandbox.url}"\ncampaign_id = "99"\nrate = 100\njournal = "{tmp_path / "j.sqlite"}"\n')
+        f'base_url = "{sandbox.url}"\ncampaign_id = "99"\nrate = 100\njournal = "{tmp_path / "j.sqlite"}"\n'
+    )
     result = run_cli("upload", str(path), env={"INVOCA_CAMPAIGN_ID": "85"})
-    assert result.exit_code == 0, result.output  # the environment (85) beats the file's campaign (99)
-    assert {c["body"]["call"]["advertiser_campaign_id_from_network"] for c in sandbox.calls()} == {"85"}
-    result = run_cli("upload", str(path), "--campaign-id", "86", "--results", str(tmp_path / "r2.csv"),
-                     env={"INVOCA_CAMPAIGN_ID": "85"})
+    assert result.exit_code == 0, (
+        result.output
+    )  # the environment (85) beats the file's campaign (99)
+    assert {c["body"]["call"]["advertiser_campaign_id_from_network"] for c in sandbox.calls()} == {
+        "85"
+    }
+    result = run_cli(
+        "upload",
+        str(path),
+        "--campaign-id",
+        "86",
+        "--results",
+        str(tmp_path / "r2.csv"),
+        env={"INVOCA_CAMPAIGN_ID": "85"},
+    )
     assert result.exit_code == 0  # all already uploaded, but the option parsed
     (tmp_path / "bad.toml").write_text('token = "x"\n')
     result = run_cli("upload", str(path), "--config", str(tmp_path / "bad.toml"))
@@ -159,9 +244,25 @@ def test_config_file_and_environment_precedence(calls, sandbox, tmp_path):
 def subprocess_upload(path: Path, url: str, journal: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN}
     return subprocess.Popen(
-        [sys.executable, "-m", "uploader", "upload", str(path), "--base-url", url, "--campaign-id", "85",
-         "--journal", str(journal), "--no-progress", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        [
+            sys.executable,
+            "-m",
+            "uploader",
+            "upload",
+            str(path),
+            "--base-url",
+            url,
+            "--campaign-id",
+            "85",
+            "--journal",
+            str(journal),
+            "--no-progress",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
     )
 
 
@@ -176,10 +277,26 @@ def test_faults_deliver_every_call_exactly_once(tmp_path, make_sandbox):
     box = make_sandbox(fail_rate=0.1, drop_rate=0.05, rate_limit=60, seed=11)
     ids = [f"f{i}" for i in range(300)]
     path = write_csv(tmp_path / "faults.csv", [call_row(i) for i in ids])
-    result = run_cli("upload", str(path), "--base-url", box.url, "--campaign-id", "85", "--rate", "0",
-                     "--concurrency", "16", "--max-retries", "12", "--journal", str(tmp_path / "j.sqlite"))
+    result = run_cli(
+        "upload",
+        str(path),
+        "--base-url",
+        box.url,
+        "--campaign-id",
+        "85",
+        "--rate",
+        "0",
+        "--concurrency",
+        "16",
+        "--max-retries",
+        "12",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    )
     results = read_results(tmp_path / "faults.results.csv")
-    assert result.exit_code == 0, [r for r in results if r["status"] not in ("created", "already_received")][:3]
+    assert result.exit_code == 0, [
+        r for r in results if r["status"] not in ("created", "already_received")
+    ][:3]
     assert {r["status"] for r in results} <= {"created", "already_received"}
     assert_exactly_once(box, ids)
     statuses = {r["status"] for r in box.stats()["requests"]}
@@ -211,7 +328,9 @@ def test_sigterm_exits_4_and_a_rerun_completes(tmp_path, make_sandbox):
     ids = [f"t{i}" for i in range(150)]
     path = write_csv(tmp_path / "term.csv", [call_row(i) for i in ids])
     journal = tmp_path / "j.sqlite"
-    process = subprocess_upload(path, box.url, journal, "--rate", "40", "--summary-json", str(tmp_path / "s.json"))
+    process = subprocess_upload(
+        path, box.url, journal, "--rate", "40", "--summary-json", str(tmp_path / "s.json")
+    )
     deadline = time.monotonic() + 30
     while len(box.calls()) < 10 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -249,14 +368,34 @@ def test_a_second_run_on_the_same_journal_refuses_to_start(tmp_path, make_sandbo
 def test_a_stale_lock_from_a_killed_run_does_not_block(tmp_path, sandbox, calls):
     journal = tmp_path / "j.sqlite"
     (tmp_path / "j.sqlite.lock").write_text("pid 999999 (invoca-upload upload)")
-    result = run_cli("upload", str(calls(2)), "--base-url", sandbox.url, "--campaign-id", "85", "--journal", str(journal))
+    result = run_cli(
+        "upload",
+        str(calls(2)),
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(journal),
+    )
     assert result.exit_code == 0
 
 
 def test_journal_command_reports_and_exports(calls, sandbox, tmp_path):
     journal = str(tmp_path / "j.sqlite")
-    run_cli("upload", str(calls(3)), "--base-url", sandbox.url, "--campaign-id", "85", "--journal", journal)
-    result = CliRunner().invoke(cli, ["journal", "--journal", journal, "--export", str(tmp_path / "j.csv")])
+    run_cli(
+        "upload",
+        str(calls(3)),
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        journal,
+    )
+    result = CliRunner().invoke(
+        cli, ["journal", "--journal", journal, "--export", str(tmp_path / "j.csv")]
+    )
     assert result.exit_code == 0 and "created" in result.output
     exported = read_results(tmp_path / "j.csv")
     assert [r["status"] for r in exported] == ["created"] * 3
@@ -265,8 +404,20 @@ def test_journal_command_reports_and_exports(calls, sandbox, tmp_path):
 def test_the_token_is_written_nowhere(calls, sandbox, tmp_path):
     path = calls(3)
     log = tmp_path / "run.log"
-    result = run_cli("upload", str(path), "--base-url", sandbox.url, "--campaign-id", "85", "--journal",
-                     str(tmp_path / "j.sqlite"), "--log-file", str(log), "--summary-json", str(tmp_path / "s.json"))
+    result = run_cli(
+        "upload",
+        str(path),
+        "--base-url",
+        sandbox.url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+        "--log-file",
+        str(log),
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
     run_cli("upload", str(path), "--dry-run")
     assert result.exit_code == 0
     assert TOKEN not in result.output

@@ -1,8 +1,8 @@
 """invoca-upload: load spreadsheets of phone calls into Invoca's Call Ingestion API, exactly once.
 
-    from uploader import upload
-    summary = upload("calls.xlsx", campaign_id="85", token="...")
-    print(summary.counts, summary.exit_code)
+from uploader import upload
+summary = upload("calls.xlsx", campaign_id="85", token="...")
+print(summary.counts, summary.exit_code)
 """
 
 from uploader.errors import (

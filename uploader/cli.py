@@ -58,7 +58,9 @@ class ConfiguredCommand(click.Command):
         names = {param.name for param in self.params}
         config = {key.replace("-", "_"): value for key, value in data.items()}
         if "token" in config:
-            raise ConfigError(f"--config {path}: the token is never read from a config file; use INVOCA_OAUTH_TOKEN or --token-file")
+            raise ConfigError(
+                f"--config {path}: the token is never read from a config file; use INVOCA_OAUTH_TOKEN or --token-file"
+            )
         unknown = sorted(set(config) - names - {"config"})
         if unknown:
             raise ConfigError(f"--config {path}: unknown option(s) {', '.join(unknown)}")
@@ -86,49 +88,161 @@ def compose(*decorators: Callable) -> Callable:
 
 
 input_options = compose(
-    option("--sheet", metavar="NAME|INDEX", help="Excel sheet by name or position (1 = first). Default: the first sheet with the expected header."),
-    option("--profile", default="invoca", show_default=True, metavar="NAME|PATH", help="Column profile: a built-in name (see `invoca-upload profiles`) or a TOML file."),
+    option(
+        "--sheet",
+        metavar="NAME|INDEX",
+        help="Excel sheet by name or position (1 = first). Default: the first sheet with the expected header.",
+    ),
+    option(
+        "--profile",
+        default="invoca",
+        show_default=True,
+        metavar="NAME|PATH",
+        help="Column profile: a built-in name (see `invoca-upload profiles`) or a TOML file.",
+    ),
     option("--campaign-id", metavar="ID", help="Campaign for rows whose file gives none."),
-    option("--recording-url-template", metavar="TEMPLATE", help="Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav"),
-    option("--timezone", metavar="ZONE", help="IANA zone for start times that carry none, e.g. America/New_York."),
-    option("--dayfirst", is_flag=True, default=False, help="Read ambiguous dates like 05/03/2024 as 5 March."),
-    option("--encoding", metavar="NAME", help="Text encoding of a CSV file. Default: detected (UTF-8, UTF-16, cp1252)."),
+    option(
+        "--recording-url-template",
+        metavar="TEMPLATE",
+        help="Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav",
+    ),
+    option(
+        "--timezone",
+        metavar="ZONE",
+        help="IANA zone for start times that carry none, e.g. America/New_York.",
+    ),
+    option(
+        "--dayfirst",
+        is_flag=True,
+        default=False,
+        help="Read ambiguous dates like 05/03/2024 as 5 March.",
+    ),
+    option(
+        "--encoding",
+        metavar="NAME",
+        help="Text encoding of a CSV file. Default: detected (UTF-8, UTF-16, cp1252).",
+    ),
 )
 
 target_options = compose(
-    option("--base-url", default="https://invoca.net", show_default=True, help="Invoca (or sandbox) address; HTTPS unless loopback."),
-    option("--api-version", default="2022-03-01", show_default=True, help="Version in the API route."),
-    option("--token-file", type=click.Path(dir_okay=False), help="File holding the API token (chmod 600). Default: $INVOCA_OAUTH_TOKEN."),
-    option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA certificates for a corporate TLS proxy."),
-    click.option("--token", hidden=True, expose_value=False, callback=lambda ctx, param, value: _refuse_token(value)),
+    option(
+        "--base-url",
+        default="https://invoca.net",
+        show_default=True,
+        help="Invoca (or sandbox) address; HTTPS unless loopback.",
+    ),
+    option(
+        "--api-version", default="2022-03-01", show_default=True, help="Version in the API route."
+    ),
+    option(
+        "--token-file",
+        type=click.Path(dir_okay=False),
+        help="File holding the API token (chmod 600). Default: $INVOCA_OAUTH_TOKEN.",
+    ),
+    option(
+        "--ca-bundle",
+        type=click.Path(exists=True, dir_okay=False),
+        help="CA certificates for a corporate TLS proxy.",
+    ),
+    click.option(
+        "--token",
+        hidden=True,
+        expose_value=False,
+        callback=lambda ctx, param, value: _refuse_token(value),
+    ),
 )
 
 pace_options = compose(
-    option("--rate", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Requests per second (0 = unlimited)."),
-    option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Requests in flight."),
-    option("--max-retries", type=click.IntRange(min=0), default=6, show_default=True, help="Retries for network errors, 5xx and 429."),
-    option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds to wait for one answer."),
+    option(
+        "--rate",
+        type=click.FloatRange(min=0),
+        default=10.0,
+        show_default=True,
+        help="Requests per second (0 = unlimited).",
+    ),
+    option(
+        "--concurrency",
+        type=click.IntRange(1, 256),
+        default=8,
+        show_default=True,
+        help="Requests in flight.",
+    ),
+    option(
+        "--max-retries",
+        type=click.IntRange(min=0),
+        default=6,
+        show_default=True,
+        help="Retries for network errors, 5xx and 429.",
+    ),
+    option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for one answer.",
+    ),
 )
 
 output_options = compose(
-    option("--results", type=click.Path(dir_okay=False), help="Results file (.csv or .xlsx). Default: <input stem>.results.csv|xlsx beside the input."),
-    option("--retry-file", type=click.Path(dir_okay=False), help="File of the rows not delivered. Default: <input stem>.retry.<ext>."),
-    option("--summary-json", type=click.Path(dir_okay=False), help="Write the run's counts as JSON, for schedulers."),
-    option("--journal", type=click.Path(dir_okay=False), help="Journal SQLite file. Default: in the user's data folder."),
-    option("--log-file", type=click.Path(dir_okay=False), help="JSON lines: one per row outcome and one per run."),
-    option("--no-progress", "no_progress", is_flag=True, default=False, help="No progress bar or progress lines."),
+    option(
+        "--results",
+        type=click.Path(dir_okay=False),
+        help="Results file (.csv or .xlsx). Default: <input stem>.results.csv|xlsx beside the input.",
+    ),
+    option(
+        "--retry-file",
+        type=click.Path(dir_okay=False),
+        help="File of the rows not delivered. Default: <input stem>.retry.<ext>.",
+    ),
+    option(
+        "--summary-json",
+        type=click.Path(dir_okay=False),
+        help="Write the run's counts as JSON, for schedulers.",
+    ),
+    option(
+        "--journal",
+        type=click.Path(dir_okay=False),
+        help="Journal SQLite file. Default: in the user's data folder.",
+    ),
+    option(
+        "--log-file",
+        type=click.Path(dir_okay=False),
+        help="JSON lines: one per row outcome and one per run.",
+    ),
+    option(
+        "--no-progress",
+        "no_progress",
+        is_flag=True,
+        default=False,
+        help="No progress bar or progress lines.",
+    ),
 )
 
 common_options = compose(
-    click.option("--config", type=click.Path(dir_okay=False), expose_value=False, help=f"TOML file of options (long names as keys). Default: ./{CONFIG_FILE} if present."),
-    click.option("-v", "--verbose", is_flag=True, default=False, expose_value=False, is_eager=True,
-                 callback=lambda ctx, param, value: _verbose(value), help="Show tracebacks."),
+    click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        help=f"TOML file of options (long names as keys). Default: ./{CONFIG_FILE} if present.",
+    ),
+    click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        default=False,
+        expose_value=False,
+        is_eager=True,
+        callback=lambda ctx, param, value: _verbose(value),
+        help="Show tracebacks.",
+    ),
 )
 
 
 def _refuse_token(value: str | None) -> None:
     if value is not None:
-        raise click.UsageError("the token is never taken on the command line: set INVOCA_OAUTH_TOKEN or use --token-file")
+        raise click.UsageError(
+            "the token is never taken on the command line: set INVOCA_OAUTH_TOKEN or use --token-file"
+        )
 
 
 VERBOSE = {"on": False}
@@ -184,9 +298,18 @@ def cli() -> None:
 @target_options
 @pace_options
 @output_options
-@option("--dry-run", is_flag=True, default=False, help="Validate and map only; write <stem>.requests.jsonl; send nothing.")
+@option(
+    "--dry-run",
+    is_flag=True,
+    default=False,
+    help="Validate and map only; write <stem>.requests.jsonl; send nothing.",
+)
 @option("--strict", is_flag=True, default=False, help="Send nothing at all if any row is invalid.")
-@option("--max-errors", type=click.IntRange(min=1), help="Stop (exit 3) once N rows are rejected, conflict or failed.")
+@option(
+    "--max-errors",
+    type=click.IntRange(min=1),
+    help="Stop (exit 3) once N rows are rejected, conflict or failed.",
+)
 @common_options
 @library_errors
 def upload(file: Path, **kwargs: Any) -> None:
@@ -216,8 +339,18 @@ def upload(file: Path, **kwargs: Any) -> None:
 @cli.command(cls=ConfiguredCommand)
 @click.argument("file", type=click.Path(path_type=Path))
 @input_options
-@option("--report", type=click.Path(dir_okay=False), help="Errors file. Default: <input stem>.errors.csv beside the input.")
-@option("--no-progress", "no_progress", is_flag=True, default=False, help="No progress bar or progress lines.")
+@option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    help="Errors file. Default: <input stem>.errors.csv beside the input.",
+)
+@option(
+    "--no-progress",
+    "no_progress",
+    is_flag=True,
+    default=False,
+    help="No progress bar or progress lines.",
+)
 @common_options
 @library_errors
 def validate(file: Path, report: str | None, **kwargs: Any) -> None:
@@ -241,8 +374,20 @@ def validate(file: Path, report: str | None, **kwargs: Any) -> None:
 
 @cli.command()
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--signal", "signals", multiple=True, metavar="NAME", help="Add a signal:NAME column (repeatable).")
-@click.option("--custom", "custom", multiple=True, metavar="NAME", help="Add a custom:NAME column (repeatable).")
+@click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    metavar="NAME",
+    help="Add a signal:NAME column (repeatable).",
+)
+@click.option(
+    "--custom",
+    "custom",
+    multiple=True,
+    metavar="NAME",
+    help="Add a custom:NAME column (repeatable).",
+)
 @library_errors
 def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...]) -> None:
     """Write an Excel (or CSV) template for analysts to fill in.
@@ -275,8 +420,16 @@ def profiles() -> None:
 
 
 @cli.command("journal")
-@click.option("--journal", "path", type=click.Path(dir_okay=False), envvar="INVOCA_JOURNAL", help="Journal file. Default: the one uploads use.")
-@click.option("--export", type=click.Path(dir_okay=False), help="Write every journal entry to this CSV file.")
+@click.option(
+    "--journal",
+    "path",
+    type=click.Path(dir_okay=False),
+    envvar="INVOCA_JOURNAL",
+    help="Journal file. Default: the one uploads use.",
+)
+@click.option(
+    "--export", type=click.Path(dir_okay=False), help="Write every journal entry to this CSV file."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @library_errors
 def journal_command(path: str | None, export: str | None, as_json: bool) -> None:
@@ -300,7 +453,9 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
         for run in report["runs"]:
             counts = (run["summary"] or {}).get("counts", {})
             shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-            click.echo(f"  run {run['id']} {run['started']} {run['input']}: {shown or 'unfinished'}")
+            click.echo(
+                f"  run {run['id']} {run['started']} {run['input']}: {shown or 'unfinished'}"
+            )
     if export:
         count = export_journal(path, export)
         click.echo(f"exported {count:,} entries to {export}")
@@ -308,18 +463,63 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 picks a free one).")
-@click.option("--token", default="sandbox-token", show_default=True, help="The token the sandbox accepts.")
-@click.option("--campaign", "campaigns", multiple=True, default=("85", "86"), show_default=True, help="ExternalOnly campaign ids the token may use (repeatable).")
-@click.option("--signal", "signals", multiple=True, help="Configured signal names (repeatable; none = any name).")
-@click.option("--custom", "custom", multiple=True, help="Configured custom data names (repeatable; none = any name).")
-@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second before it answers 429.")
-@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of answers that are 500 or 503.")
-@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of calls stored whose answer is lost.")
-@click.option("--latency-ms", type=click.IntRange(min=0), default=0, help="Random delay up to MS per request.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port (0 picks a free one).",
+)
+@click.option(
+    "--token", default="sandbox-token", show_default=True, help="The token the sandbox accepts."
+)
+@click.option(
+    "--campaign",
+    "campaigns",
+    multiple=True,
+    default=("85", "86"),
+    show_default=True,
+    help="ExternalOnly campaign ids the token may use (repeatable).",
+)
+@click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    help="Configured signal names (repeatable; none = any name).",
+)
+@click.option(
+    "--custom",
+    "custom",
+    multiple=True,
+    help="Configured custom data names (repeatable; none = any name).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second before it answers 429.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of answers that are 500 or 503.",
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of calls stored whose answer is lost.",
+)
+@click.option(
+    "--latency-ms", type=click.IntRange(min=0), default=0, help="Random delay up to MS per request."
+)
 @click.option("--seed", type=int, help="Seed for the fault switches.")
-@click.option("--retry-after-date", is_flag=True, help="Send Retry-After as an HTTP date instead of seconds.")
-@click.option("--ingestion-disabled", is_flag=True, help="Answer 403 UnauthorizedOperation to every call.")
+@click.option(
+    "--retry-after-date", is_flag=True, help="Send Retry-After as an HTTP date instead of seconds."
+)
+@click.option(
+    "--ingestion-disabled", is_flag=True, help="Answer 403 UnauthorizedOperation to every call."
+)
 def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faults: Any) -> None:
     """Run a local emulator of the Call Ingestion API, for rehearsals and tests.
 
@@ -334,7 +534,13 @@ def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faul
     """
     from uploader.sandbox import SandboxConfig, serve
 
-    config = SandboxConfig(token=token, campaigns=tuple(campaigns), signals=tuple(signals), custom=tuple(custom), **faults)
+    config = SandboxConfig(
+        token=token,
+        campaigns=tuple(campaigns),
+        signals=tuple(signals),
+        custom=tuple(custom),
+        **faults,
+    )
 
     def announce(url: str) -> None:
         click.echo(url)
@@ -345,7 +551,9 @@ def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faul
     except KeyboardInterrupt:
         pass
     except OSError as error:
-        click.echo(f"invoca-upload: error: cannot listen on {host}:{port} ({error.strerror})", err=True)
+        click.echo(
+            f"invoca-upload: error: cannot listen on {host}:{port} ({error.strerror})", err=True
+        )
         sys.exit(2)
 
 
@@ -381,7 +589,10 @@ def main() -> None:
     except Exception as error:  # the last line of defence: one line, the traceback only with -v
         if VERBOSE["on"]:
             raise
-        click.echo(f"invoca-upload: internal error: {type(error).__name__}: {error} (run with -v for details)", err=True)
+        click.echo(
+            f"invoca-upload: internal error: {type(error).__name__}: {error} (run with -v for details)",
+            err=True,
+        )
         sys.exit(2)
 
 

@@ -59,7 +59,13 @@ class Pacer:
     cannot grind the run to a halt.
     """
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep):
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ):
         self.rate = rate
         self.ceiling = rate or float("inf")
         self._clock = clock
@@ -136,24 +142,36 @@ def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_befor
         return Answer(ALREADY_RECEIVED, 202, error="the API had already received this call")
     if http_status == 409:
         if sent_before:
-            return Answer(ALREADY_RECEIVED, 409, error="delivered by an earlier attempt whose answer was lost")
-        return Answer(CONFLICT, 409, error="external_call_unique_id is already used by another call")
+            return Answer(
+                ALREADY_RECEIVED, 409, error="delivered by an earlier attempt whose answer was lost"
+            )
+        return Answer(
+            CONFLICT, 409, error="external_call_unique_id is already used by another call"
+        )
     if http_status in (429, 503):
         retry_after = parse_retry_after(headers.get("Retry-After"))
-        raise TransportError(f"HTTP {http_status}", http_status=http_status, retry_after=retry_after, slow_down=True)
+        raise TransportError(
+            f"HTTP {http_status}", http_status=http_status, retry_after=retry_after, slow_down=True
+        )
     if http_status >= 500:
         raise TransportError(f"HTTP {http_status} {message}".strip(), http_status=http_status)
     if http_status == 401:
-        raise RunStopped("the API refused the token (401): check INVOCA_OAUTH_TOKEN or --token-file")
+        raise RunStopped(
+            "the API refused the token (401): check INVOCA_OAUTH_TOKEN or --token-file"
+        )
     if http_status == 400:
-        raise RunStopped(f"the API refused the API version (400) {message}: check --api-version".strip())
+        raise RunStopped(
+            f"the API refused the API version (400) {message}: check --api-version".strip()
+        )
     if http_status == 403 and error_class == "UnauthorizedOperation":
         raise RunStopped(f"the API refused the network (403 {message}): is call ingestion enabled?")
     if http_status in (403, 413):
         return Answer(REJECTED, http_status, error=message or f"HTTP {http_status}")
     if 300 <= http_status < 400:
         raise RunStopped(f"the API answered {http_status} (a redirect): check --base-url")
-    raise RunStopped(f"the API answered {http_status} {message}: check --base-url and --api-version".strip())
+    raise RunStopped(
+        f"the API answered {http_status} {message}: check --base-url and --api-version".strip()
+    )
 
 
 @dataclass
@@ -188,7 +206,9 @@ class Sender:
         self._sleep = sleep
         self._backoff = wait_random_exponential(multiplier=pace.backoff, max=pace.max_backoff)
         self._headers = {"Authorization": token, "Content-Type": "application/json"}
-        self._ssl = ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
+        self._ssl = (
+            ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
+        )
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=pace.concurrency * 2)
         self._outcomes: dict[int, RowOutcome] = {}
         self._workers: list[asyncio.Task] = []
@@ -197,7 +217,9 @@ class Sender:
         self._streak: tuple[str, int] = ("", 0)
 
     async def __aenter__(self) -> Sender:
-        connector = aiohttp.TCPConnector(limit=self.pace.concurrency, ssl=self._ssl if self._ssl else False)
+        connector = aiohttp.TCPConnector(
+            limit=self.pace.concurrency, ssl=self._ssl if self._ssl else False
+        )
         timeout = aiohttp.ClientTimeout(total=self.pace.timeout)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
         self._workers = [asyncio.create_task(self._work()) for _ in range(self.pace.concurrency)]
@@ -231,12 +253,18 @@ class Sender:
             pending = await self._queue.get()
             try:
                 if self.stopping:
-                    outcome = _outcome(pending, Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}"), 0)
+                    outcome = _outcome(
+                        pending, Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}"), 0
+                    )
                 else:
                     try:
                         outcome = await self._deliver(pending)
-                    except Exception as error:  # a worker must never die: the batch would wait forever
-                        failure = Answer(FAILED, 0, error=f"internal error: {type(error).__name__}: {error}")
+                    except (
+                        Exception
+                    ) as error:  # a worker must never die: the batch would wait forever
+                        failure = Answer(
+                            FAILED, 0, error=f"internal error: {type(error).__name__}: {error}"
+                        )
                         outcome = _outcome(pending, failure, 1)
                 self._outcomes[outcome.row] = outcome
                 self._count(outcome)
@@ -268,7 +296,10 @@ class Sender:
                 await self._sleep_unless_stopping(self._wait_after(first, 1))
                 answer = await AsyncRetrying(
                     stop=stop_after_attempt(self.pace.max_retries),
-                    wait=lambda state: self._wait_after(state.outcome.exception(), state.attempt_number + 1),
+                    wait=lambda state: self._wait_after(
+                        state.outcome.exception() if state.outcome else None,
+                        state.attempt_number + 1,
+                    ),
                     retry=retry_if_exception_type(TransportError),
                     sleep=self._sleep_unless_stopping,
                     reraise=True,
@@ -317,7 +348,9 @@ class Sender:
         if outcome.status in ERRORS:
             self._errors += 1
             if self.max_errors is not None and self._errors >= self.max_errors:
-                self.stop(f"{self._errors} rows failed or were refused (--max-errors {self.max_errors})")
+                self.stop(
+                    f"{self._errors} rows failed or were refused (--max-errors {self.max_errors})"
+                )
         if outcome.status == REJECTED:
             last, count = self._streak
             count = count + 1 if outcome.error == last else 1

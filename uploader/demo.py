@@ -21,17 +21,28 @@ TOKEN = "demo-token"  # noqa: S105 - the sandbox's own token, not a secret
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
-    workbook = shutil.copy(SAMPLE, OUT / "calls.xlsx")
-    config = SandboxConfig(token=TOKEN, signals=("sale", "appointment"), custom=("channel", "agent"))
+    workbook = Path(shutil.copy(SAMPLE, OUT / "calls.xlsx"))
+    config = SandboxConfig(
+        token=TOKEN, signals=("sale", "appointment"), custom=("channel", "agent")
+    )
     print("invoca-upload demo")
     print(f"  input:    {workbook.relative_to(ROOT)} (50 calls; two have mistakes on purpose)")
     with running_sandbox(config) as sandbox, tempfile.TemporaryDirectory() as scratch:
         print(f"  sandbox:  {sandbox.url} (a local emulator of Invoca's Call Ingestion API)")
-        print(f"  command:  invoca-upload upload {workbook.relative_to(ROOT)} --campaign-id 85 "
-              f"--timezone America/Chicago --base-url {sandbox.url}\n")
-        summary = upload(workbook, base_url=sandbox.url, token=TOKEN, campaign_id="85",
-                         timezone="America/Chicago", rate=50, journal=str(Path(scratch) / "journal.sqlite"),
-                         summary_json=str(OUT / "calls.summary.json"))
+        print(
+            f"  command:  invoca-upload upload {workbook.relative_to(ROOT)} --campaign-id 85 "
+            f"--timezone America/Chicago --base-url {sandbox.url}\n"
+        )
+        summary = upload(
+            workbook,
+            base_url=sandbox.url,
+            token=TOKEN,
+            campaign_id="85",
+            timezone="America/Chicago",
+            rate=50,
+            journal=str(Path(scratch) / "journal.sqlite"),
+            summary_json=str(OUT / "calls.summary.json"),
+        )
         stored = len(sandbox.calls())
     counts = {status: count for status, count in summary.counts.items() if count}
     print("What happened:")
@@ -48,7 +59,9 @@ def main() -> int:
     for name, path in summary.files.items():
         print(f"  {name:<8} {Path(path).relative_to(ROOT)}")
     print(f"  summary  {(OUT / 'calls.summary.json').relative_to(ROOT)}")
-    print("\nOpen the results workbook to see every row's Invoca call id (cuid); fix the rows in the")
+    print(
+        "\nOpen the results workbook to see every row's Invoca call id (cuid); fix the rows in the"
+    )
     print("retry workbook and upload it again. `invoca-upload --help` lists every command.")
     return 0 if summary.exit_code in (0, 1) else summary.exit_code
 

@@ -90,7 +90,9 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ConfigError(f"journal {self.path}: cannot create its folder ({error.strerror})") from error
+            raise ConfigError(
+                f"journal {self.path}: cannot create its folder ({error.strerror})"
+            ) from error
         self._lock = _acquire_lock(self.path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)

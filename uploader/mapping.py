@@ -47,7 +47,11 @@ def request_body(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and pd.isna(value)) and value is not pd.NA
+    return (
+        value is not None
+        and not (isinstance(value, float) and pd.isna(value))
+        and value is not pd.NA
+    )
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,20 @@ class CallRequest:
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode(
+        "utf-8"
+    )
 
 
 def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
     """Requests for a chunk of valid rows, in row order."""
-    columns = {name: rows[name].astype(object).where(rows[name].notna(), None).tolist() for name in rows.columns}
-    records = (dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
+    columns = {
+        name: rows[name].astype(object).where(rows[name].notna(), None).tolist()
+        for name in rows.columns
+    }
+    records = (
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    )
     for row_number, record in zip(rows.index.tolist(), records, strict=True):
         payload = encode(request_body(record))
         yield CallRequest(

@@ -69,7 +69,9 @@ def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
     values[digits[digits].index] = "+1" + rest[digits].str[-10:]
     rest = rest[~digits]
     punctuated = rest.str.match(PUNCTUATED_NANP).astype(bool)
-    values[punctuated[punctuated].index] = "+1" + rest[punctuated].str.replace(r"\D", "", regex=True).str[-10:]
+    values[punctuated[punctuated].index] = (
+        "+1" + rest[punctuated].str.replace(r"\D", "", regex=True).str[-10:]
+    )
     for index, value in rest[~punctuated].items():
         number, reason = parse_phone(str(value), region)
         if number is None:
@@ -110,7 +112,9 @@ _CLOCK = (
     r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
 )
 ISO_LIKE = re.compile(r"^(?P<year>\d{4})[-/](?P<month>\d{1,2})[-/](?P<day>\d{1,2})" + _CLOCK)
-LOCALE_LIKE = re.compile(r"^(?P<first>\d{1,2})[/.-](?P<second_>\d{1,2})[/.-](?P<year>\d{4}|\d{2})" + _CLOCK)
+LOCALE_LIKE = re.compile(
+    r"^(?P<first>\d{1,2})[/.-](?P<second_>\d{1,2})[/.-](?P<year>\d{4}|\d{2})" + _CLOCK
+)
 EPOCH_SECONDS = r"^\d{10}$"
 EPOCH_MILLIS = r"^\d{13}$"
 COMPRESSED = r"^\d{17}$"
@@ -161,7 +165,9 @@ def _read_plain_iso(text, options, wall, offset, reasons) -> pd.Series:
     tails = values[zoned & ~zulu].str[-6:]
     if not tails.empty:
         sign = np.where(tails.str[0] == "-", -1.0, 1.0)
-        minutes[tails.index] = sign * (tails.str[1:3].astype(float) * 60 + tails.str[4:6].astype(float))
+        minutes[tails.index] = sign * (
+            tails.str[1:3].astype(float) * 60 + tails.str[4:6].astype(float)
+        )
     local = values.str.replace(r"(?:Z|[+-]\d{2}:\d{2})$", "", regex=True)
     stamps = pd.to_datetime(local, format="ISO8601", errors="coerce")
     wall[values.index] = stamps
@@ -184,7 +190,11 @@ def _read_locale_like(text, options, wall, offset, reasons) -> pd.Series:
     second = pd.to_numeric(parts["second_"])
     month, day = (second, first) if options.dayfirst else (first, second)
     wrong_order = month > 12
-    hint = "is day-first: use --dayfirst" if not options.dayfirst else "is month-first: drop --dayfirst"
+    hint = (
+        "is day-first: use --dayfirst"
+        if not options.dayfirst
+        else "is month-first: drop --dayfirst"
+    )
     reasons[wrong_order[wrong_order].index] = hint
     year = pd.to_numeric(parts["year"])
     parts["year"] = year.where(year >= 100, year + 2000)
@@ -308,11 +318,18 @@ def _format(wall: pd.Series, offset: pd.Series) -> pd.Series:
     if known.any():
         stamps = wall[known]
         unit = "s" if (stamps.dt.microsecond == 0).all() else "ms"
-        iso = pd.Series(np.datetime_as_string(stamps.to_numpy(), unit=unit), index=stamps.index, dtype="string")
+        iso = pd.Series(
+            np.datetime_as_string(stamps.to_numpy(), unit=unit),  # type: ignore[call-overload]
+            index=stamps.index,
+            dtype="string",
+        )
         if unit == "ms":
             iso = iso.str.replace(r"\.000$", "", regex=True)
         minutes = offset[known].round().astype(int)
-        suffixes = {m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in minutes.unique()}
+        suffixes = {
+            m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+            for m in minutes.unique()
+        }
         values[known] = iso + minutes.map(suffixes).astype("string")
     naive = wall.notna() & offset.isna()
     if naive.any():
@@ -327,7 +344,9 @@ def network_zone_form(stamps: pd.Series) -> pd.Series:
     hour12 = (hour % 12).where(hour % 12 != 0, 12).astype(str).str.zfill(2)
     meridiem = pd.Series(np.where(hour < 12, "AM", "PM"), index=stamps.index)
     millis = iso.str[19:].str.replace(r"^\.000$", "", regex=True)
-    return iso.str[:10].str.replace("-", "/") + " " + hour12 + iso.str[13:19] + millis + " " + meridiem
+    return (
+        iso.str[:10].str.replace("-", "/") + " " + hour12 + iso.str[13:19] + millis + " " + meridiem
+    )
 
 
 # ---------------------------------------------------------------- small fields

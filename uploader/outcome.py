@@ -14,7 +14,17 @@ FAILED = "failed"
 NOT_SENT = "not_sent"
 SKIPPED = "skipped"
 
-STATUSES = (CREATED, ALREADY_RECEIVED, ALREADY_UPLOADED, SKIPPED, INVALID, REJECTED, CONFLICT, FAILED, NOT_SENT)
+STATUSES = (
+    CREATED,
+    ALREADY_RECEIVED,
+    ALREADY_UPLOADED,
+    SKIPPED,
+    INVALID,
+    REJECTED,
+    CONFLICT,
+    FAILED,
+    NOT_SENT,
+)
 DELIVERED = frozenset({CREATED, ALREADY_RECEIVED, ALREADY_UPLOADED})
 # Rows that end the run well: delivered, or left out on purpose by the profile.
 FINE = DELIVERED | {SKIPPED}

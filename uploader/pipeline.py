@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -17,11 +18,20 @@ from pathlib import Path
 import pandas as pd
 
 from uploader.client import Pace, Pending, Sender
-from uploader.errors import RowError, UploaderError
+from uploader.errors import RowError
 from uploader.journal import Journal, JournalEntry, default_journal_path
 from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
 from uploader.normalize import TimeOptions
-from uploader.outcome import ALREADY_UPLOADED, FAILED, FINE, INVALID, NOT_SENT, SKIPPED, STATUSES, RowOutcome
+from uploader.outcome import (
+    ALREADY_UPLOADED,
+    FAILED,
+    FINE,
+    INVALID,
+    NOT_SENT,
+    SKIPPED,
+    STATUSES,
+    RowOutcome,
+)
 from uploader.profiles import ColumnPlan, load_profile
 from uploader.progress import Progress
 from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
@@ -61,9 +71,13 @@ class RunSummary:
             "rows": self.rows,
             "blank_rows": self.blank_rows,
             "counts": self.counts,
-            "delivered": sum(self.counts.get(s, 0) for s in ("created", "already_received", "already_uploaded")),
+            "delivered": sum(
+                self.counts.get(s, 0) for s in ("created", "already_received", "already_uploaded")
+            ),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "rows_per_second": round(self.rows / self.elapsed_seconds, 1) if self.elapsed_seconds else None,
+            "rows_per_second": round(self.rows / self.elapsed_seconds, 1)
+            if self.elapsed_seconds
+            else None,
             "files": self.files,
             "warnings": self.warnings,
             "stopped": self.stopped,
@@ -87,11 +101,8 @@ class Prepared:
 
     def rows(self, chunk_size: int) -> Iterator[tuple[pd.DataFrame, ValidatedRows]]:
         seen = SeenIds()
-        try:
-            for chunk in self.table.chunks(chunk_size):
-                yield chunk, self._validate(chunk, seen)
-        finally:
-            seen.close()
+        for chunk in self.table.chunks(chunk_size):
+            yield chunk, self._validate(chunk, seen)
 
     def _validate(self, chunk: pd.DataFrame, seen: SeenIds) -> ValidatedRows:
         canonical, skips = self.plan.canonical(chunk)
@@ -104,8 +115,12 @@ class Prepared:
                 errors[row] = [RowError(row, "", "", self.table.oversized.pop(row))]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
             errors.setdefault(row, []).append(
-                RowError(row, "external_call_unique_id", str(kept.at[row, "external_call_unique_id"]),
-                         f"is the same external_call_unique_id as row {first}")  # fmt: skip
+                RowError(
+                    row,
+                    "external_call_unique_id",
+                    str(kept.at[row, "external_call_unique_id"]),
+                    f"is the same external_call_unique_id as row {first}",
+                )  # fmt: skip
             )
         valid = checked.rows[~checked.rows.index.isin(list(errors))]
         zone_less = valid["start_time"].str.endswith("M").sum()
@@ -115,8 +130,13 @@ class Prepared:
         named = {f: c for f, c in self.plan.fields.items()}
         named.update({f"signal:{n}": c for n, c in self.plan.signals.items()})
         named.update({f"custom:{n}": c for n, c in self.plan.custom.items()})
-        named.setdefault("calling_phone_number", self.plan.fields.get("from_number", "calling_phone_number"))
-        named.setdefault("destination_phone_number", self.plan.fields.get("to_number", "destination_phone_number"))
+        named.setdefault(
+            "calling_phone_number", self.plan.fields.get("from_number", "calling_phone_number")
+        )
+        named.setdefault(
+            "destination_phone_number",
+            self.plan.fields.get("to_number", "destination_phone_number"),
+        )
         return named
 
 
@@ -136,13 +156,17 @@ class ValidatedRows:
                                        error="; ".join(str(p) for p in problems))  # fmt: skip
         for row, reason in self.skipped.items():
             identifier = ids.get(row)
-            outcomes[row] = RowOutcome(row, "" if pd.isna(identifier) else str(identifier), SKIPPED, error=reason)
+            outcomes[row] = RowOutcome(
+                row, "" if pd.isna(identifier) else str(identifier), SKIPPED, error=reason
+            )
         return outcomes
 
 
 def prepare(path: Path, options: Options) -> Prepared:
     profile = load_profile(options.profile)
-    table = open_table(path, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding)
+    table = open_table(
+        path, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
+    )
     plan = profile.plan(
         table.headers,
         table.columns,
@@ -153,14 +177,20 @@ def prepare(path: Path, options: Options) -> Prepared:
     warnings = []
     used = set(plan.fields.values()) | set(plan.signals.values()) | set(plan.custom.values())
     used |= {plan.by_key[k] for k in map(_key, plan.placeholders()) if k in plan.by_key}
-    used |= {plan.by_key.get(_key(rule.column)) for rule in profile.skip}
+    used |= {
+        plan.by_key[_key(rule.column)] for rule in profile.skip if _key(rule.column) in plan.by_key
+    }
     ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
     if ignored:
         warnings.append(f"columns not sent (kept in the results file): {', '.join(ignored)}")
     if len(plan.signals) > MAX_SIGNALS:
-        warnings.append(f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most {MAX_SIGNALS} per call")
+        warnings.append(
+            f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most {MAX_SIGNALS} per call"
+        )
     timezone = options.timezone or profile.timezone
-    time_options = TimeOptions(timezone=timezone, dayfirst=options.dayfirst, epoch1904=table.epoch1904)
+    time_options = TimeOptions(
+        timezone=timezone, dayfirst=options.dayfirst, epoch1904=table.epoch1904
+    )
     return Prepared(table, plan, time_options, warnings)
 
 
@@ -180,10 +210,16 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
     path = Path(path)
     started = time.monotonic()
     prepared = prepare(path, options)
-    summary = RunSummary(input=str(path), command="validate", warnings=prepared.warnings,
-                         counts={"valid": 0, INVALID: 0, SKIPPED: 0})
+    summary = RunSummary(
+        input=str(path),
+        command="validate",
+        warnings=prepared.warnings,
+        counts={"valid": 0, INVALID: 0, SKIPPED: 0},
+    )
     errors_file = ErrorsFile(Path(report) if report else _beside(path, ".errors.csv"))
-    progress = Progress(prepared.table.estimated_rows, enabled=options.progress, what="rows checked")
+    progress = Progress(
+        prepared.table.estimated_rows, enabled=options.progress, what="rows checked"
+    )
     zone_less = 0
     try:
         for chunk, checked in prepared.rows(options.chunk_size):
@@ -236,19 +272,33 @@ class Run:
         self.options = options
         self.token = token
         self.started = time.monotonic()
-        self.summary = RunSummary(input=str(path), command="dry-run" if options.dry_run else "upload")
+        self.summary = RunSummary(
+            input=str(path), command="dry-run" if options.dry_run else "upload"
+        )
         self.interrupts = 0
         self.zone_less = 0
 
     def _outputs(self, prepared: Prepared) -> Outputs:
         path, options = self.path, self.options
         default_suffix = ".xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
-        results = Path(options.results) if options.results else _beside(path, ".results" + default_suffix)
+        results = (
+            Path(options.results) if options.results else _beside(path, ".results" + default_suffix)
+        )
         retry_suffix = ".xlsx" if path.suffix.lower() == ".xlsm" else path.suffix
-        retry = Path(options.retry_file) if options.retry_file else _beside(path, ".retry" + retry_suffix)
+        retry = (
+            Path(options.retry_file)
+            if options.retry_file
+            else _beside(path, ".retry" + retry_suffix)
+        )
         delimiter = prepared.table.delimiter
-        return Outputs(results, retry, prepared.table.headers, prepared.table.columns, delimiter,
-                       dry_run=options.dry_run)
+        return Outputs(
+            results,
+            retry,
+            prepared.table.headers,
+            prepared.table.columns,
+            delimiter,
+            dry_run=options.dry_run,
+        )
 
     async def execute(self) -> RunSummary:
         prepared = prepare(self.path, self.options)
@@ -260,10 +310,14 @@ class Run:
                 self.options = Options.build(self.options, dry_run=True)
                 prepared = prepare(self.path, self.options)
         outputs = self._outputs(prepared)
-        requests_file = RequestsFile(_beside(self.path, ".requests.jsonl")) if self.options.dry_run else None
+        requests_file = (
+            RequestsFile(_beside(self.path, ".requests.jsonl")) if self.options.dry_run else None
+        )
         journal = None
         runlog = RunLog(self.options.log_file)
-        progress = Progress(prepared.table.estimated_rows, enabled=self.options.progress, what="rows")
+        progress = Progress(
+            prepared.table.estimated_rows, enabled=self.options.progress, what="rows"
+        )
         try:
             if not self.options.dry_run:
                 journal = Journal(self.options.journal or default_journal_path(),
@@ -283,7 +337,9 @@ class Run:
                 write_summary_json(Path(self.options.summary_json), self.summary.as_dict())
         return self.summary
 
-    async def _run_chunks(self, prepared, outputs, journal, requests_file, runlog, progress) -> None:
+    async def _run_chunks(
+        self, prepared, outputs, journal, requests_file, runlog, progress
+    ) -> None:
         options = self.options
         sender = None
         if journal is not None:
@@ -302,8 +358,11 @@ class Run:
                 if requests_file is not None:
                     for request in requests:
                         requests_file.write(request.payload)
-                        outcomes[request.row] = RowOutcome(request.row, request.external_call_unique_id, NOT_SENT)
+                        outcomes[request.row] = RowOutcome(
+                            request.row, request.external_call_unique_id, NOT_SENT
+                        )
                 else:
+                    assert sender is not None
                     await self._send(requests, outcomes, journal, sender)
                 progress.advance(len(chunk) - len(requests) if sender else len(chunk))
                 for row in sorted(outcomes):
@@ -318,7 +377,9 @@ class Run:
                 )
             self._remove_signals()
 
-    async def _send(self, requests: list[CallRequest], outcomes, journal: Journal, sender: Sender) -> None:
+    async def _send(
+        self, requests: list[CallRequest], outcomes, journal: Journal, sender: Sender
+    ) -> None:
         for start in range(0, len(requests), SEND_BATCH):
             batch = requests[start : start + SEND_BATCH]
             known = journal.lookup([r.external_call_unique_id for r in batch])
@@ -331,10 +392,14 @@ class Run:
                     outcomes[request.row] = RowOutcome(request.row, request.external_call_unique_id, NOT_SENT,
                                                        error=f"not sent: {sender.stop_reason}")  # fmt: skip
                 else:
-                    to_send.append(Pending(request, sent_before=entry is not None and entry.maybe_sent))
+                    to_send.append(
+                        Pending(request, sent_before=entry is not None and entry.maybe_sent)
+                    )
             if not to_send:
                 continue
-            journal.mark_sending((p.request.external_call_unique_id, p.request.payload_hash) for p in to_send)
+            journal.mark_sending(
+                (p.request.external_call_unique_id, p.request.payload_hash) for p in to_send
+            )
             try:
                 sent = await sender.send(to_send)
             except asyncio.CancelledError:
@@ -347,7 +412,9 @@ class Run:
                 outcomes.update(sent)
                 raise
             journal.record(sent.values())
-            journal.release_unsent([o.external_call_unique_id for o in sent.values() if o.attempts == 0], known)
+            journal.release_unsent(
+                [o.external_call_unique_id for o in sent.values() if o.attempts == 0], known
+            )
             outcomes.update(sent)
 
     def _install_signals(self, sender: Sender | None) -> None:
@@ -357,27 +424,28 @@ class Run:
         def interrupt() -> None:
             self.interrupts += 1
             if self.interrupts == 1 and sender is not None:
-                log.warning("stopping: finishing the requests in flight (press Ctrl-C again to stop at once)")
+                log.warning(
+                    "stopping: finishing the requests in flight (press Ctrl-C again to stop at once)"
+                )
                 sender.stop("interrupted")
                 loop.call_later(DRAIN_SECONDS, lambda: task.cancel() if task else None)
             elif task is not None:
                 task.cancel()
 
+        # Outside the main thread (a notebook, a worker) Python's default handling applies.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, interrupt)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread (a notebook, a worker): Python's default handling applies
 
     def _remove_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
 
-    def _finish(self, prepared: Prepared, outputs: Outputs, requests_file: RequestsFile | None) -> None:
+    def _finish(
+        self, prepared: Prepared, outputs: Outputs, requests_file: RequestsFile | None
+    ) -> None:
         summary = self.summary
         summary.counts = outputs.counts
         summary.blank_rows = prepared.table.blank_rows
@@ -390,7 +458,9 @@ class Run:
             summary.files["requests"] = str(requests_file.path)
         _zone_warning(summary, self.zone_less)
         summary.interrupted = self.interrupts > 0
-        bad = sum(count for status, count in summary.counts.items() if status not in FINE | {NOT_SENT})
+        bad = sum(
+            count for status, count in summary.counts.items() if status not in FINE | {NOT_SENT}
+        )
         if summary.interrupted:
             summary.exit_code = 4
         elif summary.stopped and not self.options.dry_run and "--strict" not in summary.stopped:
@@ -409,8 +479,14 @@ def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:
 
 
 def _already_uploaded(request: CallRequest, entry: JournalEntry) -> RowOutcome:
-    note = "" if entry.payload_hash == request.payload_hash else "the row differs from what was delivered then"
-    return RowOutcome(request.row, request.external_call_unique_id, ALREADY_UPLOADED, cuid=entry.cuid, error=note)
+    note = (
+        ""
+        if entry.payload_hash == request.payload_hash
+        else "the row differs from what was delivered then"
+    )
+    return RowOutcome(
+        request.row, request.external_call_unique_id, ALREADY_UPLOADED, cuid=entry.cuid, error=note
+    )
 
 
 def _count_invalid(path: Path, options: Options) -> int:

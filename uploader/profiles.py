@@ -122,10 +122,13 @@ class Profile:
 def _prefixed(headers: list[str], columns: list[str], source: str) -> tuple[dict, dict]:
     signals: dict[str, str] = {}
     custom: dict[str, str] = {}
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
     for header, column in zip(headers, columns, strict=True):
         lowered = header.lower()
-        for prefixes, target, kind in ((SIGNAL_PREFIXES, signals, "signal"), (CUSTOM_PREFIXES, custom, "custom")):
+        for prefixes, target, kind in (
+            (SIGNAL_PREFIXES, signals, "signal"),
+            (CUSTOM_PREFIXES, custom, "custom"),
+        ):
             prefix = next((p for p in prefixes if lowered.startswith(p)), None)
             if prefix is None:
                 continue
@@ -161,17 +164,23 @@ class ColumnPlan:
             "external_call_unique_id": self.provides("external_call_unique_id"),
             "start_time": self.provides("start_time"),
             "call_direction": self.provides("call_direction"),
-            "calling_phone_number": self.provides("calling_phone_number") or self.provides("from_number"),
-            "destination_phone_number": self.provides("destination_phone_number") or self.provides("to_number"),
+            "calling_phone_number": self.provides("calling_phone_number")
+            or self.provides("from_number"),
+            "destination_phone_number": self.provides("destination_phone_number")
+            or self.provides("to_number"),
             "advertiser_campaign_id_from_network (or --campaign-id)": self.provides(
                 "advertiser_campaign_id_from_network"
             ),
             "recording_url or recording_filename (or --recording-url-template)": bool(self.template)
-            or any(self.provides(name) for name in ("recording_url", "recording_filename", "recording")),
+            or any(
+                self.provides(name) for name in ("recording_url", "recording_filename", "recording")
+            ),
         }
         missing = [name for name, ok in needs.items() if not ok]
         if missing:
-            raise InputError(f"{source}: missing column {'; '.join(_with_hint(m, self.profile, headers) for m in missing)}")
+            raise InputError(
+                f"{source}: missing column {'; '.join(_with_hint(m, self.profile, headers) for m in missing)}"
+            )
         for placeholder in self.placeholders():
             if header_key(placeholder) not in self.by_key:
                 raise ConfigError(
@@ -192,7 +201,11 @@ class ColumnPlan:
         for field_name, column in self.fields.items():
             out[field_name] = clean_text(chunk[column])
         for field_name, value in self.constants.items():
-            current = out[field_name] if field_name in out else pd.Series(pd.NA, index=chunk.index, dtype="string")
+            current = (
+                out[field_name]
+                if field_name in out
+                else pd.Series(pd.NA, index=chunk.index, dtype="string")
+            )
             out[field_name] = current.fillna(value)
         for field_name, mapping in self.profile.values.items():
             if field_name in out:
@@ -217,9 +230,13 @@ class ColumnPlan:
         target = out.pop("to_number") if "to_number" in out else pd.NA
         outbound = out["call_direction"].str.lower().eq("outbound").fillna(False)
         if "calling_phone_number" not in out:
-            out["calling_phone_number"] = pd.Series(origin, index=out.index).where(~outbound, target)
+            out["calling_phone_number"] = pd.Series(origin, index=out.index).where(
+                ~outbound, target
+            )
         if "destination_phone_number" not in out:
-            out["destination_phone_number"] = pd.Series(target, index=out.index).where(~outbound, origin)
+            out["destination_phone_number"] = pd.Series(target, index=out.index).where(
+                ~outbound, origin
+            )
 
     def _recording(self, out: pd.DataFrame, chunk: pd.DataFrame) -> None:
         for name in ("recording_url", "recording_filename"):
@@ -238,7 +255,7 @@ class ColumnPlan:
     def _fill_template(self, rows: pd.DataFrame) -> pd.Series:
         assert self.template is not None
         url = pd.Series("", index=rows.index, dtype="string")
-        for literal, name, spec, _ in string.Formatter().parse(self.template):
+        for literal, name, _, _ in string.Formatter().parse(self.template):
             url = url + literal
             if name:
                 values = clean_text(rows[self.by_key[header_key(name)]])
@@ -252,7 +269,11 @@ class ColumnPlan:
             if column is None:
                 continue
             values = clean_text(chunk[column])
-            hit = values.notna() if "*" in rule.values else values.str.lower().isin(rule.values).fillna(False)
+            hit = (
+                values.notna()
+                if "*" in rule.values
+                else values.str.lower().isin(rule.values).fillna(False)
+            )
             reasons = reasons.where(~(hit & reasons.isna()), rule.reason)
         return reasons
 
@@ -304,7 +325,9 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         if isinstance(names, str):
             columns[field_name] = [names]
         elif not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise ConfigError(f"profile {source}: [columns] {field_name} must be a header or a list of them")
+            raise ConfigError(
+                f"profile {source}: [columns] {field_name} must be a header or a list of them"
+            )
     for field_name in list(data.get("values", {})) + list(data.get("constants", {})):
         if field_name not in known_fields:
             raise ConfigError(f"profile {source}: {field_name} is not a call field")
@@ -312,12 +335,16 @@ def profile_from_dict(data: dict, source: str) -> Profile:
     for rule in data.get("skip", []):
         if not isinstance(rule, dict) or {"column", "values", "reason"} - set(rule):
             raise ConfigError(f"profile {source}: each [[skip]] needs column, values and reason")
-        skips.append(SkipRule(rule["column"], frozenset(v.lower() for v in rule["values"]), rule["reason"]))
+        skips.append(
+            SkipRule(rule["column"], frozenset(v.lower() for v in rule["values"]), rule["reason"])
+        )
     return Profile(
         name=str(data.get("name", Path(source).stem)),
         description=str(data.get("description", "")),
         columns={name: list(names) for name, names in columns.items()},
-        values={k: {str(a): str(b) for a, b in v.items()} for k, v in data.get("values", {}).items()},
+        values={
+            k: {str(a): str(b) for a, b in v.items()} for k, v in data.get("values", {}).items()
+        },
         constants={k: str(v) for k, v in data.get("constants", {}).items()},
         timezone=data.get("timezone"),
         recording_url_template=data.get("recording_url_template"),

@@ -15,7 +15,9 @@ LOG_EVERY = 10.0
 
 
 class Progress:
-    def __init__(self, total: int | None, *, enabled: bool = True, what: str = "rows", stream=None) -> None:
+    def __init__(
+        self, total: int | None, *, enabled: bool = True, what: str = "rows", stream=None
+    ) -> None:
         self.stream = stream or sys.stderr
         self.total = total
         self.what = what
@@ -27,7 +29,9 @@ class Progress:
         self.last_line = self.started
         self.bar = None
         if enabled and self.stream.isatty():
-            self.bar = tqdm(total=total, unit=" rows", file=self.stream, dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(
+                total=total, unit=" rows", file=self.stream, dynamic_ncols=True, smoothing=0.1
+            )
 
     def outcome(self, outcome: RowOutcome) -> None:
         if outcome.status in DELIVERED:

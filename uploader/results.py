@@ -23,7 +23,15 @@ from openpyxl.styles import Font, PatternFill
 from uploader.errors import ConfigError, RowError
 from uploader.outcome import DELIVERED, FINE, NOT_SENT, STATUSES, RowOutcome
 
-RESULT_COLUMNS = ("row", "external_call_unique_id", "status", "cuid", "http_status", "attempts", "error")
+RESULT_COLUMNS = (
+    "row",
+    "external_call_unique_id",
+    "status",
+    "cuid",
+    "http_status",
+    "attempts",
+    "error",
+)
 ERROR_COLUMNS = ("row", "column", "value", "error")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
@@ -56,7 +64,12 @@ class _CsvSink:
         self.writer = csv.writer(self.stream, delimiter=delimiter)
         self.writer.writerow([formula_safe(name) for name in header])
 
-    def row(self, values: list[Any], fills: dict[int, str] | None = None, notes: dict[int, str] | None = None) -> None:
+    def row(
+        self,
+        values: list[Any],
+        fills: dict[int, str] | None = None,
+        notes: dict[int, str] | None = None,
+    ) -> None:
         self.writer.writerow([formula_safe(_text(value)) for value in values])
 
     def close(self, summary: dict | None = None) -> None:
@@ -73,7 +86,14 @@ class _XlsxSink:
         bold = Font(bold=True)
         self.sheet.append([self._cell(name, font=bold) for name in header])
 
-    def _cell(self, value: Any, *, fill: str | None = None, note: str | None = None, font: Font | None = None):
+    def _cell(
+        self,
+        value: Any,
+        *,
+        fill: str | None = None,
+        note: str | None = None,
+        font: Font | None = None,
+    ):
         cell = WriteOnlyCell(self.sheet, value=_text(value))
         if isinstance(cell.value, str):
             cell.data_type = "s"
@@ -85,7 +105,12 @@ class _XlsxSink:
             cell.font = font
         return cell
 
-    def row(self, values: list[Any], fills: dict[int, str] | None = None, notes: dict[int, str] | None = None) -> None:
+    def row(
+        self,
+        values: list[Any],
+        fills: dict[int, str] | None = None,
+        notes: dict[int, str] | None = None,
+    ) -> None:
         fills, notes = fills or {}, notes or {}
         self.sheet.append(
             [self._cell(v, fill=fills.get(i), note=notes.get(i)) for i, v in enumerate(values)]
@@ -128,12 +153,22 @@ class Outputs:
     _retry: Any = None
 
     def __post_init__(self) -> None:
-        self._results = _sink(self.results_path, [*RESULT_COLUMNS, *self.headers], "Results", self.delimiter)
+        self._results = _sink(
+            self.results_path, [*RESULT_COLUMNS, *self.headers], "Results", self.delimiter
+        )
         self._offsets = {name: index for index, name in enumerate(self.columns)}
 
-    def write(self, chunk: pd.DataFrame, outcomes: dict[int, RowOutcome], errors: dict[int, list[RowError]]) -> None:
+    def write(
+        self,
+        chunk: pd.DataFrame,
+        outcomes: dict[int, RowOutcome],
+        errors: dict[int, list[RowError]],
+    ) -> None:
         """Write one chunk's rows in input order; every row of the chunk must have an outcome."""
-        columns = [chunk[name].astype(object).where(chunk[name].notna(), None).tolist() for name in chunk.columns]
+        columns = [
+            chunk[name].astype(object).where(chunk[name].notna(), None).tolist()
+            for name in chunk.columns
+        ]
         for row_number, cells in zip(chunk.index.tolist(), zip(*columns, strict=True), strict=True):
             outcome = outcomes[int(row_number)]
             self.counts[outcome.status] += 1

@@ -15,9 +15,11 @@ class RunLog:
         self.stream = None
         if path:
             try:
-                self.stream = Path(path).open("a", encoding="utf-8")
+                self.stream = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - closed by close()
             except OSError as error:
-                raise ConfigError(f"--log-file {path}: cannot be written ({error.strerror})") from None
+                raise ConfigError(
+                    f"--log-file {path}: cannot be written ({error.strerror})"
+                ) from None
 
     def _write(self, record: dict) -> None:
         if self.stream is not None:

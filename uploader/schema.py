@@ -49,7 +49,10 @@ def _not_matching(pattern: str, error: str) -> pa.Check:
 
 
 def _at_most(length: int) -> pa.Check:
-    return pa.Check(lambda s: s.astype("string").str.len() <= length, error=f"is longer than {length} characters")
+    return pa.Check(
+        lambda s: s.astype("string").str.len() <= length,
+        error=f"is longer than {length} characters",
+    )
 
 
 def _one_of(choices: tuple, error: str) -> pa.Check:
@@ -67,14 +70,22 @@ CALL_SCHEMA = pa.DataFrameSchema(
             _at_most(MAX_TEXT),
             required=True,
         ),
-        "start_time": _text(_matches(SENT_TIME, "is not a date and time this tool can read"), required=True),
+        "start_time": _text(
+            _matches(SENT_TIME, "is not a date and time this tool can read"), required=True
+        ),
         "calling_phone_number": _text(_matches(E164, "is not a phone number"), required=True),
         "destination_phone_number": _text(_matches(E164, "is not a phone number"), required=True),
         "advertiser_campaign_id_from_network": _text(_at_most(MAX_TEXT), required=True),
-        "call_direction": _text(_one_of(("inbound", "outbound"), "must be inbound or outbound"), required=True),
-        "recording_url": _text(_matches(r"^https?://\S+$", "is not an http(s) URL"), _at_most(4096)),
+        "call_direction": _text(
+            _one_of(("inbound", "outbound"), "must be inbound or outbound"), required=True
+        ),
+        "recording_url": _text(
+            _matches(r"^https?://\S+$", "is not an http(s) URL"), _at_most(4096)
+        ),
         "recording_filename": _text(_at_most(1024)),
-        "language_code": _text(_one_of(LANGUAGE_CODES, "must be one of " + ", ".join(LANGUAGE_CODES))),
+        "language_code": _text(
+            _one_of(LANGUAGE_CODES, "must be one of " + ", ".join(LANGUAGE_CODES))
+        ),
         "recording_auth_config_id": _text(_at_most(MAX_TEXT)),
         r"^signal:.+$": pa.Column(
             None,
@@ -83,7 +94,9 @@ CALL_SCHEMA = pa.DataFrameSchema(
             regex=True,
             required=False,
         ),
-        r"^custom:.+$": pa.Column(None, checks=[_at_most(MAX_TEXT)], nullable=True, regex=True, required=False),
+        r"^custom:.+$": pa.Column(
+            None, checks=[_at_most(MAX_TEXT)], nullable=True, regex=True, required=False
+        ),
     },
     checks=[
         pa.Check(
@@ -110,7 +123,9 @@ class ValidatedChunk:
         return self.rows[~self.rows.index.isin(list(self.errors))]
 
 
-def normalise(canonical: pd.DataFrame, options: TimeOptions) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+def normalise(
+    canonical: pd.DataFrame, options: TimeOptions
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """The canonical text columns in the API's forms, and why any value could not be read."""
     rows = canonical.copy()
     reasons: dict[str, pd.Series] = {}
@@ -133,7 +148,9 @@ def normalise(canonical: pd.DataFrame, options: TimeOptions) -> tuple[pd.DataFra
     return rows, reasons
 
 
-def validate(canonical: pd.DataFrame, options: TimeOptions, columns: dict[str, str] | None = None) -> ValidatedChunk:
+def validate(
+    canonical: pd.DataFrame, options: TimeOptions, columns: dict[str, str] | None = None
+) -> ValidatedChunk:
     """Normalise and validate one chunk; `columns` names the input column behind each field."""
     rows, reasons = normalise(canonical, options)
     errors: dict[int, list[RowError]] = {}
@@ -150,7 +167,11 @@ def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
         if pd.isna(case.index):
             continue
         row = int(case.index)
-        column = "" if case.column is None or case.schema_context == "DataFrameSchema" else str(case.column)
+        column = (
+            ""
+            if case.column is None or case.schema_context == "DataFrameSchema"
+            else str(case.column)
+        )
         if (row, column) in seen:
             continue
         seen.add((row, column))
@@ -192,7 +213,11 @@ class SeenIds:
         hashes = pd.util.hash_pandas_object(fresh, index=False).to_numpy()
         positions = np.searchsorted(self._hashes, hashes)
         clipped = np.minimum(positions, max(len(self._hashes) - 1, 0))
-        hit = (positions < len(self._hashes)) & (self._hashes[clipped] == hashes) if len(self._hashes) else None
+        hit = (
+            (positions < len(self._hashes)) & (self._hashes[clipped] == hashes)
+            if len(self._hashes)
+            else None
+        )
         if hit is not None and hit.any():
             for row, earlier in zip(fresh.index[hit], self._rows[clipped[hit]], strict=True):
                 repeated[int(row)] = int(earlier)
@@ -204,6 +229,3 @@ class SeenIds:
         self._hashes = merged[order]
         self._rows = np.concatenate([self._rows, rows.astype(np.int64)])[order]
         return repeated
-
-    def close(self) -> None:
-        self._hashes = self._rows = np.empty(0)

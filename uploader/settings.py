@@ -67,7 +67,9 @@ class Options:
             try:
                 ZoneInfo(self.timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ConfigError(f"--timezone {self.timezone}: not an IANA time zone (e.g. America/New_York)") from None
+                raise ConfigError(
+                    f"--timezone {self.timezone}: not an IANA time zone (e.g. America/New_York)"
+                ) from None
         if self.rate < 0:
             raise ConfigError("--rate must be 0 (unlimited) or more")
         if not 1 <= self.concurrency <= 256:
@@ -91,7 +93,9 @@ class Options:
         if parts.username or parts.password or parts.query or parts.fragment:
             raise ConfigError("--base-url must not carry credentials, a query or a fragment")
         if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ConfigError(f"--base-url {self.base_url}: HTTPS is required except for loopback addresses")
+            raise ConfigError(
+                f"--base-url {self.base_url}: HTTPS is required except for loopback addresses"
+            )
 
     def resolve_token(self) -> str:
         """The token from the caller, --token-file or INVOCA_OAUTH_TOKEN; never echoed."""
@@ -101,7 +105,9 @@ class Options:
             return read_token_file(Path(self.token_file))
         token = os.environ.get(TOKEN_VARIABLE, "").strip()
         if not token:
-            raise ConfigError(f"no API token: set {TOKEN_VARIABLE} or pass --token-file (or use --dry-run)")
+            raise ConfigError(
+                f"no API token: set {TOKEN_VARIABLE} or pass --token-file (or use --dry-run)"
+            )
         return token
 
 

@@ -104,7 +104,9 @@ def open_table(
         return _open_excel(path, sheet, is_header)
     if suffix == ".xls":
         raise InputError(f"{path}: old .xls workbooks are not read; save it as .xlsx or .csv")
-    raise InputError(f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .txt or .xlsx")
+    raise InputError(
+        f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .txt or .xlsx"
+    )
 
 
 # ---------------------------------------------------------------- CSV
@@ -124,7 +126,9 @@ def detect_encoding(path: Path) -> str:
         while block := stream.read(1 << 20):
             sample = sample or block
             if b"\x00" in block:
-                raise InputError(f"{path}: contains NUL bytes; is it a binary file or UTF-16 without a BOM?")
+                raise InputError(
+                    f"{path}: contains NUL bytes; is it a binary file or UTF-16 without a BOM?"
+                )
             try:
                 decoder.decode(block)
             except UnicodeDecodeError:
@@ -243,7 +247,9 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as error:
         raise InputError(f"{path}: cannot be opened as an Excel workbook ({error})") from error
-    visible = [meta.name for meta in workbook.sheets_metadata if str(meta.visible).endswith("Visible")]
+    visible = [
+        meta.name for meta in workbook.sheets_metadata if str(meta.visible).endswith("Visible")
+    ]
     for name in _sheet_candidates(path, visible, workbook.sheet_names, sheet):
         rows = _excel_rows(path, workbook, name)
         for number, cells in rows:
@@ -254,7 +260,9 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
                 table = _table(path, header, f"sheet {name!r}")
                 table.epoch1904 = _uses_1904(path)
                 table.estimated_rows = max(workbook.get_sheet_by_name(name).height - number, 0)
-                table._frames = lambda size, rows=rows, table=table: _excel_frames(rows, table.columns, size)
+                table._frames = lambda size, rows=rows, table=table: _excel_frames(
+                    rows, table.columns, size
+                )
                 return table
     if sheet is not None:
         raise InputError(f"{path}: sheet {sheet!r} has no header row")
@@ -264,7 +272,9 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
     )
 
 
-def _sheet_candidates(path: Path, visible: list[str], every: list[str], sheet: str | None) -> list[str]:
+def _sheet_candidates(
+    path: Path, visible: list[str], every: list[str], sheet: str | None
+) -> list[str]:
     if sheet is None:
         return visible
     if sheet in every:
@@ -282,7 +292,9 @@ def _excel_rows(path: Path, workbook, name: str) -> Iterator[tuple[int, list]]:
         raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
 
 
-def _excel_frames(rows: Iterator[tuple[int, list]], columns: list[str], size: int) -> Iterator[pd.DataFrame]:
+def _excel_frames(
+    rows: Iterator[tuple[int, list]], columns: list[str], size: int
+) -> Iterator[pd.DataFrame]:
     width = len(columns)
     names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
     numbers: list[int] = []
@@ -299,7 +311,9 @@ def _excel_frames(rows: Iterator[tuple[int, list]], columns: list[str], size: in
 
 def _frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
     widest = max(len(cells) for cells in batch)
-    return pd.DataFrame(batch, columns=names[:widest], index=pd.Index(numbers, name="row"), dtype=object)
+    return pd.DataFrame(
+        batch, columns=names[:widest], index=pd.Index(numbers, name="row"), dtype=object
+    )
 
 
 def _excel_text(cell: object) -> str | None:
@@ -354,4 +368,3 @@ def _unique(names: list[str]) -> list[str]:
         seen[name] = count + 1
         unique.append(name if count == 0 else f"{name}.{count}")
     return unique
-

@@ -34,24 +34,72 @@ class TemplateColumn:
 
 
 COLUMNS = (
-    TemplateColumn("external_call_unique_id", "The call's id in your own system. Unique: a repeated id is refused.",
-                   TEXT, 26, True, example="CALL-000123"),
-    TemplateColumn("start_time", "When the call started. A date cell, or text like 2024-03-05 14:03:27 "
-                   "(add an offset such as -05:00, or use --timezone).", DATETIME, 21, True,
-                   example="2024-03-05 14:03:27"),
-    TemplateColumn("calling_phone_number", "The customer's number, whatever the direction: "
-                   "(312) 555-0143, 3125550143 or +13125550143.", TEXT, 21, True, example="(312) 555-0143"),
-    TemplateColumn("destination_phone_number", "Your business or agent number, whatever the direction.",
-                   TEXT, 24, True, example="888-555-1212"),
-    TemplateColumn("call_direction", "inbound or outbound.", TEXT, 15, True, ("inbound", "outbound"), "inbound"),
-    TemplateColumn("advertiser_campaign_id_from_network", "Your network's id of the ExternalOnly campaign. "
-                   "Leave blank to use --campaign-id.", TEXT, 22, example="85"),
-    TemplateColumn("recording_url", "A URL Invoca can download (public, or presigned for more than 24 h). "
-                   "Give this or recording_filename.", TEXT, 40, example="https://rec.example.com/000123.wav"),
-    TemplateColumn("recording_filename", "A path in your configured S3/Azure/SFTP store, instead of a URL.",
-                   TEXT, 24),
-    TemplateColumn("language_code", "Optional: " + ", ".join(LANGUAGE_CODES) + ".", TEXT, 14, False,
-                   LANGUAGE_CODES),
+    TemplateColumn(
+        "external_call_unique_id",
+        "The call's id in your own system. Unique: a repeated id is refused.",
+        TEXT,
+        26,
+        True,
+        example="CALL-000123",
+    ),
+    TemplateColumn(
+        "start_time",
+        "When the call started. A date cell, or text like 2024-03-05 14:03:27 "
+        "(add an offset such as -05:00, or use --timezone).",
+        DATETIME,
+        21,
+        True,
+        example="2024-03-05 14:03:27",
+    ),
+    TemplateColumn(
+        "calling_phone_number",
+        "The customer's number, whatever the direction: "
+        "(312) 555-0143, 3125550143 or +13125550143.",
+        TEXT,
+        21,
+        True,
+        example="(312) 555-0143",
+    ),
+    TemplateColumn(
+        "destination_phone_number",
+        "Your business or agent number, whatever the direction.",
+        TEXT,
+        24,
+        True,
+        example="888-555-1212",
+    ),
+    TemplateColumn(
+        "call_direction", "inbound or outbound.", TEXT, 15, True, ("inbound", "outbound"), "inbound"
+    ),
+    TemplateColumn(
+        "advertiser_campaign_id_from_network",
+        "Your network's id of the ExternalOnly campaign. Leave blank to use --campaign-id.",
+        TEXT,
+        22,
+        example="85",
+    ),
+    TemplateColumn(
+        "recording_url",
+        "A URL Invoca can download (public, or presigned for more than 24 h). "
+        "Give this or recording_filename.",
+        TEXT,
+        40,
+        example="https://rec.example.com/000123.wav",
+    ),
+    TemplateColumn(
+        "recording_filename",
+        "A path in your configured S3/Azure/SFTP store, instead of a URL.",
+        TEXT,
+        24,
+    ),
+    TemplateColumn(
+        "language_code",
+        "Optional: " + ", ".join(LANGUAGE_CODES) + ".",
+        TEXT,
+        14,
+        False,
+        LANGUAGE_CODES,
+    ),
 )
 
 TIME_FORMS = (
@@ -68,10 +116,21 @@ def write_template(out: Path, *, signals: list[str], custom: list[str]) -> Path:
     """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns."""
     _check_names(signals, "signal")
     _check_names(custom, "custom")
-    extra = [TemplateColumn(f"signal:{name}", f"Signal {name}: Yes or No (blank = not sent).", TEXT, 14,
-                            choices=("Yes", "No"), example="Yes") for name in signals]
-    extra += [TemplateColumn(f"custom:{name}", f"Custom data field {name} (blank = not sent).", TEXT, 18)
-              for name in custom]
+    extra = [
+        TemplateColumn(
+            f"signal:{name}",
+            f"Signal {name}: Yes or No (blank = not sent).",
+            TEXT,
+            14,
+            choices=("Yes", "No"),
+            example="Yes",
+        )
+        for name in signals
+    ]
+    extra += [
+        TemplateColumn(f"custom:{name}", f"Custom data field {name} (blank = not sent).", TEXT, 18)
+        for name in custom
+    ]
     columns = [*COLUMNS, *extra]
     suffix = out.suffix.lower()
     try:
@@ -112,9 +171,14 @@ def _workbook(columns: list[TemplateColumn]) -> Workbook:
         dimension.width = column.width
         dimension.number_format = column.number_format
         if column.choices:
-            validation = DataValidation(type="list", formula1='"' + ",".join(column.choices) + '"',
-                                        allow_blank=True, showErrorMessage=True,
-                                        errorTitle=column.name, error="Pick a value from the list.")
+            validation = DataValidation(
+                type="list",
+                formula1='"' + ",".join(column.choices) + '"',
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle=column.name,
+                error="Pick a value from the list.",
+            )
             validation.add(f"{letter}2:{letter}{VALIDATED_ROWS}")
             sheet.add_data_validation(validation)
     _instructions(book, columns)
@@ -130,8 +194,11 @@ def _instructions(book: Workbook, columns: list[TemplateColumn]) -> None:
         ("1.", "Fill one row per call on the Calls sheet; red headers are required."),
         ("2.", "Check it: invoca-upload validate THIS_FILE.xlsx --campaign-id 85"),
         ("3.", "Upload it: invoca-upload upload THIS_FILE.xlsx --campaign-id 85"),
-        ("4.", "Open THIS_FILE.results.xlsx: each row's status and Invoca call id (cuid), "
-               "or what was wrong. Fix the rows in THIS_FILE.retry.xlsx and upload that file."),
+        (
+            "4.",
+            "Open THIS_FILE.results.xlsx: each row's status and Invoca call id (cuid), "
+            "or what was wrong. Fix the rows in THIS_FILE.retry.xlsx and upload that file.",
+        ),
         ("", ""),
         ("Columns", ""),
         *[(c.name, ("Required. " if c.required else "") + c.help) for c in columns],

@@ -20,8 +20,8 @@ class RunningSandbox:
         self._task = task
 
     def _get(self, path: str, method: str = "GET") -> Any:
-        request = urllib.request.Request(self.url + path, method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        request = urllib.request.Request(self.url + path, method=method)  # noqa: S310 - our loopback URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return json.loads(response.read())
 
     def calls(self) -> list[dict[str, Any]]:
@@ -38,16 +38,22 @@ class RunningSandbox:
 
 
 @contextmanager
-def running_sandbox(config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningSandbox]:
+def running_sandbox(
+    config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[RunningSandbox]:
     """Start the sandbox on a free loopback port; stop it on exit."""
     config = config or SandboxConfig()
     ready = threading.Event()
     box: dict[str, Any] = {}
 
+    def announce(url: str) -> None:
+        box["url"] = url
+        ready.set()
+
     def run() -> None:
         loop = asyncio.new_event_loop()
         box["loop"] = loop
-        task = loop.create_task(serve(config, host, port, lambda url: (box.update(url=url), ready.set())))
+        task = loop.create_task(serve(config, host, port, announce))
         box["task"] = task
         try:
             loop.run_until_complete(task)

@@ -64,9 +64,13 @@ class SandboxState:
 STATE = web.AppKey("sandbox_state", SandboxState)
 
 
-def errors(status: int, error_class: str, invalid_data: str, headers: dict | None = None) -> web.Response:
+def errors(
+    status: int, error_class: str, invalid_data: str, headers: dict | None = None
+) -> web.Response:
     return web.json_response(
-        {"errors": {"class": error_class, "invalid_data": invalid_data}}, status=status, headers=headers
+        {"errors": {"class": error_class, "invalid_data": invalid_data}},
+        status=status,
+        headers=headers,
     )
 
 
@@ -113,7 +117,9 @@ async def _answer(request: web.Request, state: SandboxState) -> web.StreamRespon
     if body is None:
         return errors(403, "RecordInvalid", "Validation failed: the body is not valid JSON")
     if config.ingestion_disabled:
-        return errors(403, "UnauthorizedOperation", "call ingestion is not enabled for this network")
+        return errors(
+            403, "UnauthorizedOperation", "call ingestion is not enabled for this network"
+        )
     if state.random.random() < config.fail_rate:
         return _server_trouble(state)
     problems = check_body(
@@ -167,7 +173,15 @@ def _store(state: SandboxState, body: dict[str, Any]) -> web.Response | None:
 async def list_calls(request: web.Request) -> web.Response:
     calls = request.app[STATE].calls.values()
     return web.json_response(
-        [{"id": c.external_call_unique_id, "cuid": c.cuid, "body": c.body, "received": c.received} for c in calls]
+        [
+            {
+                "id": c.external_call_unique_id,
+                "cuid": c.cuid,
+                "body": c.body,
+                "received": c.received,
+            }
+            for c in calls
+        ]
     )
 
 
@@ -182,7 +196,11 @@ async def clear_calls(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response(
-        {"calls": len(state.calls), "max_in_flight": state.max_in_flight, "requests": state.requests}
+        {
+            "calls": len(state.calls),
+            "max_in_flight": state.max_in_flight,
+            "requests": state.requests,
+        }
     )
 
 

@@ -19,7 +19,13 @@ REQUIRED = (
     "advertiser_campaign_id_from_network",
     "call_direction",
 )
-OPTIONAL = ("recording_url", "recording_filename", "recording_filepath", "language_code", "recording_auth_config_id")
+OPTIONAL = (
+    "recording_url",
+    "recording_filename",
+    "recording_filepath",
+    "language_code",
+    "recording_auth_config_id",
+)
 LANGUAGES = ("en-US", "en-GB", "es-ES", "fr-FR")
 TOP_LEVEL = ("call", "signals", "custom_data", "oauth_token")
 SUPPORTED_COUNTRY = re.compile(r"^\+(?:1[2-9]\d{2}[2-9]\d{6}|44\d{9,10}|34\d{9})$")
@@ -29,9 +35,13 @@ SIGNAL_FALSE = {"false", "0", "no"}
 
 _CLOCK = r"(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.(?P<ms>\d{1,3}))?"
 TIME_FORMS = (
-    re.compile(r"^(?P<y>\d{4})[/-](?P<mo>\d{2})[/-](?P<d>\d{2})T" + _CLOCK + r"(?P<tz>Z|[+-]\d{2}:?\d{2})$"),
+    re.compile(
+        r"^(?P<y>\d{4})[/-](?P<mo>\d{2})[/-](?P<d>\d{2})T" + _CLOCK + r"(?P<tz>Z|[+-]\d{2}:?\d{2})$"
+    ),
     re.compile(r"^(?P<y>\d{4})[/-](?P<mo>\d{2})[/-](?P<d>\d{2}) " + _CLOCK + r" (?P<ampm>AM|PM)$"),
-    re.compile(r"^(?P<y>\d{4})[/-](?P<mo>\d{2})[/-](?P<d>\d{2}) " + _CLOCK + r" (?P<tz>[+-]\d{4})$"),
+    re.compile(
+        r"^(?P<y>\d{4})[/-](?P<mo>\d{2})[/-](?P<d>\d{2}) " + _CLOCK + r" (?P<tz>[+-]\d{4})$"
+    ),
     re.compile(r"^(?P<y>\d{4})[/-](?P<mo>\d{2})[/-](?P<d>\d{2}) " + _CLOCK + r"$"),
 )
 
@@ -103,7 +113,9 @@ def _check_call(call: dict, campaigns: set[str], problems: Problems) -> None:
             problems.unauthorized_advertiser = True
 
 
-def _check_list(items: Any, name: str, known: set[str], problems: Problems, *, value_required: bool) -> None:
+def _check_list(
+    items: Any, name: str, known: set[str], problems: Problems, *, value_required: bool
+) -> None:
     if items is None:
         return
     if not isinstance(items, list):
