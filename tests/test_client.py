@@ -291,3 +291,51 @@ async def test_response_bodies_are_read_with_a_cap(aiohttp_server):
     server = await aiohttp_server(app)
     outcomes, _ = await send(server, [request(0)])
     assert outcomes[2].status == "created" and outcomes[2].cuid is None
+
+
+@pytest.fixture
+def self_signed(tmp_path):
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+async def test_tls_is_verified_and_ca_bundle_trusts_a_proxy(aiohttp_server, self_signed):
+    import ssl
+
+    key, cert = self_signed
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = await aiohttp_server(create_app(SandboxConfig(token=TOKEN)), ssl=context)
+    url = f"https://127.0.0.1:{server.port}/api/2022-03-01/calls.json"
+    async with Sender(url, TOKEN, Pace(rate=0, concurrency=1), sleep=no_sleep) as sender:
+        outcomes = await sender.send([Pending(request(0), False)])
+    assert "--ca-bundle" in sender.stop_reason and outcomes[2].status == "failed"
+    async with Sender(
+        url, TOKEN, Pace(rate=0, concurrency=1), ca_bundle=str(cert), sleep=no_sleep
+    ) as sender:
+        outcomes = await sender.send([Pending(request(1), False)])
+    assert outcomes[3].status == "created"

@@ -336,6 +336,11 @@ class Sender:
                 status = response.status
         except TimeoutError:
             raise TransportError(f"no answer within {self.pace.timeout:g} s") from None
+        except aiohttp.ClientSSLError as error:
+            raise RunStopped(
+                f"TLS with {self.endpoint.split('/')[2]} failed ({type(error).__name__}): "
+                "behind a corporate proxy, pass its certificates with --ca-bundle"
+            ) from None
         except aiohttp.ClientError as error:
             raise TransportError(f"connection problem ({type(error).__name__})") from None
         try:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from uploader.errors import ConfigError
 from uploader.outcome import RowOutcome
+
+
+URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s\"']*")
+
+
+def redact(text: str) -> str:
+    """Presigned recording URLs carry their signature in the query string: keep it out of logs."""
+    return URL_QUERY.sub(r"\1?[redacted]", text)
 
 
 class RunLog:
@@ -24,7 +33,7 @@ class RunLog:
     def _write(self, record: dict) -> None:
         if self.stream is not None:
             record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **record}
-            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.stream.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
 
     def outcome(self, outcome: RowOutcome) -> None:
         if self.stream is not None:
