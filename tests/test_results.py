@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import openpyxl
@@ -78,9 +79,9 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
         HEADER + ["custom:note"],
         [
             "x1",
-            "2024-03-05T14:03:27Z",
+            dt.datetime(2024, 3, 5, 14, 3, 27),
             "3125550143",
-            "8885551212",
+            8885551212,
             "inbound",
             "https://r.example.com/1",
             "=1+2",
@@ -125,6 +126,12 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
             assert cell.data_type != "f", cell.coordinate
     summary = {r[0].value: r[1].value for r in book["Summary"].iter_rows()}
     assert summary["created"] == 1 and summary["invalid"] == 1
+    assert sheet.cell(row=2, column=8 + HEADER.index("start_time")).value == dt.datetime(
+        2024, 3, 5, 14, 3, 27
+    )
+    assert (
+        sheet.cell(row=2, column=8 + HEADER.index("destination_phone_number")).value == 8885551212
+    )
     retry = openpyxl.load_workbook(tmp_path / "book.retry.xlsx").active
     assert [c.value for c in retry[1]] == rows[0] + ["error"]
     assert retry["C2"].value == "not a phone" and retry.max_row == 2

@@ -157,6 +157,7 @@ class Outputs:
             self.results_path, [*RESULT_COLUMNS, *self.headers], "Results", self.delimiter
         )
         self._offsets = {name: index for index, name in enumerate(self.columns)}
+        self._keeps_types = isinstance(self._results, _XlsxSink)
 
     def write(
         self,
@@ -165,8 +166,11 @@ class Outputs:
         errors: dict[int, list[RowError]],
     ) -> None:
         """Write one chunk's rows in input order; every row of the chunk must have an outcome."""
+        # xlsx outputs give an xlsx input's cells back as they were typed (dates, numbers)
+        typed = chunk.attrs.get("typed") if self._keeps_types else None
+        source = typed.frame if typed is not None else chunk
         columns = [
-            chunk[name].astype(object).where(chunk[name].notna(), None).tolist()
+            source[name].astype(object).where(source[name].notna(), None).tolist()
             for name in chunk.columns
         ]
         for row_number, cells in zip(chunk.index.tolist(), zip(*columns, strict=True), strict=True):

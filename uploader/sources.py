@@ -31,6 +31,14 @@ DEFAULT_CHUNK = 10_000
 HeaderTest = Callable[[list[str]], bool]
 
 
+class TypedCells:
+    """An Excel chunk's cells as typed in the workbook (kept in a text chunk's attrs; compared by
+    identity, which pandas needs when it carries attrs through operations)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+
 SPARE = "\x00spare"  # columns past the header, to catch rows with more cells than the header
 SPARE_COLUMNS = 16
 
@@ -59,6 +67,7 @@ class Table:
         assert self._frames is not None, "a Table is read once"
         frames, self._frames = self._frames, None
         for frame in frames(size):
+            typed = frame.attrs.get("typed")
             frame = frame.astype("string")
             present = frame.ne("").fillna(False)
             blank = ~present.any(axis=1)
@@ -67,6 +76,8 @@ class Table:
             spare = [column for column in frame.columns if column.startswith(SPARE)]
             data = frame.drop(columns=spare)
             self._flag(data, present[spare] if spare else None)
+            if typed is not None:
+                data.attrs["typed"] = TypedCells(typed.frame.loc[data.index, data.columns])
             yield data
 
     def _flag(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> None:
@@ -287,7 +298,7 @@ def _sheet_candidates(
 def _excel_rows(path: Path, workbook, name: str) -> Iterator[tuple[int, list]]:
     try:
         for number, cells in enumerate(workbook.get_sheet_by_name(name).iter_rows(), start=1):
-            yield number, [_excel_text(cell) for cell in cells]
+            yield number, list(cells)
     except Exception as error:  # calamine raises its own errors for damaged sheets
         raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
 
@@ -295,6 +306,7 @@ def _excel_rows(path: Path, workbook, name: str) -> Iterator[tuple[int, list]]:
 def _excel_frames(
     rows: Iterator[tuple[int, list]], columns: list[str], size: int
 ) -> Iterator[pd.DataFrame]:
+    """Text frames; each carries the typed cells in attrs["typed"] for xlsx outputs."""
     width = len(columns)
     names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
     numbers: list[int] = []
@@ -303,10 +315,19 @@ def _excel_frames(
         numbers.append(number)
         batch.append((cells + [None] * (width - len(cells)))[: width + SPARE_COLUMNS])
         if len(batch) >= size:
-            yield _frame(batch, numbers, names)
+            yield _typed_frame(batch, numbers, names)
             numbers, batch = [], []
     if batch:
-        yield _frame(batch, numbers, names)
+        yield _typed_frame(batch, numbers, names)
+
+
+def _typed_frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
+    typed = _frame(
+        [[None if cell == "" else cell for cell in cells] for cells in batch], numbers, names
+    )
+    text = _frame([[_excel_text(cell) for cell in cells] for cells in batch], numbers, names)
+    text.attrs["typed"] = TypedCells(typed)
+    return text
 
 
 def _frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
