@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import TOKEN, call_row, write_csv
 from uploader.cli import cli
 from uploader.runlog import redact
-from tests.conftest import TOKEN, call_row, write_csv
 
 COMMANDS = ["upload", "validate", "template", "profiles", "journal", "sandbox"]
 

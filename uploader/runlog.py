@@ -10,7 +10,6 @@ from pathlib import Path
 from uploader.errors import ConfigError
 from uploader.outcome import RowOutcome
 
-
 URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s\"']*")
 
 
