@@ -14,6 +14,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from uploader.errors import ConfigError
 from uploader.normalize import LANGUAGE_CODES
+from uploader.results import fit_to_width
 
 TEXT = "@"
 DATETIME = "yyyy-mm-dd hh:mm:ss"
@@ -159,6 +160,7 @@ def _workbook(columns: list[TemplateColumn]) -> Workbook:
     sheet = book.active
     sheet.title = "Calls"
     sheet.freeze_panes = "A2"
+    fit_to_width(sheet)
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         cell = sheet.cell(row=1, column=index, value=column.name)
