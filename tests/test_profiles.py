@@ -129,3 +129,32 @@ def test_profiles_command_lists_them_all():
     result = CliRunner().invoke(cli, ["profiles"])
     assert result.exit_code == 0
     assert all(name in result.output for name in builtin_profiles())
+
+
+def test_the_readme_profile_example_works(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split('```toml\nname = "my-pbx"', 1)[1].split("```", 1)[0]
+    profile = tmp_path / "my-pbx.toml"
+    profile.write_text('name = "my-pbx"' + block)
+    export = tmp_path / "pbx.csv"
+    export.write_text(
+        "Call Ref,Started,Caller,Dialled,Dir,Recording,Sold?,Agent,Type\n"
+        "R1,2024-03-05 14:03:27,+442071838750,+18885551212,IN,,yes,Ann,External\n"
+        "R2,2024-03-05 15:00:00,+18885551212,+442071838751,OUT,s3-key/r2.wav,no,Bob,External\n"
+        "R3,2024-03-05 16:00:00,+18885551212,+18885551213,IN,,,,Internal\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["upload", str(export), "--profile", str(profile), "--dry-run", "--campaign-id", "85"]
+    )
+    assert result.exit_code == 0, result.output
+    bodies = [
+        json.loads(line) for line in (tmp_path / "pbx.requests.jsonl").read_text().splitlines()
+    ]
+    assert bodies[0]["call"]["start_time"] == "2024-03-05T14:03:27+00:00"
+    assert bodies[0]["call"]["recording_url"] == "https://pbx.example.com/rec/R1.wav"
+    assert bodies[0]["call"]["language_code"] == "en-GB"
+    assert bodies[0]["signals"] == [{"name": "sale", "value": True}]
+    assert bodies[0]["custom_data"] == [{"name": "agent", "value": "Ann"}]
+    assert bodies[1]["call"]["calling_phone_number"] == "+442071838751"
+    assert bodies[1]["call"]["recording_filename"] == "s3-key/r2.wav"
+    assert len(bodies) == 2

@@ -328,6 +328,10 @@ def upload(file: Path, **kwargs: Any) -> None:
       invoca-upload upload calls.csv --base-url http://127.0.0.1:8765 --rate 50   # the sandbox
 
     \b
+    Every option can also be set as INVOCA_<OPTION> (INVOCA_BASE_URL, INVOCA_RATE, ...) or in
+    ./invoca-upload.toml; the command line wins, then the environment, then the file.
+
+    \b
     Exit codes: 0 all delivered; 1 some rows invalid, rejected, conflict or failed;
     2 could not start; 3 stopped by the API or an error limit; 4 interrupted.
     """

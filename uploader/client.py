@@ -75,12 +75,17 @@ class Pacer:
         self._starts: deque[float] = deque(maxlen=4096)
 
     async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await self._sleep(delay)
+
+    def reserve(self) -> float:
+        """Book the next slot; the seconds to wait for it (0 on the hot path, with no await)."""
         now = self._clock()
         slot = max(now, self._next)
         self._next = slot + (1.0 / self.rate if self.rate else 0.0)
         self._starts.append(slot)
-        if slot > now:
-            await self._sleep(slot - now)
+        return slot - now
 
     def measured_rate(self) -> float:
         now = self._clock()
@@ -175,6 +180,12 @@ def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_befor
 
 
 @dataclass
+class _Tries:
+    sent_before: bool
+    attempts: int = 0
+
+
+@dataclass
 class Pending:
     """A request on its way, with what the journal knew of it beforehand."""
 
@@ -195,6 +206,7 @@ class Sender:
         max_errors: int | None = None,
         on_outcome: Callable[[RowOutcome], None] = lambda outcome: None,
         sleep: Sleep = asyncio.sleep,
+        queue_size: int = 0,
     ) -> None:
         self.endpoint = endpoint
         self.pace = pace
@@ -209,7 +221,9 @@ class Sender:
         self._ssl = (
             ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
         )
-        self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=pace.concurrency * 2)
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue(
+            maxsize=max(pace.concurrency * 2, queue_size)
+        )
         self._outcomes: dict[int, RowOutcome] = {}
         self._workers: list[asyncio.Task] = []
         self._session: aiohttp.ClientSession | None = None
@@ -273,23 +287,12 @@ class Sender:
                 self._queue.task_done()
 
     async def _deliver(self, pending: Pending) -> RowOutcome:
-        tries = {"attempts": 0, "sent_before": pending.sent_before}
-
-        async def attempt() -> Answer:
-            tries["attempts"] += 1
-            try:
-                answer = await self._post(pending.request, bool(tries["sent_before"]))
-            except TransportError as error:
-                tries["sent_before"] = True  # the API may have stored it before failing to answer
-                if error.slow_down:
-                    self.pacer.slow_down(error.retry_after, rate_limited=error.http_status == 429)
-                raise
-            self.pacer.succeeded()
-            return answer
-
+        tries = _Tries(sent_before=pending.sent_before)
         try:
             try:
-                answer = await attempt()  # most rows: one request, none of the retry machinery
+                answer = await self._attempt(
+                    pending, tries
+                )  # most rows: one request, no retry machinery
             except TransportError as first:
                 if not self.pace.max_retries:
                     raise
@@ -303,15 +306,27 @@ class Sender:
                     retry=retry_if_exception_type(TransportError),
                     sleep=self._sleep_unless_stopping,
                     reraise=True,
-                )(attempt)
+                )(self._attempt, pending, tries)
         except TransportError as error:
             failure = Answer(FAILED, error.http_status or 0, error=f"gave up: {error}")
-            return _outcome(pending, failure, int(tries["attempts"]))
+            return _outcome(pending, failure, tries.attempts)
         except RunStopped as error:
             self.stopped_by_api = True
             self.stop(str(error))
-            return _outcome(pending, Answer(FAILED, 0, error=str(error)), int(tries["attempts"]))
-        return _outcome(pending, answer, int(tries["attempts"]))
+            return _outcome(pending, Answer(FAILED, 0, error=str(error)), tries.attempts)
+        return _outcome(pending, answer, tries.attempts)
+
+    async def _attempt(self, pending: Pending, tries: _Tries) -> Answer:
+        tries.attempts += 1
+        try:
+            answer = await self._post(pending.request, tries.sent_before)
+        except TransportError as error:
+            tries.sent_before = True  # the API may have stored it before failing to answer
+            if error.slow_down:
+                self.pacer.slow_down(error.retry_after, rate_limited=error.http_status == 429)
+            raise
+        self.pacer.succeeded()
+        return answer
 
     def _wait_after(self, error: BaseException | None, failures: int) -> float:
         """Retry-After when the API gave one, else exponential backoff with full jitter."""
@@ -326,7 +341,9 @@ class Sender:
 
     async def _post(self, request: CallRequest, sent_before: bool) -> Answer:
         assert self._session is not None
-        await self.pacer.wait()
+        delay = self.pacer.reserve()
+        if delay > 0:
+            await self._sleep(delay)
         try:
             async with self._session.post(
                 self.endpoint, data=request.payload, headers=self._headers, allow_redirects=False

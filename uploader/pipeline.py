@@ -346,7 +346,8 @@ class Run:
             assert self.token is not None
             pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
             sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
-                            max_errors=options.max_errors, on_outcome=progress.outcome)  # fmt: skip
+                            max_errors=options.max_errors, on_outcome=progress.outcome,
+                            queue_size=SEND_BATCH)  # fmt: skip
         self._install_signals(sender)
         try:
             if sender is not None:
