@@ -168,3 +168,25 @@ def test_bad_options_are_usage_errors(tmp_path):
             else ["upload", str(path), "--dry-run", *args],
         )
         assert result.exit_code == 2, (args, result.output)
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(caplog, monkeypatch):
+    import logging
+
+    from uploader import progress as progress_module
+    from uploader.outcome import RowOutcome
+    from uploader.progress import Progress
+
+    monkeypatch.setattr(progress_module, "LOG_EVERY", 0.0)
+    caplog.set_level(logging.INFO, logger="uploader")
+    bar = Progress(10, enabled=True, stream=open(os.devnull, "w"))
+    bar.outcome(RowOutcome(2, "a", "created"))
+    bar.outcome(RowOutcome(3, "b", "failed"))
+    assert (
+        "2/10 rows" in caplog.text
+        and "1 delivered, 1 failed" in caplog.text
+        and "ETA" in caplog.text
+    )
+    quiet = Progress(10, enabled=False)
+    quiet.advance(5)
+    assert quiet.done == 0

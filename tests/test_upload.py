@@ -426,3 +426,35 @@ def test_the_token_is_written_nowhere(calls, sandbox, tmp_path):
     for file in written:
         assert TOKEN.encode() not in file.read_bytes(), file
     assert len(log.read_text().splitlines()) == 4
+
+
+def test_a_second_interrupt_stops_at_once_and_a_rerun_completes(tmp_path, make_sandbox):
+    box = make_sandbox(latency_ms=300)
+    ids = [f"i{i}" for i in range(80)]
+    path = write_csv(tmp_path / "int.csv", [call_row(i) for i in ids])
+    journal = tmp_path / "j.sqlite"
+    process = subprocess_upload(
+        path,
+        box.url,
+        journal,
+        "--rate",
+        "0",
+        "--concurrency",
+        "8",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
+    deadline = time.monotonic() + 30
+    while len(box.calls()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 4, err
+    assert "Traceback" not in err
+    assert json.loads((tmp_path / "s.json").read_text())["interrupted"]
+    rerun = subprocess_upload(path, box.url, journal, "--rate", "0")
+    rerun.communicate(timeout=60)
+    assert rerun.returncode == 0
+    assert_exactly_once(box, ids)

@@ -261,7 +261,11 @@ def upload(path: str | Path, options: Options | None = None, **overrides: object
         options.check_target()
         token = options.resolve_token()
     run = Run(path, options, token)
-    return asyncio.run(run.execute())
+    try:
+        return asyncio.run(run.execute())
+    except asyncio.CancelledError:
+        # A second Ctrl-C: the run stopped at once; journal, results and summary were still written.
+        return run.summary
 
 
 class Run:
