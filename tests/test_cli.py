@@ -179,9 +179,10 @@ def test_progress_lines_when_stderr_is_not_a_terminal(caplog, monkeypatch):
 
     monkeypatch.setattr(progress_module, "LOG_EVERY", 0.0)
     caplog.set_level(logging.INFO, logger="uploader")
-    bar = Progress(10, enabled=True, stream=open(os.devnull, "w"))
-    bar.outcome(RowOutcome(2, "a", "created"))
-    bar.outcome(RowOutcome(3, "b", "failed"))
+    with open(os.devnull, "w") as not_a_terminal:
+        bar = Progress(10, enabled=True, stream=not_a_terminal)
+        bar.outcome(RowOutcome(2, "a", "created"))
+        bar.outcome(RowOutcome(3, "b", "failed"))
     assert (
         "2/10 rows" in caplog.text
         and "1 delivered, 1 failed" in caplog.text
