@@ -24,6 +24,20 @@ def read_results(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream))
 
 
+def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:
+    """The arguments every upload test starts with: the file, the sandbox, campaign 85, a journal."""
+    return [
+        "upload",
+        str(path),
+        "--base-url",
+        url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(journal),
+    ]
+
+
 def run_cli(*args: str, env: dict | None = None):
     runner = CliRunner()
     return runner.invoke(
@@ -34,14 +48,7 @@ def run_cli(*args: str, env: dict | None = None):
 def test_upload_creates_every_call_and_writes_results(calls, sandbox, tmp_path):
     path = calls(5)
     result = run_cli(
-        "upload",
-        str(path),
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(tmp_path / "j.sqlite"),
+        *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
         "--summary-json",
         str(tmp_path / "s.json"),
     )
@@ -78,14 +85,7 @@ def test_invalid_rows_are_reported_and_valid_ones_still_go(tmp_path, sandbox):
     ]
     path = write_csv(tmp_path / "mixed.csv", rows)
     result = run_cli(
-        "upload",
-        str(path),
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(tmp_path / "j.sqlite"),
+        *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
     )
     assert result.exit_code == 1
     results = read_results(tmp_path / "mixed.results.csv")
@@ -101,15 +101,8 @@ def test_invalid_rows_are_reported_and_valid_ones_still_go(tmp_path, sandbox):
 def test_strict_sends_nothing_when_a_row_is_invalid(tmp_path, sandbox):
     path = write_csv(tmp_path / "s.csv", [call_row("a"), call_row("b", start_time="nonsense")])
     result = run_cli(
-        "upload",
-        str(path),
+        *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
         "--strict",
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(tmp_path / "j.sqlite"),
     )
     assert result.exit_code == 1
     assert sandbox.calls() == []
@@ -150,14 +143,7 @@ def test_plain_http_to_a_remote_host_is_refused(calls):
 
 def test_wrong_token_stops_with_exit_3(calls, sandbox, tmp_path):
     result = run_cli(
-        "upload",
-        str(calls(30)),
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(tmp_path / "j.sqlite"),
+        *upload_args(calls(30), sandbox.url, tmp_path / "j.sqlite"),
         env={"INVOCA_OAUTH_TOKEN": "wrong"},
     )
     assert result.exit_code == 3
@@ -369,14 +355,7 @@ def test_a_stale_lock_from_a_killed_run_does_not_block(tmp_path, sandbox, calls)
     journal = tmp_path / "j.sqlite"
     (tmp_path / "j.sqlite.lock").write_text("pid 999999 (invoca-upload upload)")
     result = run_cli(
-        "upload",
-        str(calls(2)),
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(journal),
+        *upload_args(calls(2), sandbox.url, journal),
     )
     assert result.exit_code == 0
 
@@ -384,14 +363,7 @@ def test_a_stale_lock_from_a_killed_run_does_not_block(tmp_path, sandbox, calls)
 def test_journal_command_reports_and_exports(calls, sandbox, tmp_path):
     journal = str(tmp_path / "j.sqlite")
     run_cli(
-        "upload",
-        str(calls(3)),
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        journal,
+        *upload_args(calls(3), sandbox.url, journal),
     )
     result = CliRunner().invoke(
         cli, ["journal", "--journal", journal, "--export", str(tmp_path / "j.csv")]
@@ -405,14 +377,7 @@ def test_the_token_is_written_nowhere(calls, sandbox, tmp_path):
     path = calls(3)
     log = tmp_path / "run.log"
     result = run_cli(
-        "upload",
-        str(path),
-        "--base-url",
-        sandbox.url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(tmp_path / "j.sqlite"),
+        *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
         "--log-file",
         str(log),
         "--summary-json",
