@@ -365,3 +365,19 @@ def test_duplicates_in_a_file_bigger_than_a_chunk(tmp_path):
     assert summary.counts["invalid"] == 1
     errors = read_errors(tmp_path / "dups.errors.csv")
     assert errors[0]["row"] == "32" and "as row 5" in errors[0]["error"]
+
+
+def test_encoding_is_decided_over_the_whole_file_before_any_row(tmp_path):
+    from uploader.sources import detect_encoding
+
+    rows = [call_row(f"id-{i}") for i in range(15_000)] + [
+        call_row("late", **{"custom:agent": "Zoë"})
+    ]
+    for row in rows:
+        row.setdefault("custom:agent", "Ann")
+    path = write_csv(tmp_path / "late.csv", rows, encoding="cp1252")
+    assert path.stat().st_size > 2 * 1024 * 1024
+    assert detect_encoding(path) == "cp1252"
+    assert rows_of(path)[1][-1][-1] == "Zoë"
+    (tmp_path / "undefined.csv").write_bytes(b"a,b\n\x81\x8d,x\n")
+    assert detect_encoding(tmp_path / "undefined.csv") == "latin-1"

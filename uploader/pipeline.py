@@ -32,7 +32,7 @@ from uploader.outcome import (
     STATUSES,
     RowOutcome,
 )
-from uploader.profiles import ColumnPlan, load_profile
+from uploader.profiles import ColumnPlan, header_key, load_profile
 from uploader.progress import Progress
 from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
 from uploader.runlog import RunLog
@@ -176,9 +176,11 @@ def prepare(path: Path, options: Options) -> Prepared:
     )
     warnings = []
     used = set(plan.fields.values()) | set(plan.signals.values()) | set(plan.custom.values())
-    used |= {plan.by_key[k] for k in map(_key, plan.placeholders()) if k in plan.by_key}
+    used |= {plan.by_key[k] for k in map(header_key, plan.placeholders()) if k in plan.by_key}
     used |= {
-        plan.by_key[_key(rule.column)] for rule in profile.skip if _key(rule.column) in plan.by_key
+        plan.by_key[header_key(rule.column)]
+        for rule in profile.skip
+        if header_key(rule.column) in plan.by_key
     }
     ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
     if ignored:
@@ -192,12 +194,6 @@ def prepare(path: Path, options: Options) -> Prepared:
         timezone=timezone, dayfirst=options.dayfirst, epoch1904=table.epoch1904
     )
     return Prepared(table, plan, time_options, warnings)
-
-
-def _key(name: str) -> str:
-    from uploader.profiles import header_key
-
-    return header_key(name)
 
 
 # ---------------------------------------------------------------- validate

@@ -132,36 +132,37 @@ def detect_encoding(path: Path) -> str:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"
         stream.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        sample = b""
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        encoding = "utf-8"
         while block := stream.read(1 << 20):
-            sample = sample or block
             if b"\x00" in block:
                 raise InputError(
                     f"{path}: contains NUL bytes; is it a binary file or UTF-16 without a BOM?"
                 )
+            encoding = _narrow(encoding, block, utf8)
+        if encoding == "utf-8":
             try:
-                decoder.decode(block)
+                utf8.decode(b"", final=True)
             except UnicodeDecodeError:
-                return _guess_single_byte(_whole(path))
+                encoding = "cp1252"
+    return encoding
+
+
+def _narrow(encoding: str, block: bytes, utf8: codecs.IncrementalDecoder) -> str:
+    """The encodings still possible after this block: UTF-8, else cp1252 (Excel's "CSV (Comma
+    delimited)" in the West), else latin-1 (cp1252 leaves five bytes undefined)."""
+    if encoding == "utf-8":
         try:
-            decoder.decode(b"", final=True)
+            utf8.decode(block)
+            return "utf-8"
         except UnicodeDecodeError:
-            return _guess_single_byte(sample)
-    return "utf-8"
-
-
-def _whole(path: Path) -> bytes:
-    return path.read_bytes()
-
-
-def _guess_single_byte(block: bytes) -> str:
-    """Not UTF-8: Excel's "CSV (Comma delimited)" writes the Windows code page, cp1252 in the West."""
-    try:
-        block.decode("cp1252")
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "cp1252"
+            encoding = "cp1252"
+    if encoding == "cp1252":
+        try:
+            block.decode("cp1252")  # single-byte: a block boundary never splits a character
+        except UnicodeDecodeError:
+            return "latin-1"
+    return encoding
 
 
 def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
