@@ -109,7 +109,7 @@ _CLOCK = (
     r"(?:[T ]+(?P<hour>\d{1,2}):(?P<minute>\d{2})"
     r"(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
     r"\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?"
-    r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+    r"\s*(?P<tz>Z|UTC|GMT|[ECMP][SD]T|[+-]\d{2}:?\d{2})?$"
 )
 ISO_LIKE = re.compile(r"^(?P<year>\d{4})[-/](?P<month>\d{1,2})[-/](?P<day>\d{1,2})" + _CLOCK)
 LOCALE_LIKE = re.compile(
@@ -119,6 +119,12 @@ EPOCH_SECONDS = r"^\d{10}$"
 EPOCH_MILLIS = r"^\d{13}$"
 COMPRESSED = r"^\d{17}$"
 SERIAL = r"^\d{4,5}(?:\.\d+)?$"
+# Zone names US call logs write after a time; each names one fixed offset, so reading it is exact.
+ZONE_NAMES = {
+    "Z": "+0000", "UTC": "+0000", "GMT": "+0000",
+    "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
+    "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
+}  # fmt: skip
 EXCEL_EPOCH_1900 = pd.Timestamp("1899-12-30")
 EXCEL_EPOCH_1904 = pd.Timestamp("1904-01-01")
 
@@ -235,7 +241,7 @@ def _assemble(parts: pd.DataFrame, month, day, wall, offset, reasons) -> None:
 
 def _offset_minutes(tz: pd.Series) -> pd.Series:
     present = tz.notna()
-    digits = tz.astype("string").fillna("+0000").replace(["Z", "UTC", "GMT"], "+0000")
+    digits = tz.astype("string").fillna("+0000").replace(ZONE_NAMES)
     digits = digits.str.replace(":", "", regex=False)
     sign = np.where((digits.str[0] == "-").to_numpy(dtype=bool, na_value=False), -1.0, 1.0)
     hours = pd.to_numeric(digits.str[1:3]).to_numpy(dtype=float)
