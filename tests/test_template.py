@@ -110,3 +110,38 @@ def test_csv_template_and_bad_names(tmp_path):
     assert result.exit_code == 2 and "repeat" in result.output
     result = CliRunner().invoke(cli, ["template", str(tmp_path / "t.ods")])
     assert result.exit_code == 2
+
+
+def test_template_in_another_systems_layout_validates_with_that_profile(tmp_path):
+    out = tmp_path / "five9.xlsx"
+    assert CliRunner().invoke(cli, ["template", str(out), "--profile", "five9"]).exit_code == 0
+    book = openpyxl.load_workbook(out)
+    sheet = book["Calls"]
+    header = [c.value for c in sheet[1]]
+    assert header[:5] == ["CALL ID", "TIMESTAMP", "ANI", "DNIS", "CALL TYPE"]
+    assert sheet.column_dimensions["C"].number_format == "@"
+    sheet.append(
+        [
+            "300000000009",
+            dt.datetime(2024, 3, 5, 9, 30),
+            "3125550143",
+            "8885551212",
+            "Inbound",
+            "https://rec.example.com/9.wav",
+        ]
+    )
+    book.save(out)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "validate",
+            str(out),
+            "--profile",
+            "five9",
+            "--campaign-id",
+            "85",
+            "--timezone",
+            "America/Chicago",
+        ],
+    )
+    assert result.exit_code == 0, result.output

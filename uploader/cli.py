@@ -392,8 +392,15 @@ def validate(file: Path, report: str | None, **kwargs: Any) -> None:
     metavar="NAME",
     help="Add a custom:NAME column (repeatable).",
 )
+@click.option(
+    "--profile",
+    default="invoca",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Name the columns as this profile's system does (see `invoca-upload profiles`).",
+)
 @library_errors
-def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...]) -> None:
+def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...], profile: str) -> None:
     """Write an Excel (or CSV) template for analysts to fill in.
 
     \b
@@ -401,10 +408,11 @@ def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...]) -> No
       invoca-upload template calls.xlsx
       invoca-upload template calls.xlsx --signal sale --signal appointment --custom channel
       invoca-upload template calls.csv --signal sale
+      invoca-upload template five9.xlsx --profile five9   # paste a Five9 export into it
     """
     from uploader.template import write_template
 
-    write_template(out, signals=list(signals), custom=list(custom))
+    write_template(out, signals=list(signals), custom=list(custom), profile=profile)
     click.echo(f"wrote {out}")
 
 

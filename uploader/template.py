@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -14,6 +14,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from uploader.errors import ConfigError
 from uploader.normalize import LANGUAGE_CODES
+from uploader.profiles import load_profile
 from uploader.results import fit_to_width
 
 TEXT = "@"
@@ -113,8 +114,14 @@ TIME_FORMS = (
 )
 
 
-def write_template(out: Path, *, signals: list[str], custom: list[str]) -> Path:
-    """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns."""
+def write_template(
+    out: Path, *, signals: list[str], custom: list[str], profile: str = "invoca"
+) -> Path:
+    """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns.
+
+    With another profile than `invoca`, the columns carry that system's header names, so an
+    analyst can paste its export straight in.
+    """
     _check_names(signals, "signal")
     _check_names(custom, "custom")
     extra = [
@@ -132,7 +139,7 @@ def write_template(out: Path, *, signals: list[str], custom: list[str]) -> Path:
         TemplateColumn(f"custom:{name}", f"Custom data field {name} (blank = not sent).", TEXT, 18)
         for name in custom
     ]
-    columns = [*COLUMNS, *extra]
+    columns = [*_profile_columns(profile), *extra]
     suffix = out.suffix.lower()
     try:
         if suffix == ".csv":
@@ -145,6 +152,27 @@ def write_template(out: Path, *, signals: list[str], custom: list[str]) -> Path:
     except OSError as error:
         raise ConfigError(f"{out}: cannot be written ({error.strerror})") from None
     return out
+
+
+PSEUDO_COLUMNS = {
+    "from_number": TemplateColumn("from_number", "The number the call came from (swapped on outbound calls).",
+                                  TEXT, 20, True),
+    "to_number": TemplateColumn("to_number", "The number the call went to (swapped on outbound calls).",
+                                TEXT, 20, True),
+    "recording": TemplateColumn("recording", "A recording URL, or a key in your recording store.", TEXT, 40),
+}  # fmt: skip
+
+
+def _profile_columns(name: str) -> list[TemplateColumn]:
+    if name == "invoca":
+        return list(COLUMNS)
+    profile = load_profile(name)
+    canonical = {column.name: column for column in COLUMNS} | PSEUDO_COLUMNS
+    return [
+        replace(canonical[field], name=headers[0])
+        for field, headers in profile.columns.items()
+        if field in canonical and headers
+    ]
 
 
 def _check_names(names: list[str], kind: str) -> None:
