@@ -228,6 +228,11 @@ BAD_FILES = {
     "no header sheet": lambda p: write_xlsx(p / "nohead.xlsx", [["just", "numbers"], [1, 2]]),
     "too many columns": lambda p: put(p, "wide.csv", ",".join(f"c{i}" for i in range(1500)) + "\n"),
     "blank lines only": lambda p: put(p, "blank.csv", "\n\n\n"),
+    "unclosed quote": lambda p: put(
+        p, "quote.csv", ",".join(HEADER) + '\na,"2024-03-05,3125550143\n'
+    ),
+    "csv in xlsx clothing": lambda p: put(p, "text.xlsx", ",".join(HEADER) + "\na,b\n"),
+    "giant first line": lambda p: put(p, "long.csv", "x" * 2_000_000),
     "duplicate signal": lambda p: write_csv(
         p / "dup.csv", [dict(call_row("a"), **{"signal:Sale": "1", "signal:sale": "0"})]
     ),

@@ -109,10 +109,13 @@ def open_table(
     if not path.exists():
         raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        return _open_csv(path, encoding, is_header)
-    if suffix in EXCEL_SUFFIXES:
-        return _open_excel(path, sheet, is_header)
+    try:
+        if suffix in CSV_SUFFIXES:
+            return _open_csv(path, encoding, is_header)
+        if suffix in EXCEL_SUFFIXES:
+            return _open_excel(path, sheet, is_header)
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
     if suffix == ".xls":
         raise InputError(f"{path}: old .xls workbooks are not read; save it as .xlsx or .csv")
     raise InputError(
@@ -188,23 +191,21 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
 
     def frames(size: int) -> Iterator[pd.DataFrame]:
         spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
-        reader = pd.read_csv(
-            path, sep=delimiter, encoding=encoding, header=None, skiprows=header_lines,
-            names=[*table.columns, *spares],
-            dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
-            chunksize=size, engine="c", index_col=False,
-        )  # fmt: skip
         try:
-            for frame in reader:
-                frame.index = frame.index + header_row + 1
-                frame.index.name = "row"
-                yield frame
+            reader = pd.read_csv(
+                path, sep=delimiter, encoding=encoding, header=None, skiprows=header_lines,
+                names=[*table.columns, *spares], dtype=str, keep_default_na=False, na_filter=False,
+                skip_blank_lines=False, chunksize=size, engine="c", index_col=False,
+            )  # fmt: skip
+            with reader:
+                for frame in reader:
+                    frame.index = frame.index + header_row + 1
+                    frame.index.name = "row"
+                    yield frame
         except pd.errors.ParserError as error:
             raise InputError(f"{path}: {_parser_problem(str(error), header_row)}") from error
         except UnicodeDecodeError as error:
             raise InputError(f"{path}: cannot be decoded as {encoding}; try --encoding") from error
-        finally:
-            reader.close()
 
     table._frames = frames
     return table
@@ -228,7 +229,10 @@ def _parser_problem(message: str, header_row: int) -> str:
     if found:
         expected, line, saw = (int(part) for part in found.groups())
         return f"line {line} has {saw} cells, far more than the header's {expected - SPARE_COLUMNS}"
-    return message.strip().splitlines()[0]
+    quote = re.search(r"EOF inside string starting at row (\d+)", message)
+    if quote:
+        return f"row {int(quote.group(1)) + header_row}: a quote is opened and never closed"
+    return message.strip().splitlines()[-1].replace("Error tokenizing data. C error: ", "")
 
 
 def _count_lines(path: Path) -> int:
