@@ -405,9 +405,11 @@ def test_a_second_interrupt_stops_at_once_and_a_rerun_completes(tmp_path, make_s
     deadline = time.monotonic() + 30
     while len(box.calls()) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    # Keep pressing Ctrl-C until it exits, so some presses land while the files are written.
+    deadline = time.monotonic() + 10
+    while process.poll() is None and time.monotonic() < deadline:
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.02)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 4, err
     assert "Traceback" not in err

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import signal
 import sys
 import tomllib
 from collections.abc import Callable
@@ -593,11 +594,29 @@ def _print_summary(summary: dict) -> None:
 
 def main() -> None:
     logging.basicConfig(format="invoca-upload: %(message)s", level=logging.INFO, stream=sys.stderr)
+    code = _run_cli()
+    # Everything is written and the exit code chosen: a late Ctrl-C must not turn it into a signal.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def _run_cli() -> int:
+    """Run the command; every way it can end becomes one of the contract's exit codes."""
     try:
-        cli(standalone_mode=True)
+        status = cli.main(standalone_mode=False)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 0
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # Ctrl-C outside a run's own handling (while starting, or while printing the summary).
+        click.echo("invoca-upload: interrupted", err=True)
+        return 4
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
     except UploaderError as error:
         click.echo(f"invoca-upload: error: {error}", err=True)
-        sys.exit(error.exit_code)
+        return error.exit_code
     except Exception as error:  # the last line of defence: one line, the traceback only with -v
         if VERBOSE["on"]:
             raise
@@ -605,7 +624,8 @@ def main() -> None:
             f"invoca-upload: internal error: {type(error).__name__}: {error} (run with -v for details)",
             err=True,
         )
-        sys.exit(2)
+        return 2
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -257,11 +259,22 @@ def upload(path: str | Path, options: Options | None = None, **overrides: object
         options.check_target()
         token = options.resolve_token()
     run = Run(path, options, token)
+    handlers = _current_handlers()
     try:
         return asyncio.run(run.execute())
     except asyncio.CancelledError:
         # A second Ctrl-C: the run stopped at once; journal, results and summary were still written.
         return run.summary
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _current_handlers() -> dict[int, Any]:
+    """The caller's SIGINT/SIGTERM handlers (main thread only), to put back after the run."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 class Run:
@@ -439,10 +452,15 @@ class Run:
                 loop.add_signal_handler(signum, interrupt)
 
     def _remove_signals(self) -> None:
+        """Hand over to plain handlers that only count, while the files are written and closed."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
+                signal.signal(signum, self._late_interrupt)
+
+    def _late_interrupt(self, signum: int, frame: object) -> None:
+        self.interrupts += 1
 
     def _finish(
         self, prepared: Prepared, outputs: Outputs, requests_file: RequestsFile | None
