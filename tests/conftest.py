@@ -107,3 +107,17 @@ def _isolated(tmp_path: Path, monkeypatch):
         if key.startswith("INVOCA_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:
+    """The arguments every upload test starts with: the file, the sandbox, campaign 85, a journal."""
+    return [
+        "upload",
+        str(path),
+        "--base-url",
+        url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(journal),
+    ]

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, call_row, write_csv
+from tests.conftest import TOKEN, call_row, upload_args, write_csv
 from uploader.cli import cli
 from uploader.runlog import redact
 
@@ -85,16 +85,9 @@ def test_token_file_is_read_and_a_loose_one_is_warned_about(tmp_path, sandbox, c
     result = CliRunner().invoke(
         cli,
         [
-            "upload",
-            str(path),
+            *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
             "--token-file",
             str(token_file),
-            "--base-url",
-            sandbox.url,
-            "--campaign-id",
-            "85",
-            "--journal",
-            str(tmp_path / "j.sqlite"),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -112,16 +105,9 @@ def test_log_file_has_a_line_per_row_and_per_run_without_signatures(tmp_path, sa
     result = CliRunner().invoke(
         cli,
         [
-            "upload",
-            str(path),
+            *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
             "--log-file",
             str(log),
-            "--base-url",
-            sandbox.url,
-            "--campaign-id",
-            "85",
-            "--journal",
-            str(tmp_path / "j.sqlite"),
         ],
         env={"INVOCA_OAUTH_TOKEN": TOKEN},
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, call_row, write_csv
+from tests.conftest import TOKEN, call_row, upload_args, write_csv
 from uploader import upload
 from uploader.cli import cli
 
@@ -22,20 +22,6 @@ from uploader.cli import cli
 def read_results(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as stream:
         return list(csv.DictReader(stream))
-
-
-def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:
-    """The arguments every upload test starts with: the file, the sandbox, campaign 85, a journal."""
-    return [
-        "upload",
-        str(path),
-        "--base-url",
-        url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(journal),
-    ]
 
 
 def run_cli(*args: str, env: dict | None = None):
