@@ -118,24 +118,26 @@ def test_retry_after_in_seconds_and_as_http_date():
     assert parse_retry_after("soon") is None and parse_retry_after("") is None
 
 
-async def test_pacer_spaces_requests_evenly_and_slows_down():
+def test_pacer_spaces_requests_evenly_and_slows_down():
     clock = {"now": 0.0}
     slept = []
 
-    async def sleep(seconds):
-        slept.append(seconds)
-        clock["now"] += seconds
+    def wait() -> None:  # what a worker does: book a slot, sleep until it
+        delay = pacer.reserve()
+        if delay > 0:
+            slept.append(delay)
+            clock["now"] += delay
 
-    pacer = Pacer(10, clock=lambda: clock["now"], sleep=sleep)
+    pacer = Pacer(10, clock=lambda: clock["now"])
     for _ in range(5):
-        await pacer.wait()
+        wait()
     assert slept == pytest.approx([0.1, 0.1, 0.1, 0.1])
     pacer.slow_down(retry_after=2.0)
     pacer.slow_down(retry_after=None)
     assert pacer.rate == pytest.approx(7.0)  # at most once a second
     assert pacer.ceiling == pytest.approx(9.0)  # a 429 lowers the ceiling for the rest of the run
     slept.clear()
-    await pacer.wait()
+    wait()
     assert slept[0] >= 2.0  # a Retry-After holds back every worker
     for _ in range(10):
         pacer.succeeded()

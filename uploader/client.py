@@ -59,28 +59,16 @@ class Pacer:
     cannot grind the run to a halt.
     """
 
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ):
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic):
         self.rate = rate
         self.ceiling = rate or float("inf")
         self._clock = clock
-        self._sleep = sleep
         self._next = 0.0
         self._last_slow_down = -1e9
         self._starts: deque[float] = deque(maxlen=4096)
 
-    async def wait(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            await self._sleep(delay)
-
     def reserve(self) -> float:
-        """Book the next slot; the seconds to wait for it (0 on the hot path, with no await)."""
+        """Book the next slot; the seconds the caller waits for it (0 on the hot path: no await)."""
         now = self._clock()
         slot = max(now, self._next)
         self._next = slot + (1.0 / self.rate if self.rate else 0.0)
@@ -210,7 +198,7 @@ class Sender:
     ) -> None:
         self.endpoint = endpoint
         self.pace = pace
-        self.pacer = Pacer(pace.rate, sleep=sleep)
+        self.pacer = Pacer(pace.rate)
         self.max_errors = max_errors
         self.on_outcome = on_outcome
         self.stop_reason: str | None = None
@@ -253,6 +241,11 @@ class Sender:
     def stop(self, reason: str) -> None:
         """Take no new rows; requests already out finish."""
         self.stop_reason = self.stop_reason or reason
+
+    @property
+    def outcomes_so_far(self) -> dict[int, RowOutcome]:
+        """The current batch's outcomes, for a caller whose wait for the batch was cancelled."""
+        return dict(self._outcomes)
 
     async def send(self, batch: list[Pending]) -> dict[int, RowOutcome]:
         """Send one batch; every row gets an outcome (`not_sent` for those the stop left behind)."""

@@ -381,15 +381,3 @@ def normalize_choice(text: pd.Series, choices: tuple[str, ...]) -> Normalized:
     reasons = blank_reasons(text.index)
     reasons[unread] = "must be one of " + ", ".join(choices)
     return Normalized(values, reasons)
-
-
-def normalize_identifier(text: pd.Series) -> Normalized:
-    """Ids are text; flag those Excel has visibly damaged."""
-    reasons = blank_reasons(text.index)
-    scientific = text.str.match(SCIENTIFIC).fillna(False)
-    reasons[scientific] = LOST_DIGITS
-    truncated = text.str.match(r"^\d{15}0+$").fillna(False) & (text.str.len() > 15)
-    reasons[truncated & ~scientific] = (
-        "has lost digits past Excel's 15-digit limit (format the column as text in Excel)"
-    )
-    return Normalized(text, reasons)

@@ -26,6 +26,7 @@ from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
 from uploader.normalize import TimeOptions
 from uploader.outcome import (
     ALREADY_UPLOADED,
+    DELIVERED,
     FAILED,
     FINE,
     INVALID,
@@ -73,9 +74,7 @@ class RunSummary:
             "rows": self.rows,
             "blank_rows": self.blank_rows,
             "counts": self.counts,
-            "delivered": sum(
-                self.counts.get(s, 0) for s in ("created", "already_received", "already_uploaded")
-            ),
+            "delivered": sum(self.counts.get(status, 0) for status in DELIVERED),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "rows_per_second": round(self.rows / self.elapsed_seconds, 1)
             if self.elapsed_seconds
@@ -124,7 +123,7 @@ class Prepared:
                     f"is the same external_call_unique_id as row {first}",
                 )  # fmt: skip
             )
-        valid = checked.rows[~checked.rows.index.isin(list(errors))]
+        valid = checked.valid  # errors is checked.errors, now with the rows found above
         zone_less = valid["start_time"].str.endswith("M").sum()
         return ValidatedRows(valid, errors, skipped, int(zone_less))
 
@@ -417,7 +416,7 @@ class Run:
             try:
                 sent = await sender.send(to_send)
             except asyncio.CancelledError:
-                sent = dict(sender._outcomes)
+                sent = sender.outcomes_so_far
                 for pending in to_send:
                     sent.setdefault(pending.request.row, RowOutcome(
                         pending.request.row, pending.request.external_call_unique_id, FAILED,

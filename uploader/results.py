@@ -22,7 +22,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from uploader.errors import ConfigError, RowError
-from uploader.outcome import DELIVERED, FINE, NOT_SENT, STATUSES, RowOutcome
+from uploader.outcome import FINE, NOT_SENT, STATUSES, RowOutcome
 
 RESULT_COLUMNS = (
     "row",
@@ -219,10 +219,6 @@ class Outputs:
         self._results.close(summary)
         if self._retry is not None:
             self._retry.close()
-
-
-def delivered(counts: dict[str, int]) -> int:
-    return sum(counts[status] for status in DELIVERED)
 
 
 class RequestsFile:
