@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import os
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +19,7 @@ from tests.conftest import HEADER, call_row, write_csv, write_xlsx
 from uploader.cli import cli
 from uploader.errors import InputError
 from uploader.profiles import load_profile
-from uploader.sources import open_table
+from uploader.sources import _csv_header, _pandas_frames, detect_encoding, open_table
 
 PROFILE = load_profile("invoca")
 
@@ -309,6 +311,61 @@ def test_random_csv_dialects_never_raise_anything_else(tmp_path, cells, delimite
         writer.writerows(cells)
     result = validate(path)
     assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
+
+
+def _exact_chunks(path: Path, size: int) -> list[pd.DataFrame]:
+    """The chunks the exact (pandas) reader gives, through the same post-processing."""
+    table = open_table(path, is_header=PROFILE.is_header)
+    encoding = detect_encoding(path)
+    header, header_row, header_lines = _csv_header(path, encoding, table.delimiter)
+    exact = functools.partial(_pandas_frames, path, encoding, table.delimiter, table.columns,
+                              header_row, header_lines)  # fmt: skip
+    table._frames = exact
+    return list(table.chunks(size))
+
+
+CELL_TEXT = st.text(alphabet=st.sampled_from(list("ab1 ,;\"\n\r'é\t")), max_size=6)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.one_of(
+            st.lists(CELL_TEXT, min_size=len(HEADER), max_size=len(HEADER)).map(
+                lambda cells: ("csv", cells)
+            ),
+            st.lists(CELL_TEXT, min_size=1, max_size=len(HEADER) + 3).map(
+                lambda cells: ("raw", cells)
+            ),
+        ),
+        max_size=8,
+    ),
+    size=st.integers(1, 4),
+)
+def test_the_fast_csv_reader_reads_exactly_what_the_pandas_reader_reads(tmp_path, rows, size):
+    """Arrow reads regular files; anything it would read differently makes it hand over."""
+    path = tmp_path / "same.csv"
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(HEADER)
+        for kind, cells in rows:
+            if kind == "csv":
+                writer.writerow(cells)
+            else:
+                stream.write(",".join(cells) + "\n")
+    try:
+        exact = _exact_chunks(path, size)
+    except InputError as error:
+        with pytest.raises(InputError) as fast_error:
+            rows_of(path)
+        assert str(fast_error.value) == str(error)
+        return
+    fast = list(open_table(path, is_header=PROFILE.is_header).chunks(size))
+    assert len(fast) == len(exact)
+    for ours, theirs in zip(fast, exact, strict=True):
+        pd.testing.assert_frame_equal(ours, theirs)
 
 
 @settings(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as arrow_csv
 
 from uploader.errors import InputError
 
@@ -39,6 +42,10 @@ class TypedCells:
         self.frame = frame
 
 
+_STRING_TYPES = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.large_string(): pd.StringDtype("pyarrow"),
+}
 SPARE = "\x00spare"  # columns past the header, to catch rows with more cells than the header
 SPARE_COLUMNS = 16
 
@@ -190,25 +197,105 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
     table.estimated_rows = max(_count_lines(path) - header_lines, 0)
 
     def frames(size: int) -> Iterator[pd.DataFrame]:
-        spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
-        try:
-            reader = pd.read_csv(
-                path, sep=delimiter, encoding=encoding, header=None, skiprows=header_lines,
-                names=[*table.columns, *spares], dtype=str, keep_default_na=False, na_filter=False,
-                skip_blank_lines=False, chunksize=size, engine="c", index_col=False,
-            )  # fmt: skip
-            with reader:
-                for frame in reader:
-                    frame.index = frame.index + header_row + 1
-                    frame.index.name = "row"
+        done = 0
+        if encoding != "utf-16" and header_lines == header_row:
+            try:
+                for frame in _arrow_frames(
+                    path, encoding, delimiter, table.columns, header_row, size
+                ):
+                    done += len(frame)
                     yield frame
-        except pd.errors.ParserError as error:
-            raise InputError(f"{path}: {_parser_problem(str(error), header_row)}") from error
-        except UnicodeDecodeError as error:
-            raise InputError(f"{path}: cannot be decoded as {encoding}; try --encoding") from error
+                return
+            except _Irregular:
+                pass  # the exact reader below takes over where the fast one stopped
+        yield from _pandas_frames(
+            path, encoding, delimiter, table.columns, header_row, header_lines, size, skip=done
+        )
 
     table._frames = frames
     return table
+
+
+def _pandas_frames(
+    path: Path, encoding: str, delimiter: str, columns: list[str], header_row: int,
+    header_lines: int, size: int, skip: int = 0,
+) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """The exact reader, for every CSV: pandas' C parser, with spare columns for ragged rows.
+
+    `skip` leaves out the first records, which the fast reader already yielded.
+    """
+    spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
+    try:
+        reader = pd.read_csv(
+            path, sep=delimiter, encoding=encoding, header=None, skiprows=header_lines,
+            names=[*columns, *spares], dtype=str, keep_default_na=False, na_filter=False,
+            skip_blank_lines=False, chunksize=size, engine="c", index_col=False,
+        )  # fmt: skip
+        with reader:
+            for frame in reader:
+                frame = frame[frame.index >= skip]
+                if len(frame):
+                    frame.index = frame.index + header_row + 1
+                    frame.index.name = "row"
+                    yield frame
+    except pd.errors.ParserError as error:
+        raise InputError(f"{path}: {_parser_problem(str(error), header_row)}") from error
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: cannot be decoded as {encoding}; try --encoding") from error
+
+
+class _Irregular(Exception):
+    """A CSV the fast reader cannot read exactly like the pandas one (ragged rows, bad quoting,
+    undecodable bytes): the pandas reader takes over, and its messages name the problem."""
+
+
+def _arrow_frames(
+    path: Path, encoding: str, delimiter: str, columns: list[str], header_row: int, size: int
+) -> Iterator[pd.DataFrame]:
+    """The fast path: Arrow's multi-threaded CSV reader, its text kept as Arrow strings.
+
+    It yields only what it read exactly: a row it would have to skip (a ragged one) or any parse
+    or decoding error raises `_Irregular` before the chunk holding it is yielded.
+    """
+    skipped: list[str] = []
+
+    def ragged(row) -> str:
+        skipped.append(row.text)
+        return "skip"
+
+    try:
+        reader = arrow_csv.open_csv(
+            path,
+            read_options=arrow_csv.ReadOptions(
+                skip_rows=header_row, column_names=columns,
+                encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+            ),
+            parse_options=arrow_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
+                invalid_row_handler=ragged,
+            ),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.string()),
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )  # fmt: skip
+        whole = pa.Table.from_batches([], schema=reader.schema)
+        start = header_row + 1
+        for batch in itertools.chain(reader, [None]):
+            if batch is not None:
+                whole = pa.concat_tables([whole, pa.Table.from_batches([batch])])
+            while len(whole) >= size or (batch is None and len(whole)):
+                if skipped:
+                    raise _Irregular
+                taken, whole = whole.slice(0, size), whole.slice(size)
+                frame = taken.to_pandas(types_mapper=_STRING_TYPES.get)
+                frame.index = pd.RangeIndex(start, start + len(frame), name="row")
+                start += len(frame)
+                yield frame
+        if skipped:
+            raise _Irregular
+    except (pa.ArrowException, UnicodeDecodeError) as error:
+        raise _Irregular from error
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
