@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from uploader.normalize import (
     LOST_DIGITS,
     TimeOptions,
+    _normalize_start_times,
     clean_text,
     normalize_booleans,
     normalize_choice,
@@ -246,3 +247,22 @@ def test_booleans_and_choices():
         and choice.values[1] == "de-DE"
         and isinstance(choice.reasons[1], str)
     )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    year=st.integers(1850, 2150),
+    month=st.integers(0, 13),
+    day=st.integers(0, 32),
+    clock=st.tuples(st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)),
+    zone=st.sampled_from(
+        ["Z", "+00:00", "-00:00", "+05:30", "-07:00", "+14:00", "-12:45", "+00:75"]
+    ),
+)
+def test_the_fast_path_for_iso_times_agrees_with_the_general_reader(year, month, day, clock, zone):
+    text = f"{year:04d}-{month:02d}-{day:02d}T{clock[0]:02d}:{clock[1]:02d}:{clock[2]:02d}{zone}"
+    series = pd.Series([text, "3/5/2024 9:03 AM"], dtype="string")
+    fast = normalize_start_times(series, TimeOptions())
+    general = _normalize_start_times(series, TimeOptions())
+    assert list(fast.values) == list(general.values)
+    assert list(fast.reasons) == list(general.reasons)

@@ -17,7 +17,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from dateutil import parser as dateutil_parser
+
+from uploader.arrowtext import arrow, flags, matches, prefixed, text_series
 
 SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
 LOST_DIGITS = "has lost digits to scientific notation (format the column as text in Excel)"
@@ -37,45 +41,38 @@ def blank_reasons(index: pd.Index) -> pd.Series:
 
 
 def clean_text(raw: pd.Series) -> pd.Series:
-    """Trim spaces (Arrow's strip takes non-breaking ones too); blank cells become NA.
+    """Trim spaces (Unicode ones too, like the non-breaking space); blank cells become NA.
 
     The apostrophe our own CSV outputs put before a formula-like cell is taken off again, so a
     retry file uploads as it is.
     """
-    text = raw.astype("string").str.strip()
-    if text.str.startswith("'").any():
-        text = text.str.replace(r"^'([=+\-@\t\r])", r"\1", regex=True)
-    return text.replace("", pd.NA)
+    values = pc.utf8_trim_whitespace(arrow(raw))
+    if pc.any(pc.starts_with(values, "'")).as_py():
+        values = pc.replace_substring_regex(values, r"^'([=+\-@\t\r])", r"\1")
+    blank = pc.equal(values, pa.scalar("", values.type))
+    return text_series(pc.if_else(blank, pa.scalar(None, values.type), values), raw.index)
 
 
 # ---------------------------------------------------------------- phone numbers
 
-NANP_E164 = r"^\+1[2-9]\d{2}[2-9]\d{6}$"
-NANP_DIGITS = r"^1?[2-9]\d{2}[2-9]\d{6}$"
-PUNCTUATED_NANP = r"^(?:\+?1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]?[2-9]\d{2}[ .-]?\d{4}$"
+# North American numbers in any usual layout: punctuation, a leading apostrophe (Excel's text
+# marker) and a float's ".0" taken off, an optional +1 or 1 in front.
+NANP_NOISE = r"^'+|\.0+$|[ ().\-]"
+NANP = r"^(?:\+?1)?[2-9]\d{2}[2-9]\d{6}$"
 
 
 def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
     """Phone numbers to E.164; US/CA numbers may come without the country code."""
-    values = text.copy()
+    digits = pc.replace_substring_regex(arrow(text), NANP_NOISE, "")
+    nanp = flags(pc.match_substring_regex(digits, NANP))
+    e164 = prefixed("+1", pc.utf8_slice_codeunits(digits, -10))
+    values = text_series(e164, text.index)
     reasons = blank_reasons(text.index)
-    rest = text.dropna()
-    if rest.str.startswith(("'", " ")).any() or rest.str.endswith(".0").any():
-        rest = rest.str.lstrip("'").str.replace(r"\.0+$", "", regex=True)
-    e164 = rest.str.match(NANP_E164).astype(bool)
-    values[e164[e164].index] = rest[e164]
-    rest = rest[~e164]
-    digits = rest.str.match(NANP_DIGITS).astype(bool)
-    values[digits[digits].index] = "+1" + rest[digits].str[-10:]
-    rest = rest[~digits]
-    punctuated = rest.str.match(PUNCTUATED_NANP).astype(bool)
-    values[punctuated[punctuated].index] = (
-        "+1" + rest[punctuated].str.replace(r"\D", "", regex=True).str[-10:]
-    )
-    for index, value in rest[~punctuated].items():
-        number, reason = parse_phone(str(value), region)
+    rare = ~nanp & text.notna().to_numpy()
+    for index, value in text[rare].items():
+        number, reason = parse_phone(re.sub(r"\.0+$", "", str(value).lstrip("'")), region)
         if number is None:
-            values[index] = text[index]
+            values[index] = value
             reasons[index] = reason
         else:
             values[index] = number
@@ -136,8 +133,28 @@ class TimeOptions:
     epoch1904: bool = False
 
 
+# Already in the form sent: ISO 8601 with T, whole seconds and a zone (Z becomes +00:00). Years
+# outside 1900-2099 and an offset of -00:00 take the general path, which has its own rules for them.
+SENT_ISO = (
+    r"^(?:19|20)\d{2}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|\+\d{2}:[0-5]\d|-(?:0[1-9]|1\d):[0-5]\d)$"
+)
+
+
 def normalize_start_times(text: pd.Series, options: TimeOptions) -> Normalized:
     """Start times to ISO 8601 with offset, or the API's network-zone form when no zone is known."""
+    sent = matches(text, SENT_ISO)
+    if sent.any():  # the right shape; now the right calendar (no 30 February)
+        sent[sent] = pd.to_datetime(text[sent], format="ISO8601", utc=True, errors="coerce").notna()
+    values = text_series(pc.replace_substring(arrow(text), "Z", "+00:00"), text.index)
+    reasons = blank_reasons(text.index)
+    if not sent.all():
+        general = _normalize_start_times(text[~sent], options)
+        values[~sent] = general.values
+        reasons[~sent] = general.reasons
+    return Normalized(values, reasons)
+
+
+def _normalize_start_times(text: pd.Series, options: TimeOptions) -> Normalized:
     reasons = blank_reasons(text.index)
     wall = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     offset = pd.Series(np.nan, index=text.index, dtype="float64")

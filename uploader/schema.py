@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from uploader.arrowtext import lengths, matches, one_of
 from uploader.errors import RowError
 from uploader.normalize import (
     LANGUAGE_CODES,
@@ -41,22 +42,26 @@ def _text(*checks: pa.Check, required: bool = False) -> pa.Column:
 
 
 def _matches(pattern: str, error: str) -> pa.Check:
-    return pa.Check(lambda s: s.astype("string").str.match(pattern).fillna(False), error=error)
+    return pa.Check(lambda s: pd.Series(matches(s, pattern), index=s.index), error=error)
 
 
 def _not_matching(pattern: str, error: str) -> pa.Check:
-    return pa.Check(lambda s: ~s.astype("string").str.match(pattern).fillna(False), error=error)
+    return pa.Check(lambda s: pd.Series(~matches(s, pattern), index=s.index), error=error)
 
 
 def _at_most(length: int) -> pa.Check:
     return pa.Check(
-        lambda s: s.astype("string").str.len() <= length,
+        lambda s: pd.Series(lengths(s) <= length, index=s.index),
         error=f"is longer than {length} characters",
     )
 
 
-def _one_of(choices: tuple, error: str) -> pa.Check:
-    return pa.Check(lambda s: s.astype(object).isin(choices), error=error)
+def _one_of(choices: tuple[str, ...], error: str) -> pa.Check:
+    return pa.Check(lambda s: pd.Series(one_of(s, choices), index=s.index), error=error)
+
+
+def _yes_or_no(error: str) -> pa.Check:
+    return pa.Check(lambda s: s.astype(object).isin((True, False)), error=error)
 
 
 CALL_SCHEMA = pa.DataFrameSchema(
@@ -80,7 +85,7 @@ CALL_SCHEMA = pa.DataFrameSchema(
             _one_of(("inbound", "outbound"), "must be inbound or outbound"), required=True
         ),
         "recording_url": _text(
-            _matches(r"^https?://\S+$", "is not an http(s) URL"), _at_most(4096)
+            _matches(r"^https?://[^\s\v\pZ]+$", "is not an http(s) URL"), _at_most(4096)
         ),
         "recording_filename": _text(_at_most(1024)),
         "language_code": _text(
@@ -89,7 +94,7 @@ CALL_SCHEMA = pa.DataFrameSchema(
         "recording_auth_config_id": _text(_at_most(MAX_TEXT)),
         r"^signal:.+$": pa.Column(
             None,
-            checks=[_one_of((True, False), "is not yes/no, true/false or 1/0")],
+            checks=[_yes_or_no("is not yes/no, true/false or 1/0")],
             nullable=True,
             regex=True,
             required=False,
@@ -202,7 +207,7 @@ class SeenIds:
 
     def repeats(self, ids: pd.Series) -> dict[int, int]:
         """Map each row whose id appeared on an earlier row to that earlier row; remember the rest."""
-        present = ids.dropna().astype(str)
+        present = ids.dropna()
         repeated: dict[int, int] = {}
         again = present.duplicated(keep="first")
         fresh = present[~again]
@@ -211,21 +216,14 @@ class SeenIds:
             for row, value in present[again].items():
                 repeated[int(row)] = int(first_row[value])
         hashes = pd.util.hash_pandas_object(fresh, index=False).to_numpy()
-        positions = np.searchsorted(self._hashes, hashes)
-        clipped = np.minimum(positions, max(len(self._hashes) - 1, 0))
-        hit = (
-            (positions < len(self._hashes)) & (self._hashes[clipped] == hashes)
-            if len(self._hashes)
-            else None
-        )
-        if hit is not None and hit.any():
-            for row, earlier in zip(fresh.index[hit], self._rows[clipped[hit]], strict=True):
-                repeated[int(row)] = int(earlier)
-            hashes, rows = hashes[~hit], fresh.index.to_numpy()[~hit]
-        else:
-            rows = fresh.index.to_numpy()
-        merged = np.concatenate([self._hashes, hashes])
-        order = np.argsort(merged, kind="stable")
-        self._hashes = merged[order]
-        self._rows = np.concatenate([self._rows, rows.astype(np.int64)])[order]
+        order = np.argsort(hashes)
+        hashes, rows = hashes[order], fresh.index.to_numpy(dtype=np.int64)[order]
+        positions = np.searchsorted(self._hashes, hashes)  # sorted keys: a merge-like walk
+        hit = positions < len(self._hashes)
+        hit[hit] = self._hashes[positions[hit]] == hashes[hit]
+        for row, earlier in zip(rows[hit], self._rows[positions[hit]], strict=True):
+            repeated[int(row)] = int(earlier)
+        new = ~hit
+        self._hashes = np.insert(self._hashes, positions[new], hashes[new])
+        self._rows = np.insert(self._rows, positions[new], rows[new])
         return repeated

@@ -17,10 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
+from uploader.arrowtext import arrow, flags
+from uploader.arrowtext import lengths as lengths_of
 from uploader.errors import InputError
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -76,23 +80,32 @@ class Table:
         for frame in frames(size):
             typed = frame.attrs.get("typed")
             frame = frame.astype("string")
-            present = frame.ne("").fillna(False)
+            present = np.column_stack(
+                [flags(pc.not_equal(arrow(frame[c]), "")) for c in frame.columns]
+            )
             blank = ~present.any(axis=1)
-            self.blank_rows += int(blank.sum())
-            frame, present = frame[~blank], present[~blank]
-            spare = [column for column in frame.columns if column.startswith(SPARE)]
-            data = frame.drop(columns=spare)
-            self._flag(data, present[spare] if spare else None)
+            if blank.any():
+                self.blank_rows += int(blank.sum())
+                frame, present = frame[~blank], present[~blank]
+            spare = [i for i, column in enumerate(frame.columns) if column.startswith(SPARE)]
+            data = frame.drop(columns=frame.columns[spare])
+            self._flag(data, pd.DataFrame(present[:, spare], index=frame.index) if spare else None)
             if typed is not None:
                 data.attrs["typed"] = TypedCells(typed.frame.loc[data.index, data.columns])
             yield data
 
     def _flag(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> None:
         width = len(self.columns)
-        lengths = pd.DataFrame({c: data[c].str.len() for c in data.columns}).fillna(0)
         problems = pd.Series("", index=data.index, dtype=object)
-        problems[lengths.sum(axis=1) > MAX_ROW] = f"is longer than {MAX_ROW // 1024 // 1024} MiB"
-        problems[lengths.max(axis=1) > MAX_CELL] = f"has a cell longer than {MAX_CELL // 1024} KiB"
+        widest = [pc.max(pc.binary_length(arrow(data[c]))).as_py() or 0 for c in data.columns]
+        if max(widest, default=0) > MAX_CELL or sum(widest) > MAX_ROW:  # bytes: >= characters
+            lengths = pd.DataFrame({c: lengths_of(data[c]) for c in data.columns}, index=data.index)
+            problems[lengths.sum(axis=1) > MAX_ROW] = (
+                f"is longer than {MAX_ROW // 1024 // 1024} MiB"
+            )
+            problems[lengths.max(axis=1) > MAX_CELL] = (
+                f"has a cell longer than {MAX_CELL // 1024} KiB"
+            )
         if spare is not None:
             for row, filled in spare[spare.any(axis=1)].iterrows():
                 cells = width + max(i for i, value in enumerate(filled) if value) + 1
