@@ -444,3 +444,33 @@ def test_encoding_is_decided_over_the_whole_file_before_any_row(tmp_path):
     assert last.iloc[-1, -1] == "Zoë"
     (tmp_path / "undefined.csv").write_bytes(b"a,b\n\x81\x8d,x\n")
     assert detect_encoding(tmp_path / "undefined.csv") == "latin-1"
+
+
+def test_a_file_read_in_many_blocks_and_chunks_keeps_every_row_and_its_number(tmp_path):
+    """Over a megabyte: Arrow reads it in several blocks, the pipeline checks it in several
+    chunks on two threads; every row is counted once and each mistake keeps its row number."""
+    rows = [
+        call_row(
+            f"id-{i}",
+            calling_phone_number=["(312) 555-0143", "+13125550143"][i % 2],
+            start_time=["2024-03-05T14:03:27Z", "2024-03-05 14:03:27"][i % 2],
+            **{"custom:note": "x" * 60},
+        )  # fmt: skip
+        for i in range(15_000)
+    ]
+    rows[4_321]["calling_phone_number"] = "555-01"
+    rows[14_998]["start_time"] = "2024-02-30T10:00:00Z"
+    rows[14_999]["external_call_unique_id"] = "id-7"
+    path = write_csv(tmp_path / "big.csv", rows)
+    assert path.stat().st_size > 2 << 20
+    from uploader import validate_file
+
+    summary = validate_file(path, campaign_id="85", chunk_size=4_000, progress=False)
+    assert summary.counts == {"valid": 14_997, "invalid": 3, "skipped": 0}
+    errors = read_errors(tmp_path / "big.errors.csv")
+    assert [(e["row"], e["column"]) for e in errors] == [
+        ("4323", "calling_phone_number"),
+        ("15000", "start_time"),
+        ("15001", "external_call_unique_id"),
+    ]
+    assert "as row 9" in errors[2]["error"]

@@ -14,11 +14,16 @@ import pyarrow.compute as pc
 
 
 def arrow(text: pd.Series) -> pa.Array:
-    """The Arrow strings behind a Series (no copy for Arrow-backed text; NA stays null)."""
-    values = text.array
-    if isinstance(values, pd.arrays.ArrowStringArray):
-        return pa.array(values)
-    return pa.array(text.astype("string").array)
+    """The Arrow strings behind a Series, as one array (NA stays null).
+
+    Arrow-backed text is not copied unless it is in several pieces (a frame read in blocks).
+    """
+    values = pa.array(
+        text.array
+        if isinstance(text.array, pd.arrays.ArrowStringArray)
+        else text.astype("string").array
+    )
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def text_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:

@@ -63,8 +63,13 @@ NANP = r"^(?:\+?1)?[2-9]\d{2}[2-9]\d{6}$"
 
 def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
     """Phone numbers to E.164; US/CA numbers may come without the country code."""
-    digits = pc.replace_substring_regex(arrow(text), NANP_NOISE, "")
+    digits = arrow(text)
     nanp = flags(pc.match_substring_regex(digits, NANP))
+    noisy = ~nanp & text.notna().to_numpy()
+    if noisy.any():  # only these pay for the (slower) clean-up pass
+        cleaned = pc.replace_substring_regex(digits.filter(noisy), NANP_NOISE, "")
+        digits = pc.replace_with_mask(digits, pa.array(noisy), cleaned)
+        nanp[noisy] = flags(pc.match_substring_regex(cleaned, NANP))
     e164 = prefixed("+1", pc.utf8_slice_codeunits(digits, -10))
     values = text_series(e164, text.index)
     reasons = blank_reasons(text.index)
@@ -177,23 +182,23 @@ PLAIN_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2
 
 def _read_plain_iso(text, options, wall, offset, reasons) -> pd.Series:
     """The common case, fully vectorised: 2024-03-05T14:03:27(.123)(Z|+hh:mm)."""
-    plain = text.str.match(PLAIN_ISO).fillna(False).astype(bool)
+    plain = pd.Series(matches(text, PLAIN_ISO), index=text.index)
     values = text[plain]
     if values.empty:
         return plain
-    zulu = values.str.endswith("Z")
-    zoned = zulu | values.str.match(r".*[+-]\d{2}:\d{2}$").astype(bool)
-    minutes = pd.Series(np.nan, index=values.index)
-    minutes[zulu] = 0.0
-    tails = values[zoned & ~zulu].str[-6:]
-    if not tails.empty:
+    zulu = flags(pc.ends_with(arrow(values), "Z"))
+    numeric = matches(values, r"[+-]\d{2}:\d{2}$")
+    minutes = pd.Series(np.where(zulu, 0.0, np.nan), index=values.index)
+    local = values
+    if numeric.any():
+        tails = values[numeric].str[-6:]
         sign = np.where(tails.str[0] == "-", -1.0, 1.0)
-        minutes[tails.index] = sign * (
-            tails.str[1:3].astype(float) * 60 + tails.str[4:6].astype(float)
+        minutes[numeric] = sign * (tails.str[1:3].astype(float) * 60 + tails.str[4:6].astype(float))
+    if zulu.any() or numeric.any():
+        local = text_series(
+            pc.replace_substring_regex(arrow(values), r"(?:Z|[+-]\d{2}:\d{2})$", ""), values.index
         )
-    local = values.str.replace(r"(?:Z|[+-]\d{2}:\d{2})$", "", regex=True)
-    stamps = pd.to_datetime(local, format="ISO8601", errors="coerce")
-    wall[values.index] = stamps
+    wall[values.index] = pd.to_datetime(local, format="ISO8601", errors="coerce")
     offset[values.index] = minutes
     return plain
 
@@ -339,37 +344,42 @@ def _format(wall: pd.Series, offset: pd.Series) -> pd.Series:
     values = pd.Series(pd.NA, index=wall.index, dtype="string")
     known = wall.notna() & offset.notna()
     if known.any():
-        stamps = wall[known]
-        unit = "s" if (stamps.dt.microsecond == 0).all() else "ms"
-        iso = pd.Series(
-            np.datetime_as_string(stamps.to_numpy(), unit=unit),  # type: ignore[call-overload]
-            index=stamps.index,
-            dtype="string",
+        minutes = offset[known].round().astype(int).to_numpy()
+        zones, which = np.unique(minutes, return_inverse=True)
+        suffixes = np.array(
+            [f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in zones]
         )
-        if unit == "ms":
-            iso = iso.str.replace(r"\.000$", "", regex=True)
-        minutes = offset[known].round().astype(int)
-        suffixes = {
-            m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
-            for m in minutes.unique()
-        }
-        values[known] = iso + minutes.map(suffixes).astype("string")
+        joined = pc.binary_join_element_wise(_iso_text(wall[known]), pa.array(suffixes[which]), "")
+        values[known] = text_series(joined, wall.index[known])
     naive = wall.notna() & offset.isna()
     if naive.any():
         values[naive] = network_zone_form(wall[naive])
     return values
 
 
+def _iso_text(stamps: pd.Series) -> pa.Array:
+    """YYYY-MM-DDTHH:MM:SS, with .fff only where the time has milliseconds."""
+    fraction = bool((stamps.dt.microsecond != 0).any())
+    unit = "datetime64[ms]" if fraction else "datetime64[s]"
+    text = pc.cast(pa.array(stamps.to_numpy().astype(unit)), pa.string())  # "YYYY-MM-DD HH:MM:SS"
+    text = pc.replace_substring(text, " ", "T")
+    return pc.replace_substring_regex(text, r"\.000$", "") if fraction else text
+
+
+HOURS_12 = pa.array(["12", *(f"{hour:02d}" for hour in range(1, 12))])
+MERIDIEMS = pa.array(["AM", "PM"])
+
+
 def network_zone_form(stamps: pd.Series) -> pd.Series:
     """The API's "Excel compatible" form, which Invoca reads in the network's own zone."""
-    iso = pd.Series(np.datetime_as_string(stamps.values, unit="ms"), index=stamps.index)
-    hour = stamps.dt.hour
-    hour12 = (hour % 12).where(hour % 12 != 0, 12).astype(str).str.zfill(2)
-    meridiem = pd.Series(np.where(hour < 12, "AM", "PM"), index=stamps.index)
-    millis = iso.str[19:].str.replace(r"^\.000$", "", regex=True)
-    return (
-        iso.str[:10].str.replace("-", "/") + " " + hour12 + iso.str[13:19] + millis + " " + meridiem
-    )
+    iso = _iso_text(stamps)
+    hour = stamps.dt.hour.to_numpy()
+    joined = pc.binary_join_element_wise(
+        pc.replace_substring(pc.utf8_slice_codeunits(iso, 0, 10), "-", "/"), " ",
+        pc.take(HOURS_12, pa.array(hour % 12)), pc.utf8_slice_codeunits(iso, 13), " ",
+        pc.take(MERIDIEMS, pa.array(hour // 12)), "",
+    )  # fmt: skip
+    return text_series(joined, stamps.index)
 
 
 # ---------------------------------------------------------------- small fields
@@ -389,12 +399,10 @@ def normalize_booleans(text: pd.Series) -> Normalized:
 
 def normalize_choice(text: pd.Series, choices: tuple[str, ...]) -> Normalized:
     """Case-insensitive choice; values become the canonical spelling."""
-    lowered = text.str.lower()
-    values = pd.Series(pd.NA, index=text.index, dtype="string")
-    for choice in choices:
-        values = values.mask(lowered.eq(choice.lower()).fillna(False), choice)
-    unread = text.notna() & values.isna()
-    values[unread] = text[unread]
+    values = arrow(text)
+    which = pc.index_in(pc.utf8_lower(values), value_set=pa.array([c.lower() for c in choices]))
+    unread = pc.and_(pc.is_null(which), pc.is_valid(values))
+    spelled = pc.if_else(unread, values, pc.take(pa.array(choices, values.type), which))
     reasons = blank_reasons(text.index)
-    reasons[unread] = "must be one of " + ", ".join(choices)
-    return Normalized(values, reasons)
+    reasons[flags(unread)] = "must be one of " + ", ".join(choices)
+    return Normalized(text_series(spelled, text.index), reasons)

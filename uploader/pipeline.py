@@ -12,14 +12,15 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uploader.client import Pace, Pending, Sender
 from uploader.errors import RowError
 from uploader.journal import Journal, JournalEntry, default_journal_path
 from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
@@ -39,9 +40,12 @@ from uploader.profiles import ColumnPlan, header_key, load_profile
 from uploader.progress import Progress
 from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
 from uploader.runlog import RunLog
-from uploader.schema import SeenIds, validate
+from uploader.schema import SeenIds, ValidatedChunk, validate
 from uploader.settings import Options
 from uploader.sources import Table, open_table
+
+if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
+    from uploader.client import Sender
 
 log = logging.getLogger("uploader")
 SEND_BATCH = 5000
@@ -101,19 +105,33 @@ class Prepared:
     warnings: list[str]
 
     def rows(self, chunk_size: int) -> Iterator[tuple[pd.DataFrame, ValidatedRows]]:
+        """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
+        (Arrow's kernels run without the GIL); what depends on earlier chunks stays in order."""
         seen = SeenIds()
-        for chunk in self.table.chunks(chunk_size):
-            yield chunk, self._validate(chunk, seen)
+        with ThreadPoolExecutor(1, thread_name_prefix="validate") as pool:
+            ahead: deque = deque()
+            for chunk in self.table.chunks(chunk_size):
+                oversized = {
+                    row: self.table.oversized.pop(row) for row in list(self.table.oversized)
+                }
+                ahead.append((chunk, oversized, pool.submit(self._check, chunk)))
+                if len(ahead) > 1:
+                    chunk, oversized, checking = ahead.popleft()
+                    yield chunk, self._settle(*checking.result(), oversized, seen)
+            while ahead:
+                chunk, oversized, checking = ahead.popleft()
+                yield chunk, self._settle(*checking.result(), oversized, seen)
 
-    def _validate(self, chunk: pd.DataFrame, seen: SeenIds) -> ValidatedRows:
+    def _check(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str], ValidatedChunk]:
         canonical, skips = self.plan.canonical(chunk)
         skipped = {int(row): str(reason) for row, reason in skips.dropna().items()}
         kept = canonical[~canonical.index.isin(list(skipped))]
-        checked = validate(kept, self.time_options, self._columns())
+        return kept, skipped, validate(kept, self.time_options, self._columns())
+
+    def _settle(self, kept, skipped, checked, oversized, seen: SeenIds) -> ValidatedRows:
         errors = checked.errors
-        if self.table.oversized:
-            for row in [int(r) for r in chunk.index if int(r) in self.table.oversized]:
-                errors[row] = [RowError(row, "", "", self.table.oversized.pop(row))]
+        for row, problem in oversized.items():
+            errors[row] = [RowError(row, "", "", problem)]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
             errors.setdefault(row, []).append(
                 RowError(
@@ -355,6 +373,8 @@ class Run:
         options = self.options
         sender = None
         if journal is not None:
+            from uploader.client import Pace, Sender
+
             assert self.token is not None
             pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
             sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
@@ -393,6 +413,8 @@ class Run:
     async def _send(
         self, requests: list[CallRequest], outcomes, journal: Journal, sender: Sender
     ) -> None:
+        from uploader.client import Pending
+
         for start in range(0, len(requests), SEND_BATCH):
             batch = requests[start : start + SEND_BATCH]
             known = journal.lookup([r.external_call_unique_id for r in batch])
