@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,18 +109,16 @@ class Prepared:
         (Arrow's kernels run without the GIL); what depends on earlier chunks stays in order."""
         seen = SeenIds()
         with ThreadPoolExecutor(1, thread_name_prefix="validate") as pool:
-            ahead: deque = deque()
+            ahead: deque[tuple[pd.DataFrame, dict[int, str], Future]] = deque()
             for chunk in self.table.chunks(chunk_size):
                 oversized = {
                     row: self.table.oversized.pop(row) for row in list(self.table.oversized)
                 }
                 ahead.append((chunk, oversized, pool.submit(self._check, chunk)))
                 if len(ahead) > 1:
-                    chunk, oversized, checking = ahead.popleft()
-                    yield chunk, self._settle(*checking.result(), oversized, seen)
+                    yield self._settle(*ahead.popleft(), seen)
             while ahead:
-                chunk, oversized, checking = ahead.popleft()
-                yield chunk, self._settle(*checking.result(), oversized, seen)
+                yield self._settle(*ahead.popleft(), seen)
 
     def _check(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str], ValidatedChunk]:
         canonical, skips = self.plan.canonical(chunk)
@@ -128,7 +126,10 @@ class Prepared:
         kept = canonical[~canonical.index.isin(list(skipped))]
         return kept, skipped, validate(kept, self.time_options, self._columns())
 
-    def _settle(self, kept, skipped, checked, oversized, seen: SeenIds) -> ValidatedRows:
+    def _settle(
+        self, chunk: pd.DataFrame, oversized: dict[int, str], checking: Future, seen: SeenIds
+    ) -> tuple[pd.DataFrame, ValidatedRows]:
+        kept, skipped, checked = checking.result()
         errors = checked.errors
         for row, problem in oversized.items():
             errors[row] = [RowError(row, "", "", problem)]
@@ -143,7 +144,7 @@ class Prepared:
             )
         valid = checked.valid  # errors is checked.errors, now with the rows found above
         zone_less = valid["start_time"].str.endswith("M").sum()
-        return ValidatedRows(valid, errors, skipped, int(zone_less))
+        return chunk, ValidatedRows(valid, errors, skipped, int(zone_less))
 
     def _columns(self) -> dict[str, str]:
         named = {f: c for f, c in self.plan.fields.items()}
