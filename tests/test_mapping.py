@@ -1,0 +1,48 @@
+"""Request bodies: what goes in, what is left out, and the exact bytes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from uploader.mapping import call_requests, encode
+
+
+def test_a_body_has_present_fields_signals_as_booleans_and_custom_data_as_text():
+    rows = pd.DataFrame(
+        {
+            "external_call_unique_id": ["a-1", "a-2"],
+            "start_time": ["2024-03-05T14:03:27+00:00"] * 2,
+            "recording_filename": [None, "x.wav"],
+            "language_code": [None, None],
+            "signal:sale": [True, None],
+            "custom:agent": ['Zoë "Z"\n', None],
+        },
+        index=[2, 3],
+    )
+    rows = rows.astype({name: "string" for name in rows if name != "signal:sale"})
+    first, second = (json.loads(r.payload) for r in call_requests(rows))
+    assert first == {
+        "call": {"external_call_unique_id": "a-1", "start_time": "2024-03-05T14:03:27+00:00"},
+        "signals": [{"name": "sale", "value": True}],
+        "custom_data": [{"name": "agent", "value": 'Zoë "Z"\n'}],
+    }
+    assert second == {"call": {"external_call_unique_id": "a-2", "recording_filename": "x.wav",
+                               "start_time": "2024-03-05T14:03:27+00:00"}}  # fmt: skip
+    assert [r.row for r in call_requests(rows)] == [2, 3]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(min_size=1),
+        st.one_of(st.text(), st.booleans(), st.lists(st.dictionaries(st.text(), st.text()))),
+    )
+)
+def test_encode_gives_the_bytes_of_compact_sorted_json(body):
+    assert encode(body) == json.dumps(
+        body, separators=(",", ":"), ensure_ascii=False, sort_keys=True
+    ).encode("utf-8")
