@@ -5,7 +5,6 @@ pacer, retries for what can succeed later, and every answer turned into a row ou
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 from collections import deque
@@ -16,8 +15,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
+from yarl import URL
 
 from uploader.errors import RunStopped, TransportError
 from uploader.mapping import CallRequest
@@ -197,6 +198,7 @@ class Sender:
         queue_size: int = 0,
     ) -> None:
         self.endpoint = endpoint
+        self._url = URL(endpoint)  # parsed once, not per request
         self.pace = pace
         self.pacer = Pacer(pace.rate)
         self.max_errors = max_errors
@@ -223,7 +225,10 @@ class Sender:
             limit=self.pace.concurrency, ssl=self._ssl if self._ssl else False
         )
         timeout = aiohttp.ClientTimeout(total=self.pace.timeout)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies; skip the jar per request
+        )  # fmt: skip
         self._workers = [asyncio.create_task(self._work()) for _ in range(self.pace.concurrency)]
         return self
 
@@ -339,7 +344,7 @@ class Sender:
             await self._sleep(delay)
         try:
             async with self._session.post(
-                self.endpoint, data=request.payload, headers=self._headers, allow_redirects=False
+                self._url, data=request.payload, headers=self._headers, allow_redirects=False
             ) as response:
                 raw = await response.content.read(MAX_RESPONSE)
                 headers = {"Retry-After": response.headers.get("Retry-After", "")}
@@ -354,8 +359,8 @@ class Sender:
         except aiohttp.ClientError as error:
             raise TransportError(f"connection problem ({type(error).__name__})") from None
         try:
-            body = json.loads(raw) if raw else None
-        except (ValueError, UnicodeDecodeError):
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
             body = None
         return classify(status, body, headers, sent_before=sent_before)
 
