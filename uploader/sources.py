@@ -39,11 +39,22 @@ HeaderTest = Callable[[list[str]], bool]
 
 
 class TypedCells:
-    """An Excel chunk's cells as typed in the workbook (kept in a text chunk's attrs; compared by
-    identity, which pandas needs when it carries attrs through operations)."""
+    """An Excel chunk's cells as typed in the workbook, kept in the text chunk's attrs for xlsx
+    outputs. Built only when asked for (`frame`): validating never needs it. Compared by identity,
+    which pandas needs when it carries attrs through operations."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
+    def __init__(self, build: Callable[[], pd.DataFrame]) -> None:
+        self._build = build
+        self._frame: pd.DataFrame | None = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = self._build()
+        return self._frame
+
+    def narrowed(self, rows: pd.Index, columns: pd.Index) -> TypedCells:
+        return TypedCells(lambda: self.frame.loc[rows, columns])
 
 
 _STRING_TYPES = {
@@ -91,7 +102,7 @@ class Table:
             data = frame.drop(columns=frame.columns[spare])
             self._flag(data, pd.DataFrame(present[:, spare], index=frame.index) if spare else None)
             if typed is not None:
-                data.attrs["typed"] = TypedCells(typed.frame.loc[data.index, data.columns])
+                data.attrs["typed"] = typed.narrowed(data.index, data.columns)
             yield data
 
     def _flag(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> None:
@@ -367,7 +378,8 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
         meta.name for meta in workbook.sheets_metadata if str(meta.visible).endswith("Visible")
     ]
     for name in _sheet_candidates(path, visible, workbook.sheet_names, sheet):
-        rows = _excel_rows(path, workbook, name)
+        loaded = _load_sheet(path, workbook, name)  # parses the whole sheet: once
+        rows = _excel_rows(path, loaded, name)
         for number, cells in rows:
             if number > HEADER_SEARCH_ROWS:
                 break
@@ -375,7 +387,7 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
             if any(header) and (sheet is not None or is_header(header)):
                 table = _table(path, header, f"sheet {name!r}")
                 table.epoch1904 = _uses_1904(path)
-                table.estimated_rows = max(workbook.get_sheet_by_name(name).height - number, 0)
+                table.estimated_rows = max(loaded.height - number, 0)
                 table._frames = lambda size, rows=rows, table=table: _excel_frames(
                     rows, table.columns, size
                 )
@@ -400,9 +412,16 @@ def _sheet_candidates(
     raise InputError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(every)})")
 
 
-def _excel_rows(path: Path, workbook, name: str) -> Iterator[tuple[int, list]]:
+def _load_sheet(path: Path, workbook, name: str):
     try:
-        for number, cells in enumerate(workbook.get_sheet_by_name(name).iter_rows(), start=1):
+        return workbook.get_sheet_by_name(name)
+    except Exception as error:  # calamine raises its own errors for damaged sheets
+        raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
+
+
+def _excel_rows(path: Path, loaded, name: str) -> Iterator[tuple[int, list]]:
+    try:
+        for number, cells in enumerate(loaded.iter_rows(), start=1):
             yield number, list(cells)
     except Exception as error:  # calamine raises its own errors for damaged sheets
         raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
@@ -427,11 +446,10 @@ def _excel_frames(
 
 
 def _typed_frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
-    typed = _frame(
-        [[None if cell == "" else cell for cell in cells] for cells in batch], numbers, names
-    )
     text = _frame([[_excel_text(cell) for cell in cells] for cells in batch], numbers, names)
-    text.attrs["typed"] = TypedCells(typed)
+    text.attrs["typed"] = TypedCells(
+        lambda: _frame([[None if c == "" else c for c in cells] for cells in batch], numbers, names)
+    )
     return text
 
 
@@ -444,7 +462,9 @@ def _frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFr
 
 def _excel_text(cell: object) -> str | None:
     """A typed cell as the text the analyst saw, without float noise."""
-    if cell is None or cell == "":
+    if type(cell) is str:  # most cells: first, and cheap
+        return cell or None
+    if cell is None:
         return None
     if isinstance(cell, bool):
         return "TRUE" if cell else "FALSE"
