@@ -160,7 +160,7 @@ def validate(
     rows, reasons = normalise(canonical, options)
     errors: dict[int, list[RowError]] = {}
     try:
-        CALL_SCHEMA.validate(rows, lazy=True)
+        CALL_SCHEMA.validate(rows, lazy=True, inplace=True)
     except SchemaErrors as failure:
         _collect(failure.failure_cases, canonical, reasons, columns or {}, errors)
     return ValidatedChunk(rows, errors)
@@ -195,7 +195,8 @@ def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
 
 
 class SeenIds:
-    """external_call_unique_ids already met in this file, as sorted 64-bit hashes (8 bytes an id).
+    """external_call_unique_ids already met in this file, as sorted 64-bit hashes (12 bytes an id
+    with its row number).
 
     Within a chunk ids are compared exactly; across chunks by hash, where two different ids of a
     million-row file share one with a chance of about one in ten million.
@@ -203,7 +204,7 @@ class SeenIds:
 
     def __init__(self) -> None:
         self._hashes = np.empty(0, dtype=np.uint64)
-        self._rows = np.empty(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.int32)  # row numbers: Excel's and ours stay below 2**31
 
     def repeats(self, ids: pd.Series) -> dict[int, int]:
         """Map each row whose id appeared on an earlier row to that earlier row; remember the rest."""
@@ -217,7 +218,7 @@ class SeenIds:
                 repeated[int(row)] = int(first_row[value])
         hashes = pd.util.hash_pandas_object(fresh, index=False).to_numpy()
         order = np.argsort(hashes)
-        hashes, rows = hashes[order], fresh.index.to_numpy(dtype=np.int64)[order]
+        hashes, rows = hashes[order], fresh.index.to_numpy(dtype=np.int32)[order]
         positions = np.searchsorted(self._hashes, hashes)  # sorted keys: a merge-like walk
         hit = positions < len(self._hashes)
         hit[hit] = self._hashes[positions[hit]] == hashes[hit]

@@ -89,6 +89,7 @@ class Table:
         assert self._frames is not None, "a Table is read once"
         frames, self._frames = self._frames, None
         for frame in frames(size):
+            pa.default_memory_pool().release_unused()  # keeps a long file's peak near a short one's
             typed = frame.attrs.get("typed")
             frame = frame.astype("string")
             present = np.column_stack(
