@@ -418,6 +418,22 @@ def test_repeated_ids_are_found_across_chunks_and_within_one():
     assert seen.repeats(second) == {6: 3, 8: 5}
 
 
+def test_repeated_ids_are_found_in_every_run_of_hashes(monkeypatch):
+    import pandas as pd
+
+    from uploader.schema import SeenIds
+
+    monkeypatch.setattr(SeenIds, "RUN", 4)  # at most 4 ids a run: chunks of 3 make 4 runs
+    seen = SeenIds()
+    for start in range(0, 12, 3):
+        chunk = pd.Series([f"id-{n}" for n in range(start, start + 3)], dtype="string",
+                          index=range(start + 2, start + 5))  # fmt: skip
+        assert seen.repeats(chunk) == {}
+    assert len(seen._runs) == 4 and all(len(hashes) <= 4 for hashes, _ in seen._runs)
+    again = pd.Series(["id-0", "id-5", "id-11", "new"], dtype="string", index=range(14, 18))
+    assert seen.repeats(again) == {14: 2, 15: 7, 16: 13}
+
+
 def test_duplicates_in_a_file_bigger_than_a_chunk(tmp_path):
     rows = [call_row(f"id-{i}") for i in range(30)] + [call_row("id-3")]
     path = write_csv(tmp_path / "dups.csv", rows)

@@ -199,12 +199,15 @@ class SeenIds:
     with its row number).
 
     Within a chunk ids are compared exactly; across chunks by hash, where two different ids of a
-    million-row file share one with a chance of about one in ten million.
+    million-row file share one with a chance of about one in ten million. The hashes are kept in
+    sorted runs of at most RUN ids, so adding a chunk copies at most one run, never the whole set:
+    memory grows by the 12 bytes an id and no more.
     """
 
+    RUN = 250_000
+
     def __init__(self) -> None:
-        self._hashes = np.empty(0, dtype=np.uint64)
-        self._rows = np.empty(0, dtype=np.int32)  # row numbers: Excel's and ours stay below 2**31
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their rows)
 
     def repeats(self, ids: pd.Series) -> dict[int, int]:
         """Map each row whose id appeared on an earlier row to that earlier row; remember the rest."""
@@ -219,12 +222,17 @@ class SeenIds:
         hashes = pd.util.hash_pandas_object(fresh, index=False).to_numpy()
         order = np.argsort(hashes)
         hashes, rows = hashes[order], fresh.index.to_numpy(dtype=np.int32)[order]
-        positions = np.searchsorted(self._hashes, hashes)  # sorted keys: a merge-like walk
-        hit = positions < len(self._hashes)
-        hit[hit] = self._hashes[positions[hit]] == hashes[hit]
-        for row, earlier in zip(rows[hit], self._rows[positions[hit]], strict=True):
-            repeated[int(row)] = int(earlier)
-        new = ~hit
-        self._hashes = np.insert(self._hashes, positions[new], hashes[new])
-        self._rows = np.insert(self._rows, positions[new], rows[new])
+        for run_hashes, run_rows in self._runs:
+            positions = np.searchsorted(run_hashes, hashes)  # sorted keys: a merge-like walk
+            hit = positions < len(run_hashes)
+            hit[hit] = run_hashes[positions[hit]] == hashes[hit]
+            for row, earlier in zip(rows[hit], run_rows[positions[hit]], strict=True):
+                repeated[int(row)] = int(earlier)
+            hashes, rows = hashes[~hit], rows[~hit]
+        if self._runs and len(self._runs[-1][0]) + len(hashes) <= self.RUN:
+            run_hashes, run_rows = self._runs.pop()
+            positions = np.searchsorted(run_hashes, hashes)
+            hashes = np.insert(run_hashes, positions, hashes)
+            rows = np.insert(run_rows, positions, rows)
+        self._runs.append((hashes, rows))
         return repeated
