@@ -8,6 +8,7 @@ saw it: typed Excel cells are rendered without float noise, nothing is parsed or
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import itertools
@@ -304,23 +305,27 @@ def _arrow_frames(
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )  # fmt: skip
-        whole = pa.Table.from_batches([], schema=reader.schema)
-        start = header_row + 1
-        for batch in itertools.chain(reader, [None]):
-            if batch is not None:
-                whole = pa.concat_tables([whole, pa.Table.from_batches([batch])])
-            while len(whole) >= size or (batch is None and len(whole)):
-                if skipped:
-                    raise _Irregular
-                taken, whole = whole.slice(0, size), whole.slice(size)
-                frame = taken.to_pandas(types_mapper=_STRING_TYPES.get)
-                frame.index = pd.RangeIndex(start, start + len(frame), name="row")
-                start += len(frame)
-                yield frame
-        if skipped:
-            raise _Irregular
     except (pa.ArrowException, UnicodeDecodeError) as error:
         raise _Irregular from error
+    with contextlib.closing(reader):  # stops its read-ahead threads when left early too
+        try:
+            whole = pa.Table.from_batches([], schema=reader.schema)
+            start = header_row + 1
+            for batch in itertools.chain(reader, [None]):
+                if batch is not None:
+                    whole = pa.concat_tables([whole, pa.Table.from_batches([batch])])
+                while len(whole) >= size or (batch is None and len(whole)):
+                    if skipped:
+                        raise _Irregular
+                    taken, whole = whole.slice(0, size), whole.slice(size)
+                    frame = taken.to_pandas(types_mapper=_STRING_TYPES.get)
+                    frame.index = pd.RangeIndex(start, start + len(frame), name="row")
+                    start += len(frame)
+                    yield frame
+            if skipped:
+                raise _Irregular
+        except (pa.ArrowException, UnicodeDecodeError) as error:
+            raise _Irregular from error
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
