@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from dateutil import parser as dateutil_parser
 
 from uploader.arrowtext import arrow, flags, matches, prefixed, text_series
+from uploader.results import FORMULA_START
 
 SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
 LOST_DIGITS = "has lost digits to scientific notation (format the column as text in Excel)"
@@ -48,7 +49,7 @@ def clean_text(raw: pd.Series) -> pd.Series:
     """
     values = pc.utf8_trim_whitespace(arrow(raw))
     if pc.any(pc.starts_with(values, "'")).as_py():
-        values = pc.replace_substring_regex(values, r"^'([=+\-@\t\r])", r"\1")
+        values = pc.replace_substring_regex(values, f"^'({FORMULA_START})", r"\1")
     blank = pc.equal(values, pa.scalar("", values.type))
     return text_series(pc.if_else(blank, pa.scalar(None, values.type), values), raw.index)
 
@@ -64,8 +65,9 @@ NANP = r"^(?:\+?1)?[2-9]\d{2}[2-9]\d{6}$"
 def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
     """Phone numbers to E.164; US/CA numbers may come without the country code."""
     digits = arrow(text)
+    present = text.notna().to_numpy()
     nanp = flags(pc.match_substring_regex(digits, NANP))
-    noisy = ~nanp & text.notna().to_numpy()
+    noisy = ~nanp & present
     if noisy.any():  # only these pay for the (slower) clean-up pass
         cleaned = pc.replace_substring_regex(digits.filter(noisy), NANP_NOISE, "")
         digits = pc.replace_with_mask(digits, pa.array(noisy), cleaned)
@@ -73,7 +75,7 @@ def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
     e164 = prefixed("+1", pc.utf8_slice_codeunits(digits, -10))
     values = text_series(e164, text.index)
     reasons = blank_reasons(text.index)
-    rare = ~nanp & text.notna().to_numpy()
+    rare = ~nanp & present
     for index, value in text[rare].items():
         number, reason = parse_phone(re.sub(r"\.0+$", "", str(value).lstrip("'")), region)
         if number is None:

@@ -37,8 +37,10 @@ RESULT_COLUMNS = (
     "error",
 )
 ERROR_COLUMNS = ("row", "column", "value", "error")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-FORMULA_RISK = r"^[=+\-@\t\r]"
+# A cell starting with one of these runs as a formula in a spreadsheet; our CSVs put an apostrophe
+# before it (and uploader.normalize.clean_text takes that apostrophe off again).
+FORMULA_START = r"[=+\-@\t\r]"
+FORMULA_RISK = re.compile("^" + FORMULA_START)
 PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
 STATUS_FILL = {
@@ -61,7 +63,7 @@ def fit_to_width(sheet: Any) -> None:
 
 def formula_safe(value: Any) -> Any:
     """A CSV cell that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.match(value):
+    if isinstance(value, str) and FORMULA_RISK.match(value) and not PLAIN_NUMBER.match(value):
         return "'" + value
     return value
 
@@ -92,7 +94,7 @@ class _CsvSink:
         """A whole column made ready at once: what `cell` does, on Arrow's kernels."""
         values = arrow(column)
         risky = pc.and_(
-            pc.match_substring_regex(values, FORMULA_RISK),
+            pc.match_substring_regex(values, FORMULA_RISK.pattern),
             pc.invert(pc.match_substring_regex(values, PLAIN_NUMBER.pattern)),
         )
         safe = pc.if_else(risky, prefixed("'", values), values)
@@ -218,12 +220,12 @@ class Outputs:
         results = self._results
         columns = [results.cells(source[name]) for name in chunk.columns]
         raw: list[list[Any]] | None = None  # the cells as read, for retry rows
+        cell = results.cell  # the row number, status and counts are ours: no formula risk
         for at, (row_number, cells) in enumerate(
             zip(chunk.index.tolist(), zip(*columns, strict=True), strict=True)
         ):
             outcome = outcomes[int(row_number)]
             self.counts[outcome.status] += 1
-            cell = results.cell  # the row number, status and counts are ours: no formula risk
             fixed = [outcome.row, cell(outcome.external_call_unique_id), outcome.status,
                      cell(outcome.cuid), outcome.http_status or "", outcome.attempts or "",
                      cell(outcome.error)]  # fmt: skip
