@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, upload_args
 from uploader.cli import cli
 from uploader.errors import ConfigError
 from uploader.profiles import builtin_profiles, load_profile, profile_from_dict
@@ -49,16 +49,9 @@ def test_profile_sample_uploads_exactly_the_expected_calls(profile, tmp_path, sa
     result = CliRunner().invoke(
         cli,
         [
-            "upload",
-            str(sample),
+            *upload_args(sample, sandbox.url, tmp_path / "j.sqlite"),
             "--profile",
             profile,
-            "--campaign-id",
-            "85",
-            "--base-url",
-            sandbox.url,
-            "--journal",
-            str(tmp_path / "j.sqlite"),
             "--no-progress",
             *OPTIONS.get(profile, []),
         ],

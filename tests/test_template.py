@@ -7,7 +7,7 @@ import datetime as dt
 import openpyxl
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, upload_args
 from uploader.cli import cli
 
 
@@ -79,16 +79,7 @@ def test_filled_template_uploads_with_only_campaign_and_token(tmp_path, sandbox)
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(
         cli,
-        [
-            "upload",
-            str(path),
-            "--campaign-id",
-            "85",
-            "--base-url",
-            sandbox.url,
-            "--journal",
-            str(tmp_path / "j.sqlite"),
-        ],
+        upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
         env={"INVOCA_OAUTH_TOKEN": TOKEN},
     )
     assert result.exit_code == 0, result.output
