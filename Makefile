@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/mypy uploader
 
 demo: install
-	$(BIN)/python -m uploader.demo
+	$(BIN)/invoca-upload demo
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -15,7 +15,7 @@ from tests.conftest import TOKEN, call_row, upload_args, write_csv
 from uploader.cli import cli
 from uploader.runlog import redact
 
-COMMANDS = ["upload", "validate", "template", "profiles", "journal", "sandbox"]
+COMMANDS = ["upload", "validate", "template", "profiles", "journal", "sandbox", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

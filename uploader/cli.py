@@ -557,6 +557,14 @@ def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faul
 
     def announce(url: str) -> None:
         click.echo(url)
+        click.echo(f"  token:     {token}   (export INVOCA_OAUTH_TOKEN={token})")
+        click.echo(f"  campaigns: {', '.join(campaigns)}")
+        click.echo(f"  signals:   {', '.join(signals) if signals else 'any name'}")
+        click.echo(f"  custom:    {', '.join(custom) if custom else 'any name'}")
+        click.echo(
+            f"  try:       INVOCA_OAUTH_TOKEN={token} invoca-upload upload calls.xlsx "
+            f"--campaign-id {campaigns[0] if campaigns else 85} --base-url {url}"
+        )
         sys.stdout.flush()
 
     try:
@@ -568,6 +576,30 @@ def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faul
             f"invoca-upload: error: cannot listen on {host}:{port} ({error.strerror})", err=True
         )
         sys.exit(2)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="invoca-upload-demo",
+    show_default=True,
+    help="Folder the demo writes its workbook, results and summary into.",
+)
+@library_errors
+def demo(out: Path) -> None:
+    """Rehearse a whole upload: start the sandbox, upload a sample workbook, show the results.
+
+    Nothing leaves this machine; the files land under --out.
+
+    \b
+    Examples:
+      invoca-upload demo
+      invoca-upload demo --out /tmp/rehearsal
+    """
+    from uploader.demo import run_demo
+
+    sys.exit(run_demo(out, echo=click.echo))
 
 
 # ---------------------------------------------------------------- output

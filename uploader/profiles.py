@@ -11,6 +11,8 @@ import difflib
 import re
 import string
 import tomllib
+from importlib import resources
+from importlib.resources.abc import Traversable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -20,7 +22,6 @@ import pandas as pd
 from uploader.errors import ConfigError, InputError
 from uploader.normalize import clean_text
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 CALL_FIELDS = (
     "external_call_unique_id",
@@ -291,23 +292,32 @@ def _with_hint(missing: str, profile: Profile, headers: list[str]) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def builtin_profiles() -> dict[str, Path]:
-    return {path.stem: path for path in sorted(SCHEMAS_DIR.glob("*.toml"))}
+def builtin_profiles() -> dict[str, Traversable]:
+    """The profiles shipped inside the package (the repository's schemas/, see pyproject.toml)."""
+    shipped = resources.files("uploader.schemas")
+    found = {
+        entry.name.removesuffix(".toml"): entry
+        for entry in shipped.iterdir()
+        if entry.name.endswith(".toml") and entry.is_file()
+    }
+    return dict(sorted(found.items()))
 
 
 def load_profile(name_or_path: str | Path = "invoca") -> Profile:
     """A built-in profile by name, or a user's TOML file by path."""
     builtin = builtin_profiles()
-    path = builtin.get(str(name_or_path)) or Path(name_or_path)
+    path: Traversable | Path = builtin.get(str(name_or_path)) or Path(name_or_path)
     if not path.is_file():
         raise ConfigError(
             f"profile {str(name_or_path)!r} is neither a built-in profile ({', '.join(builtin)}) nor a file"
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"profile {name_or_path}: cannot be read ({error.strerror})") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"profile {path}: not valid TOML ({error})") from error
-    return profile_from_dict(data, str(path))
+        raise ConfigError(f"profile {name_or_path}: not valid TOML ({error})") from error
+    return profile_from_dict(data, str(name_or_path))
 
 
 def profile_from_dict(data: dict, source: str) -> Profile:

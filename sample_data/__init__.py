@@ -1,0 +1,1 @@
+"""Sample exports and the demo workbook, shipped inside the package as `uploader.samples`."""

@@ -1,0 +1,1 @@
+"""The built-in column profiles, shipped inside the package as `uploader.schemas`."""
