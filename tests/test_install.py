@@ -23,7 +23,16 @@ from uploader.sandbox import SandboxConfig
 from uploader.sandbox.background import running_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILT_IN = ["aircall", "amazon_connect", "callrail", "five9", "invoca", "ringcentral", "twilio", "zoom"]
+BUILT_IN = [
+    "aircall",
+    "amazon_connect",
+    "callrail",
+    "five9",
+    "invoca",
+    "ringcentral",
+    "twilio",
+    "zoom",
+]
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,9 @@ def run_demo(out: Path = DEFAULT_OUT, echo=print) -> int:  # type: ignore[no-unt
     for name, path in summary.files.items():
         echo(f"  {name:<8} {path}")
     echo(f"  summary  {summary_path}")
-    echo("\nOpen the results workbook to see every row's Invoca call id (cuid); fix the rows in the")
+    echo(
+        "\nOpen the results workbook to see every row's Invoca call id (cuid); fix the rows in the"
+    )
     echo("retry workbook and upload it again. `invoca-upload --help` lists every command.")
     return 0 if summary.exit_code in (0, 1) else summary.exit_code
 

@@ -11,9 +11,9 @@ import difflib
 import re
 import string
 import tomllib
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,7 +21,6 @@ import pandas as pd
 
 from uploader.errors import ConfigError, InputError
 from uploader.normalize import clean_text
-
 
 CALL_FIELDS = (
     "external_call_unique_id",
