@@ -7,8 +7,10 @@ print(summary.counts, summary.exit_code)
 
 from uploader.errors import (
     ConfigError,
+    ExitCode,
     InputError,
     JournalBusy,
+    OutputError,
     RowError,
     RunStopped,
     TransportError,
@@ -20,9 +22,11 @@ from uploader.settings import Options
 
 __all__ = [
     "ConfigError",
+    "ExitCode",
     "InputError",
     "JournalBusy",
     "Options",
+    "OutputError",
     "RowError",
     "RowOutcome",
     "RunStopped",

@@ -182,6 +182,13 @@ pace_options = compose(
         show_default=True,
         help="Seconds to wait for one answer.",
     ),
+    option(
+        "--outage-budget",
+        type=click.FloatRange(min=1),
+        default=300.0,
+        show_default=True,
+        help="Stop (exit 3) when no request has succeeded for this many seconds.",
+    ),
 )
 
 output_options = compose(
@@ -334,7 +341,8 @@ def upload(file: Path, **kwargs: Any) -> None:
 
     \b
     Exit codes: 0 all delivered; 1 some rows invalid, rejected, conflict or failed;
-    2 could not start; 3 stopped by the API or an error limit; 4 interrupted.
+    2 could not start; 3 stopped by the API, an error limit or an outage; 4 interrupted;
+    5 every answer is in the journal but an output could not be written.
     """
     summary = pipeline.upload(file, _options(kwargs))
     _print_summary(summary.as_dict())
@@ -528,16 +536,43 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
 )
 @click.option("--seed", type=int, help="Seed for the fault switches.")
 @click.option(
+    "--retry-after",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Seconds a 429 asks the client to wait.",
+)
+@click.option(
     "--retry-after-date", is_flag=True, help="Send Retry-After as an HTTP date instead of seconds."
 )
 @click.option(
     "--ingestion-disabled", is_flag=True, help="Answer 403 UnauthorizedOperation to every call."
 )
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    default=1024 * 1024,
+    show_default=True,
+    help="Bodies over this many bytes answer 413.",
+)
+@click.option(
+    "--answer-fault",
+    type=click.Choice(["split", "html", "no-cuid"]),
+    help="Damage 201 answers: split across packets, an HTML page, or no cuid.",
+)
+@click.option(
+    "--answer-fault-rate",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Share of 201 answers that --answer-fault damages.",
+)
 def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faults: Any) -> None:
     """Run a local emulator of the Call Ingestion API, for rehearsals and tests.
 
     It follows the API notes: the same route, token header, validation, status codes and bodies.
-    GET /_sandbox/calls lists what it stored; DELETE /_sandbox/calls clears it.
+    GET /_sandbox/calls lists what it stored; DELETE /_sandbox/calls clears it;
+    GET /_sandbox/requests lists every request as it arrived (headers, body, answer).
 
     \b
     Examples:

@@ -5,6 +5,8 @@ pacer, retries for what can succeed later, and every answer turned into a row ou
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import ssl
 import time
 from collections import deque
@@ -12,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -32,9 +34,15 @@ from uploader.outcome import (
     REJECTED,
     RowOutcome,
 )
+from uploader.textsafe import printable
 
+log = logging.getLogger("uploader")
 MAX_RESPONSE = 64 * 1024
 MAX_RETRY_AFTER = 120.0
+LONG_WAIT = 10.0  # a Retry-After this long is worth a line on the screen
+# A run gives up when no request has succeeded for this long while every attempt failed: an outage,
+# not a bad minute (the API's own gateway gives up on a request after 120 s).
+OUTAGE_SECONDS = 300.0
 MIN_RATE = 1.0
 UNLIMITED_AGAIN = 2000.0
 IDENTICAL_REJECTIONS = 20
@@ -104,7 +112,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only: "²" and "١" are digits to str
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value).timestamp()
@@ -123,15 +131,36 @@ class Answer:
     error: str = ""
 
 
+NOT_JSON = object()  # a body that is there but is not JSON (a proxy's HTML page, say)
+
+
 def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_before: bool) -> Answer:
-    """Turn one HTTP answer into a row status; raise for answers that retry or stop the run."""
+    """Turn one HTTP answer into a row status; raise for answers that retry or stop the run.
+
+    `body` is the decoded JSON, None when the body was empty, NOT_JSON when it was not JSON."""
     errors = body.get("errors") if isinstance(body, dict) else None
     error_class = str(errors.get("class", "")) if isinstance(errors, dict) else ""
     detail = str(errors.get("invalid_data", "")) if isinstance(errors, dict) else ""
-    message = f"{error_class}: {detail}".strip(": ")
+    message = printable(f"{error_class}: {detail}".strip(": "))
+    if 200 <= http_status < 300 and (
+        body is NOT_JSON or (body is not None and not isinstance(body, dict))
+    ):
+        raise RunStopped(
+            f"HTTP {http_status} with a body that is not the API's JSON: a proxy or a wrong "
+            "--base-url answered; the call may have been stored, so it is kept as maybe-sent"
+        )
     if http_status == 201:
         cuid = body.get("cuid") if isinstance(body, dict) else None
-        return Answer(CREATED, 201, str(cuid) if cuid else None)
+        if not isinstance(cuid, str | int) or not str(cuid).strip():
+            raise RunStopped(
+                "HTTP 201 without a cuid: not an answer the API gives (a proxy or a wrong "
+                "--base-url?); the call may have been stored, so it is kept as maybe-sent"
+            )
+        return Answer(CREATED, 201, printable(str(cuid).strip(), 200))
+    if http_status in (200, 204) or (200 <= http_status < 300 and http_status not in (201, 202)):
+        raise RunStopped(
+            f"HTTP {http_status}: not an answer the Call Ingestion API gives; check --base-url"
+        )
     if http_status == 202:
         return Answer(ALREADY_RECEIVED, 202, error="the API had already received this call")
     if http_status == 409:
@@ -172,6 +201,7 @@ def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_befor
 class _Tries:
     sent_before: bool
     attempts: int = 0
+    reached: bool = False  # a request of this run may have reached the API
 
 
 @dataclass
@@ -182,8 +212,24 @@ class Pending:
     sent_before: bool
 
 
+class Ledger(Protocol):
+    """Where each request is marked before it goes out and each answer is committed (the journal)."""
+
+    def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None: ...
+    def unmark(self, external_call_unique_id: str) -> None: ...
+    def record(self, outcome: RowOutcome, *, reached: bool) -> None: ...
+
+
+class _NotSent(Exception):
+    """The run stopped before this request went out."""
+
+
 class Sender:
-    """Sends batches of requests with a fixed pool of workers; use as an async context manager."""
+    """Sends batches of requests with a fixed pool of workers; use as an async context manager.
+
+    With a ledger, each request is marked in it just before it goes out and each row's answer is
+    committed as it arrives. A stop (`stop()`) ends every wait at once; requests already out finish.
+    """
 
     def __init__(
         self,
@@ -196,6 +242,9 @@ class Sender:
         on_outcome: Callable[[RowOutcome], None] = lambda outcome: None,
         sleep: Sleep = asyncio.sleep,
         queue_size: int = 0,
+        ledger: Ledger | None = None,
+        outage_seconds: float = OUTAGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
         self._url = URL(endpoint)  # parsed once, not per request
@@ -203,9 +252,12 @@ class Sender:
         self.pacer = Pacer(pace.rate)
         self.max_errors = max_errors
         self.on_outcome = on_outcome
+        self.ledger = ledger
         self.stop_reason: str | None = None
-        self.stopped_by_api = False
         self._sleep = sleep
+        self._clock = clock
+        self._outage_seconds = outage_seconds
+        self._last_success = clock()
         self._backoff = wait_random_exponential(multiplier=pace.backoff, max=pace.max_backoff)
         self._headers = {"Authorization": token, "Content-Type": "application/json"}
         self._ssl = (
@@ -215,12 +267,17 @@ class Sender:
             maxsize=max(pace.concurrency * 2, queue_size)
         )
         self._outcomes: dict[int, RowOutcome] = {}
+        self._in_flight: dict[int, Pending] = {}
         self._workers: list[asyncio.Task] = []
         self._session: aiohttp.ClientSession | None = None
+        self._stopped: asyncio.Event | None = None
         self._errors = 0
         self._streak: tuple[str, int] = ("", 0)
 
     async def __aenter__(self) -> Sender:
+        self._stopped = asyncio.Event()
+        if self.stop_reason:
+            self._stopped.set()
         connector = aiohttp.TCPConnector(
             limit=self.pace.concurrency, ssl=self._ssl if self._ssl else False
         )
@@ -229,6 +286,7 @@ class Sender:
             connector=connector, timeout=timeout, trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies; skip the jar per request
         )  # fmt: skip
+        self._last_success = self._clock()
         self._workers = [asyncio.create_task(self._work()) for _ in range(self.pace.concurrency)]
         return self
 
@@ -244,13 +302,19 @@ class Sender:
         return self.stop_reason is not None
 
     def stop(self, reason: str) -> None:
-        """Take no new rows; requests already out finish."""
+        """Take no new rows and end every wait now; requests already out finish."""
         self.stop_reason = self.stop_reason or reason
+        if self._stopped is not None:
+            self._stopped.set()
 
     @property
     def outcomes_so_far(self) -> dict[int, RowOutcome]:
         """The current batch's outcomes, for a caller whose wait for the batch was cancelled."""
         return dict(self._outcomes)
+
+    def in_flight(self) -> list[Pending]:
+        """Rows whose request went out and whose answer has not come (for a cancelled caller)."""
+        return list(self._in_flight.values())
 
     async def send(self, batch: list[Pending]) -> dict[int, RowOutcome]:
         """Send one batch; every row gets an outcome (`not_sent` for those the stop left behind)."""
@@ -264,33 +328,28 @@ class Sender:
         while True:
             pending = await self._queue.get()
             try:
-                if self.stopping:
-                    outcome = _outcome(
-                        pending, Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}"), 0
+                try:
+                    outcome, reached = await self._deliver(pending)
+                except Exception as error:  # a worker must never die: the batch would wait forever
+                    failure = Answer(
+                        FAILED, 0, error=f"internal error: {type(error).__name__}: {error}"
                     )
-                else:
-                    try:
-                        outcome = await self._deliver(pending)
-                    except (
-                        Exception
-                    ) as error:  # a worker must never die: the batch would wait forever
-                        failure = Answer(
-                            FAILED, 0, error=f"internal error: {type(error).__name__}: {error}"
-                        )
-                        outcome = _outcome(pending, failure, 1)
+                    outcome, reached = _outcome(pending, failure, 1), True
+                self._in_flight.pop(pending.request.row, None)
+                if self.ledger is not None and outcome.attempts:
+                    self.ledger.record(outcome, reached=reached)
                 self._outcomes[outcome.row] = outcome
                 self._count(outcome)
                 self.on_outcome(outcome)
             finally:
                 self._queue.task_done()
 
-    async def _deliver(self, pending: Pending) -> RowOutcome:
+    async def _deliver(self, pending: Pending) -> tuple[RowOutcome, bool]:
+        """The row's outcome, and whether a request for it may have reached the API."""
         tries = _Tries(sent_before=pending.sent_before)
         try:
             try:
-                answer = await self._attempt(
-                    pending, tries
-                )  # most rows: one request, no retry machinery
+                answer = await self._attempt(pending, tries)  # most rows: one request, no retries
             except TransportError as first:
                 if not self.pace.max_retries:
                     raise
@@ -305,26 +364,57 @@ class Sender:
                     sleep=self._sleep_unless_stopping,
                     reraise=True,
                 )(self._attempt, pending, tries)
+        except _NotSent:
+            stopped = Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}")
+            return _outcome(pending, stopped, tries.attempts), tries.reached
         except TransportError as error:
             failure = Answer(FAILED, error.http_status or 0, error=f"gave up: {error}")
-            return _outcome(pending, failure, tries.attempts)
+            return _outcome(pending, failure, tries.attempts), tries.reached
         except RunStopped as error:
-            self.stopped_by_api = True
             self.stop(str(error))
-            return _outcome(pending, Answer(FAILED, 0, error=str(error)), tries.attempts)
-        return _outcome(pending, answer, tries.attempts)
+            return _outcome(pending, Answer(FAILED, 0, error=str(error)), tries.attempts), True
+        return _outcome(pending, answer, tries.attempts), tries.reached
 
     async def _attempt(self, pending: Pending, tries: _Tries) -> Answer:
+        await self._pace()
+        if tries.attempts == 0 and self.stopping:
+            raise _NotSent
         tries.attempts += 1
+        request = pending.request
+        if self.ledger is not None:
+            self.ledger.mark_sending(request.external_call_unique_id, request.payload_hash)
+        self._in_flight[request.row] = pending
         try:
-            answer = await self._post(pending.request, tries.sent_before)
+            answer = await self._post(request, tries.sent_before)
+        except _Unreached as error:  # the connection was never made: nothing went out
+            if self.ledger is not None:
+                self.ledger.unmark(request.external_call_unique_id)
+            self._count_failure()
+            raise error.transport from None
         except TransportError as error:
-            tries.sent_before = True  # the API may have stored it before failing to answer
+            tries.sent_before = tries.reached = True  # the API may have stored it, then failed
             if error.slow_down:
                 self.pacer.slow_down(error.retry_after, rate_limited=error.http_status == 429)
+                if error.retry_after and error.retry_after >= LONG_WAIT:
+                    log.warning("the API asked to wait %.0f s (Retry-After)", error.retry_after)
+            self._count_failure()
             raise
+        except RunStopped:
+            tries.reached = True
+            raise
+        tries.reached = True
+        self._last_success = self._clock()
         self.pacer.succeeded()
         return answer
+
+    def _count_failure(self) -> None:
+        """An attempt failed; past the outage budget with no success at all, the run stops."""
+        silent = self._clock() - self._last_success
+        if silent >= self._outage_seconds:
+            self.stop(
+                f"no request has succeeded for {silent:.0f} s (outage budget {self._outage_seconds:g} s):"
+                f" is {self._url.host} down? Run again later; nothing is sent twice"
+            )
 
     def _wait_after(self, error: BaseException | None, failures: int) -> float:
         """Retry-After when the API gave one, else exponential backoff with full jitter."""
@@ -332,36 +422,61 @@ class Sender:
             return error.retry_after
         return self._backoff(SimpleNamespace(attempt_number=failures))  # type: ignore[arg-type]
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the run is asked to stop."""
+        if seconds <= 0 or self.stopping:
+            return
+        assert self._stopped is not None
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+    async def _pace(self) -> None:
+        delay = self.pacer.reserve()
+        if delay > 0:
+            await self._pause(delay)
+
     async def _sleep_unless_stopping(self, seconds: float) -> None:
+        if not self.stopping:
+            await self._pause(seconds)
         if self.stopping:
             raise TransportError(f"not retried: {self.stop_reason}")
-        await self._sleep(seconds)
 
     async def _post(self, request: CallRequest, sent_before: bool) -> Answer:
         assert self._session is not None
-        delay = self.pacer.reserve()
-        if delay > 0:
-            await self._sleep(delay)
         try:
             async with self._session.post(
                 self._url, data=request.payload, headers=self._headers, allow_redirects=False
             ) as response:
-                raw = await response.content.read(MAX_RESPONSE)
+                raw = await _read_body(response)
                 headers = {"Retry-After": response.headers.get("Retry-After", "")}
                 status = response.status
         except TimeoutError:
             raise TransportError(f"no answer within {self.pace.timeout:g} s") from None
         except aiohttp.ClientSSLError as error:
             raise RunStopped(
-                f"TLS with {self.endpoint.split('/')[2]} failed ({type(error).__name__}): "
+                f"TLS with {self._url.host} failed ({type(error).__name__}): "
                 "behind a corporate proxy, pass its certificates with --ca-bundle"
+            ) from None
+        except aiohttp.ClientConnectorError as error:
+            raise _Unreached(
+                TransportError(
+                    f"cannot connect to {self._url.host} ({printable(str(error.os_error))})"
+                )
             ) from None
         except aiohttp.ClientError as error:
             raise TransportError(f"connection problem ({type(error).__name__})") from None
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
+        if not raw:
+            body: Any = None
+        else:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = NOT_JSON
         return classify(status, body, headers, sent_before=sent_before)
 
     def _count(self, outcome: RowOutcome) -> None:
@@ -382,6 +497,27 @@ class Sender:
                 )
         elif outcome.status != NOT_SENT:
             self._streak = ("", 0)
+
+
+class _Unreached(Exception):
+    """The connection could not be made, so the request cannot have reached the API."""
+
+    def __init__(self, transport: TransportError) -> None:
+        self.transport = transport
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, however many packets it came in, up to MAX_RESPONSE bytes."""
+    body = bytearray()
+    while True:
+        piece = await response.content.read(MAX_RESPONSE)
+        if not piece:
+            return bytes(body)
+        body += piece
+        if len(body) > MAX_RESPONSE:
+            raise RunStopped(
+                f"an answer of more than {MAX_RESPONSE // 1024} KiB: not the API (check --base-url)"
+            )
 
 
 def _outcome(pending: Pending, answer: Answer, attempts: int) -> RowOutcome:

@@ -5,7 +5,9 @@
     ├── ConfigError               options, profile, token or config file are wrong (exit 2)
     ├── JournalBusy               another run holds the journal (exit 2)
     ├── TransportError            the request may succeed later (network, 5xx, 429); has retry_after
-    └── RunStopped                the API's answer or an error limit stops the run (exit 3)
+    ├── RunStopped                the API's answer or an error limit stops the run (exit 3)
+    └── OutputError               a results, retry, summary or log file cannot be written (exit 5
+                                  once calls went out; before that the run cannot start: exit 2)
 
 Row-level problems are not exceptions: they are `RowError` values collected per row.
 """
@@ -13,12 +15,24 @@ Row-level problems are not exceptions: they are `RowError` values collected per 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The command-line contract's exit codes (spec/cli.md)."""
+
+    OK = 0  # every row delivered (or skipped by the profile)
+    ROW_PROBLEMS = 1  # finished, but some rows are invalid, rejected, conflict or failed
+    CANNOT_START = 2  # usage, unreadable input, missing token, bad profile or config
+    STOPPED = 3  # stopped by the API's answer, an error limit or an outage
+    INTERRUPTED = 4  # SIGINT/SIGTERM
+    OUTPUT_FAILED = 5  # every answer is in the journal, but an output could not be written
 
 
 class UploaderError(Exception):
     """Base class: a problem we expected and can explain in one line."""
 
-    exit_code = 2
+    exit_code = ExitCode.CANNOT_START
 
 
 class InputError(UploaderError):
@@ -53,7 +67,11 @@ class TransportError(UploaderError):
 class RunStopped(UploaderError):
     """The API said something that makes every further request pointless."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
+
+
+class OutputError(UploaderError):
+    """An output file cannot be written (before sending: the run cannot start)."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
-"""The journal: a SQLite file that remembers, per (endpoint, token fingerprint, id), what was sent and
-what came back. It is what makes a crash, a Ctrl-C or tomorrow's overlapping export safe.
+"""The journal: a SQLite file that remembers, per (endpoint, id), what was sent and what came back.
+It is what makes a crash, a Ctrl-C or tomorrow's overlapping export safe.
 
-A row is marked `sending` (committed) before its request goes out; its outcome is committed before
-the results file reports it. The token is never stored: only an HMAC of it under a per-journal salt.
+A row is marked `sending` (committed) just before its request goes out, and only then; its answer is
+committed as it arrives, so a kill -9 forgets at most the answers of the requests in flight.
+`reached` says whether any request for the id may have reached the API: only then does a later 409
+mean "delivered by us" rather than "the id belongs to another call".
+
+The key is the endpoint (base URL and API version), not the token: a new token for the same account
+keeps what was delivered. Two networks reached through one base URL keep separate journals
+(`--journal`). The token is never stored: only an HMAC of it, for the record.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import os
 import secrets
 import sqlite3
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,23 +30,25 @@ import platformdirs
 
 from uploader.errors import ConfigError, JournalBusy
 from uploader.outcome import DELIVERED, RowOutcome
+from uploader.textsafe import formula_safe
 
 SENDING = "sending"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS calls (
+CREATE TABLE IF NOT EXISTS deliveries (
     endpoint TEXT NOT NULL,
-    token_fingerprint TEXT NOT NULL,
     external_call_unique_id TEXT NOT NULL,
     payload_hash TEXT NOT NULL,
     status TEXT NOT NULL,
+    reached INTEGER NOT NULL DEFAULT 0,
     cuid TEXT,
     http_status INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT,
+    token_fingerprint TEXT,
     first_time TEXT NOT NULL,
     last_time TEXT NOT NULL,
-    PRIMARY KEY (endpoint, token_fingerprint, external_call_unique_id)
+    PRIMARY KEY (endpoint, external_call_unique_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -52,6 +59,16 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER NOT NULL,
     summary TEXT
 );
+"""
+# Journals written before the key dropped the token: their rows move over once, delivered first.
+MIGRATE_CALLS = """
+INSERT OR IGNORE INTO deliveries (endpoint, external_call_unique_id, payload_hash, status, reached,
+    cuid, http_status, attempts, error, token_fingerprint, first_time, last_time)
+SELECT endpoint, external_call_unique_id, payload_hash, status,
+    status NOT IN ('invalid', 'not_sent'), cuid, http_status, attempts, error, token_fingerprint,
+    first_time, last_time
+FROM calls ORDER BY status IN ('created', 'already_received', 'already_uploaded') DESC;
+DROP TABLE calls;
 """
 
 
@@ -70,6 +87,7 @@ class JournalEntry:
     status: str
     cuid: str | None
     attempts: int
+    reached: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -78,7 +96,7 @@ class JournalEntry:
     @property
     def maybe_sent(self) -> bool:
         """A request for this id may have reached the API without us hearing the answer."""
-        return self.status in (SENDING, "failed")
+        return self.reached or self.status == SENDING
 
 
 class Journal:
@@ -99,6 +117,8 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls'").fetchone():
+                self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATE_CALLS} COMMIT;")
         except sqlite3.DatabaseError as error:
             self._lock.close()
             raise ConfigError(f"journal {self.path}: not a journal file ({error})") from error
@@ -134,60 +154,46 @@ class Journal:
             batch = ids[start : start + 900]
             marks = ",".join("?" * len(batch))
             query = (
-                "SELECT external_call_unique_id, payload_hash, status, cuid, attempts FROM calls "  # noqa: S608
-                f"WHERE endpoint = ? AND token_fingerprint = ? AND external_call_unique_id IN ({marks})"
+                "SELECT external_call_unique_id, payload_hash, status, cuid, attempts, reached"  # noqa: S608
+                f" FROM deliveries WHERE endpoint = ? AND external_call_unique_id IN ({marks})"
             )
-            for row in self._db.execute(query, [self.endpoint, self.fingerprint, *batch]):
-                found[row[0]] = JournalEntry(*row)
+            for row in self._db.execute(query, [self.endpoint, *batch]):
+                found[row[0]] = JournalEntry(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
         return found
 
-    def mark_sending(self, requests: Iterable[tuple[str, str]]) -> None:
-        """Record (id, payload hash) pairs as in flight, in one transaction, before they are sent."""
+    def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
+        """Committed just before the request goes out: a crash from here on leaves it maybe-sent."""
         now = _now()
-        with self._transaction():
-            self._db.executemany(
-                "INSERT INTO calls (endpoint, token_fingerprint, external_call_unique_id, payload_hash,"
-                " status, attempts, first_time, last_time) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
-                " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
-                " status = excluded.status, last_time = excluded.last_time",
-                [(self.endpoint, self.fingerprint, i, h, SENDING, now, now) for i, h in requests],
-            )
+        self._db.execute(
+            "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"
+            " token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
+            # a mark left by a killed run may have gone out: that stays known once this one lands
+            " reached = MAX(reached, status = 'sending'),"
+            " status = excluded.status, token_fingerprint = excluded.token_fingerprint,"
+            " last_time = excluded.last_time",
+            (self.endpoint, external_call_unique_id, payload_hash, SENDING, self.fingerprint, now,
+             now),
+        )  # fmt: skip
 
-    def record(self, outcomes: Iterable[RowOutcome]) -> None:
-        """Commit the answers (one transaction); only what the API answered is recorded."""
-        now = _now()
-        rows = [
-            (o.status, o.cuid, o.http_status, o.attempts, o.error, now, self.endpoint, self.fingerprint,
-             o.external_call_unique_id)
-            for o in outcomes
-            if o.attempts > 0
-        ]  # fmt: skip
-        with self._transaction():
-            self._db.executemany(
-                "UPDATE calls SET status = ?, cuid = COALESCE(?, cuid), http_status = ?,"
-                " attempts = attempts + ?, error = ?, last_time = ?"
-                " WHERE endpoint = ? AND token_fingerprint = ? AND external_call_unique_id = ?",
-                rows,
-            )
+    def unmark(self, external_call_unique_id: str) -> None:
+        """The request did not go out after all (the connection was refused): not in flight."""
+        self._db.execute(
+            "UPDATE deliveries SET status = 'failed', error = 'not sent yet', last_time = ?"
+            " WHERE endpoint = ? AND external_call_unique_id = ? AND status = ?",
+            (_now(), self.endpoint, external_call_unique_id, SENDING),
+        )
 
-    def release_unsent(self, ids: Iterable[str], before: dict[str, JournalEntry]) -> None:
-        """Rows marked sending that never went out (the run stopped first) go back to what they were."""
-        key = (self.endpoint, self.fingerprint)
-        restore = [(before[i].status, before[i].payload_hash, *key, i) for i in ids if i in before]
-        forget = [(*key, i) for i in ids if i not in before]
-        with self._transaction():
-            self._db.executemany(
-                "UPDATE calls SET status = ?, payload_hash = ? WHERE endpoint = ?"
-                " AND token_fingerprint = ? AND external_call_unique_id = ?",
-                restore,
-            )
-            self._db.executemany(
-                "DELETE FROM calls WHERE endpoint = ? AND token_fingerprint = ? AND external_call_unique_id = ?",
-                forget,
-            )
-
-    def _transaction(self):
-        return _Transaction(self._db)
+    def record(self, outcome: RowOutcome, *, reached: bool) -> None:
+        """Commit one answer as it arrives. `reached`: a request of this run may have reached the
+        API (a refused connection cannot have); what was reached before stays reached."""
+        self._db.execute(
+            "UPDATE deliveries SET status = ?, cuid = COALESCE(?, cuid), http_status = ?,"
+            " attempts = attempts + ?, error = ?, reached = MAX(reached, ?), last_time = ?"
+            " WHERE endpoint = ? AND external_call_unique_id = ?",
+            (outcome.status, outcome.cuid, outcome.http_status, outcome.attempts, outcome.error,
+             int(reached), _now(), self.endpoint, outcome.external_call_unique_id),
+        )  # fmt: skip
 
     def close(self) -> None:
         self._db.close()
@@ -207,7 +213,13 @@ class _Transaction:
 
 def _acquire_lock(path: Path):
     lock_path = path.with_name(path.name + ".lock")
-    lock = lock_path.open("a+")
+    try:  # never through a symlink: its target would be truncated below
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise ConfigError(
+            f"journal lock {lock_path}: cannot be opened ({error.strerror})"
+        ) from None
+    lock = os.fdopen(descriptor, "r+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -233,7 +245,7 @@ def read_only(path: str | Path) -> sqlite3.Connection:
         raise ConfigError(f"journal {path}: no such file")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        db.execute("SELECT 1 FROM calls LIMIT 1")
+        db.execute("SELECT 1 FROM deliveries LIMIT 1")
     except sqlite3.DatabaseError as error:
         raise ConfigError(f"journal {path}: not a journal file ({error})") from error
     return db
@@ -241,7 +253,9 @@ def read_only(path: str | Path) -> sqlite3.Connection:
 
 def journal_report(path: str | Path, last_runs: int = 5) -> dict:
     db = read_only(path)
-    counts = dict(db.execute("SELECT status, COUNT(*) FROM calls GROUP BY status ORDER BY status"))
+    counts = dict(
+        db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status")
+    )
     runs = [
         {"id": r[0], "started": r[1], "finished": r[2], "input": r[3], "endpoint": r[4],
          "summary": json.loads(r[5]) if r[5] else None}
@@ -262,8 +276,9 @@ def export_journal(path: str | Path, out: str | Path) -> int:
     with Path(out).open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(columns)
-        for row in db.execute(f"SELECT {', '.join(columns)} FROM calls ORDER BY first_time"):  # noqa: S608
-            writer.writerow(row)
+        query = f"SELECT {', '.join(columns)} FROM deliveries ORDER BY first_time"  # noqa: S608
+        for row in db.execute(query):
+            writer.writerow([formula_safe(value) for value in row])
             count += 1
     db.close()
     return count

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from dateutil import parser as dateutil_parser
 
 from uploader.arrowtext import arrow, flags, matches, prefixed, text_series
-from uploader.results import FORMULA_START
+from uploader.textsafe import FORMULA_START
 
 SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
 LOST_DIGITS = "has lost digits to scientific notation (format the column as text in Excel)"

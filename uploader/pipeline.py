@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uploader.errors import RowError
+from uploader.errors import ConfigError, ExitCode, OutputError, RowError
+from uploader.files import same_file
 from uploader.journal import Journal, JournalEntry, default_journal_path
 from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
 from uploader.normalize import TimeOptions
@@ -66,6 +67,7 @@ class RunSummary:
     stopped: str | None = None
     interrupted: bool = False
     exit_code: int = 0
+    output_problems: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -87,7 +89,8 @@ class RunSummary:
             "warnings": self.warnings,
             "stopped": self.stopped,
             "interrupted": self.interrupted,
-            "exit_code": self.exit_code,
+            "output_problems": self.output_problems,
+            "exit_code": int(self.exit_code),
         }
 
 
@@ -308,6 +311,7 @@ class Run:
         )
         self.interrupts = 0
         self.zone_less = 0
+        self.stopped_by_run = False  # the API, an error limit or an outage stopped it: exit 3
 
     def _outputs(self, prepared: Prepared) -> Outputs:
         path, options = self.path, self.options
@@ -322,6 +326,14 @@ class Run:
             else _beside(path, ".retry" + retry_suffix)
         )
         delimiter = prepared.table.delimiter
+        named = {"--results": results, "--retry-file": retry}
+        if options.dry_run:
+            named["the requests file"] = self._requests_path()
+        if options.summary_json:
+            named["--summary-json"] = Path(options.summary_json)
+        if options.log_file:
+            named["--log-file"] = Path(options.log_file)
+        self._check_paths(named)
         return Outputs(
             results,
             retry,
@@ -340,33 +352,73 @@ class Run:
                 self.summary.stopped = f"--strict: {invalid} invalid rows, nothing sent"
                 self.options = Options.build(self.options, dry_run=True)
                 prepared = prepare(self.path, self.options)
-        outputs = self._outputs(prepared)
-        requests_file = (
-            RequestsFile(_beside(self.path, ".requests.jsonl")) if self.options.dry_run else None
-        )
         journal = None
-        runlog = RunLog(self.options.log_file)
+        if not self.options.dry_run:  # the lock first: a refused run touches no output
+            journal = Journal(self.options.journal or default_journal_path(),
+                              endpoint=self.options.endpoint, token=self.token)  # fmt: skip
+        try:
+            outputs = self._outputs(prepared)
+            requests_file = RequestsFile(self._requests_path()) if self.options.dry_run else None
+            runlog = RunLog(self.options.log_file)
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            raise
         progress = Progress(
             prepared.table.estimated_rows, enabled=self.options.progress, what="rows"
         )
         try:
-            if not self.options.dry_run:
-                journal = Journal(self.options.journal or default_journal_path(),
-                                  endpoint=self.options.endpoint, token=self.token)  # fmt: skip
+            if journal is not None:
                 journal.start_run(str(self.path))
             await self._run_chunks(prepared, outputs, journal, requests_file, runlog, progress)
         finally:
             progress.close()
             self._finish(prepared, outputs, requests_file)
-            outputs.close(self.summary.as_dict())
-            if journal is not None:
-                journal.finish_run(self.summary.as_dict())
-                journal.close()
-            runlog.run(self.summary.as_dict())
-            runlog.close()
-            if self.options.summary_json:
-                write_summary_json(Path(self.options.summary_json), self.summary.as_dict())
+            self._close(outputs, journal, runlog)
         return self.summary
+
+    def _requests_path(self) -> Path:
+        return _beside(self.path, ".requests.jsonl")
+
+    def _check_paths(self, outputs: dict[str, Path]) -> None:
+        """No output may be the input, the journal or another output (a typo would destroy it)."""
+        named = {"the input": self.path, **outputs}
+        if self.options.journal and not self.options.dry_run:
+            named["--journal"] = Path(self.options.journal)
+        items = list(named.items())
+        for index, (name, path) in enumerate(items):
+            for other, other_path in items[index + 1 :]:
+                if same_file(path, other_path):
+                    raise ConfigError(f"{name} and {other} are the same file ({path})")
+
+    def _close(self, outputs: Outputs, journal: Journal | None, runlog: RunLog) -> None:
+        """Put the outputs in place; after sending, a failure there is exit 5 and the summary
+        says so (the journal holds every answer)."""
+        summary = self.summary
+        problems = []
+        try:
+            outputs.close(summary.as_dict())
+        except OutputError as error:
+            problems.append(str(error))
+            summary.files.pop("results", None)
+            summary.files.pop("retry", None)
+        if self.options.summary_json and not problems:
+            try:
+                write_summary_json(Path(self.options.summary_json), summary.as_dict())
+            except OutputError as error:
+                problems.append(str(error))
+        if problems:
+            summary.output_problems = problems
+            if summary.exit_code in (ExitCode.OK, ExitCode.ROW_PROBLEMS):
+                summary.exit_code = ExitCode.OUTPUT_FAILED
+            if self.options.summary_json:  # a second try, now stating the exit code
+                with contextlib.suppress(OutputError):
+                    write_summary_json(Path(self.options.summary_json), summary.as_dict())
+        if journal is not None:
+            journal.finish_run(summary.as_dict())
+            journal.close()
+        runlog.run(summary.as_dict())
+        runlog.close()
 
     async def _run_chunks(
         self, prepared, outputs, journal, requests_file, runlog, progress
@@ -380,7 +432,8 @@ class Run:
             pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
             sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
                             max_errors=options.max_errors, on_outcome=progress.outcome,
-                            queue_size=SEND_BATCH)  # fmt: skip
+                            queue_size=SEND_BATCH, ledger=journal,
+                            outage_seconds=options.outage_budget)  # fmt: skip
         self._install_signals(sender)
         try:
             if sender is not None:
@@ -389,26 +442,32 @@ class Run:
                 outcomes = checked.settled(_ids(chunk, prepared))
                 self.zone_less += checked.zone_less
                 requests = list(call_requests(checked.valid))
-                if requests_file is not None:
+                try:
+                    if requests_file is not None:
+                        for request in requests:
+                            requests_file.write(request.payload)
+                            outcomes[request.row] = RowOutcome(
+                                request.row, request.external_call_unique_id, NOT_SENT
+                            )
+                    else:
+                        assert sender is not None
+                        await self._send(requests, outcomes, journal, sender)
+                finally:  # also when cancelled: every row of the chunk gets its line
                     for request in requests:
-                        requests_file.write(request.payload)
-                        outcomes[request.row] = RowOutcome(
-                            request.row, request.external_call_unique_id, NOT_SENT
-                        )
-                else:
-                    assert sender is not None
-                    await self._send(requests, outcomes, journal, sender)
+                        outcomes.setdefault(request.row, RowOutcome(
+                            request.row, request.external_call_unique_id, NOT_SENT,
+                            error="not sent: the run was interrupted"))  # fmt: skip
+                    for row in sorted(outcomes):
+                        runlog.outcome(outcomes[row])
+                    outputs.write(chunk, outcomes, checked.errors)
                 progress.advance(len(chunk) - len(requests) if sender else len(chunk))
-                for row in sorted(outcomes):
-                    runlog.outcome(outcomes[row])
-                outputs.write(chunk, outcomes, checked.errors)
                 await asyncio.sleep(0)
         finally:
             if sender is not None:
                 await sender.__aexit__(None, None, None)
-                self.summary.stopped = self.summary.stopped or (
-                    None if self.interrupts else sender.stop_reason
-                )
+                if not self.interrupts and sender.stop_reason:
+                    self.summary.stopped = self.summary.stopped or sender.stop_reason
+                    self.stopped_by_run = True
             self._remove_signals()
 
     async def _send(
@@ -433,25 +492,17 @@ class Run:
                     )
             if not to_send:
                 continue
-            journal.mark_sending(
-                (p.request.external_call_unique_id, p.request.payload_hash) for p in to_send
-            )
             try:
-                sent = await sender.send(to_send)
+                outcomes.update(await sender.send(to_send))
             except asyncio.CancelledError:
-                sent = sender.outcomes_so_far
-                for pending in to_send:
-                    sent.setdefault(pending.request.row, RowOutcome(
+                # A second Ctrl-C: answers already in are kept; requests that were out stay
+                # marked in the journal (maybe sent), the others were never marked.
+                outcomes.update(sender.outcomes_so_far)
+                for pending in sender.in_flight():
+                    outcomes[pending.request.row] = RowOutcome(
                         pending.request.row, pending.request.external_call_unique_id, FAILED,
-                        error="interrupted before the answer came: run again to finish"))  # fmt: skip
-                journal.record(sent.values())
-                outcomes.update(sent)
+                        attempts=1, error="interrupted before the answer came: run again to finish")  # fmt: skip
                 raise
-            journal.record(sent.values())
-            journal.release_unsent(
-                [o.external_call_unique_id for o in sent.values() if o.attempts == 0], known
-            )
-            outcomes.update(sent)
 
     def _install_signals(self, sender: Sender | None) -> None:
         loop = asyncio.get_running_loop()
@@ -503,13 +554,13 @@ class Run:
             count for status, count in summary.counts.items() if status not in FINE | {NOT_SENT}
         )
         if summary.interrupted:
-            summary.exit_code = 4
-        elif summary.stopped and not self.options.dry_run and "--strict" not in summary.stopped:
-            summary.exit_code = 3
+            summary.exit_code = ExitCode.INTERRUPTED
+        elif self.stopped_by_run:
+            summary.exit_code = ExitCode.STOPPED
         elif bad or (summary.counts[NOT_SENT] and not self.options.dry_run):
-            summary.exit_code = 1
+            summary.exit_code = ExitCode.ROW_PROBLEMS
         else:
-            summary.exit_code = 0
+            summary.exit_code = ExitCode.OK
 
 
 def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:

@@ -7,9 +7,9 @@ strips again, so a retry file uploads as it is).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from uploader.arrowtext import arrow, prefixed
-from uploader.errors import ConfigError, RowError
+from uploader.errors import OutputError, RowError
+from uploader.files import AtomicFile, write_text
 from uploader.outcome import FINE, NOT_SENT, STATUSES, RowOutcome
+from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
 RESULT_COLUMNS = (
     "row",
@@ -37,11 +39,6 @@ RESULT_COLUMNS = (
     "error",
 )
 ERROR_COLUMNS = ("row", "column", "value", "error")
-# A cell starting with one of these runs as a formula in a spreadsheet; our CSVs put an apostrophe
-# before it (and uploader.normalize.clean_text takes that apostrophe off again).
-FORMULA_START = r"[=+\-@\t\r]"
-FORMULA_RISK = re.compile("^" + FORMULA_START)
-PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
 STATUS_FILL = {
     "created": GREEN, "already_received": GREEN, "already_uploaded": GREEN, "skipped": GREY,
@@ -61,13 +58,6 @@ def fit_to_width(sheet: Any) -> None:
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
 
 
-def formula_safe(value: Any) -> Any:
-    """A CSV cell that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and FORMULA_RISK.match(value) and not PLAIN_NUMBER.match(value):
-        return "'" + value
-    return value
-
-
 def _text(value: Any) -> Any:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
@@ -78,10 +68,8 @@ class _CsvSink:
     """A CSV file; `cell`/`cells` make values ready for it (text, formula-safe), `row` writes them."""
 
     def __init__(self, path: Path, header: list[str], delimiter: str = ",") -> None:
-        try:
-            self.stream = path.open("w", newline="", encoding="utf-8-sig")
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot be written ({error.strerror})") from error
+        self.target = AtomicFile(path)
+        self.stream = self.target.temporary.open("w", newline="", encoding="utf-8-sig")
         self.writer = csv.writer(self.stream, delimiter=delimiter)
         self.writer.writerow([formula_safe(name) for name in header])
 
@@ -109,7 +97,17 @@ class _CsvSink:
         self.writer.writerow(values)
 
     def close(self, summary: dict | None = None) -> None:
-        self.stream.close()
+        try:
+            self.stream.close()
+        except OSError as error:
+            self.target.discard()
+            raise OutputError(f"{self.target.path}: cannot be written ({error.strerror})") from None
+        self.target.commit()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        self.target.discard()
 
 
 class _XlsxSink:
@@ -125,6 +123,7 @@ class _XlsxSink:
 
     def __init__(self, path: Path, header: list[str], title: str) -> None:
         self.path = path
+        self.target = AtomicFile(path)
         self.book = Workbook(write_only=True)
         self.sheet = self.book.create_sheet(title)
         self.sheet.freeze_panes = "A2"
@@ -175,9 +174,14 @@ class _XlsxSink:
             for key in ("rows", "blank_rows", "elapsed_seconds", "input"):
                 sheet.append([key, _text(summary.get(key))])
         try:
-            self.book.save(self.path)
+            self.book.save(self.target.temporary)
         except OSError as error:
-            raise ConfigError(f"{self.path}: cannot be written ({error.strerror})") from error
+            self.target.discard()
+            raise OutputError(f"{self.path}: cannot be written ({error.strerror})") from None
+        self.target.commit()
+
+    def discard(self) -> None:
+        self.target.discard()
 
 
 def _sink(path: Path, header: list[str], title: str, delimiter: str = ","):
@@ -198,6 +202,7 @@ class Outputs:
     dry_run: bool = False
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     retry_rows: int = 0
+    failure: str | None = None  # the first write that failed; later chunks are only counted
     _retry: Any = None
 
     def __post_init__(self) -> None:
@@ -213,7 +218,25 @@ class Outputs:
         outcomes: dict[int, RowOutcome],
         errors: dict[int, list[RowError]],
     ) -> None:
-        """Write one chunk's rows in input order; every row of the chunk must have an outcome."""
+        """Write one chunk's rows in input order; every row of the chunk must have an outcome.
+
+        A write that fails (a full disk) does not stop the run: the journal holds the truth, the
+        rows are still counted and `close()` reports the failure (exit 5)."""
+        if self.failure is None:
+            try:
+                self._write(chunk, outcomes, errors)
+                return
+            except OSError as error:
+                self.failure = f"{self.results_path}: cannot be written ({error.strerror})"
+        for row in chunk.index.tolist():
+            self.counts[outcomes[int(row)].status] += 1
+
+    def _write(
+        self,
+        chunk: pd.DataFrame,
+        outcomes: dict[int, RowOutcome],
+        errors: dict[int, list[RowError]],
+    ) -> None:
         # xlsx outputs give an xlsx input's cells back as they were typed (dates, numbers)
         typed = chunk.attrs.get("typed") if self._keeps_types else None
         source = typed.frame if typed is not None else chunk
@@ -254,9 +277,19 @@ class Outputs:
         self._retry.row([self._retry.cell(value) for value in [*cells, error]])
 
     def close(self, summary: dict | None = None) -> None:
-        self._results.close(summary)
-        if self._retry is not None:
-            self._retry.close()
+        """Put the files in place; raise OutputError when one could not be written."""
+        sinks = [sink for sink in (self._results, self._retry) if sink is not None]
+        if self.failure is not None:
+            for sink in sinks:
+                sink.discard()
+            raise OutputError(self.failure)
+        for sink in sinks:
+            sink.close(summary if sink is self._results else None)
+
+    def discard(self) -> None:
+        for sink in (self._results, self._retry):
+            if sink is not None:
+                sink.discard()
 
 
 class RequestsFile:
@@ -264,13 +297,15 @@ class RequestsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.stream = path.open("w", encoding="utf-8")
+        self._sink = AtomicFile(path)
+        self.stream = self._sink.temporary.open("w", encoding="utf-8")
 
     def write(self, payload: bytes) -> None:
         self.stream.write(payload.decode("utf-8") + "\n")
 
     def close(self) -> None:
         self.stream.close()
+        self._sink.commit()
 
 
 class ErrorsFile:
@@ -292,7 +327,4 @@ class ErrorsFile:
 
 
 def write_summary_json(path: Path, summary: dict) -> None:
-    try:
-        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot be written ({error.strerror})") from error
+    write_text(path, json.dumps(summary, indent=2) + "\n")

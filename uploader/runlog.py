@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from uploader.errors import ConfigError
+from uploader.files import append_no_follow
 from uploader.outcome import RowOutcome
 
 URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s\"']*")
@@ -22,12 +22,7 @@ class RunLog:
     def __init__(self, path: str | None) -> None:
         self.stream = None
         if path:
-            try:
-                self.stream = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            except OSError as error:
-                raise ConfigError(
-                    f"--log-file {path}: cannot be written ({error.strerror})"
-                ) from None
+            self.stream = append_no_follow(Path(path))
 
     def _write(self, record: dict) -> None:
         if self.stream is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import stat
 from dataclasses import dataclass, fields
@@ -14,6 +15,7 @@ from uploader.errors import ConfigError
 
 TOKEN_VARIABLE = "INVOCA_OAUTH_TOKEN"  # noqa: S105
 API_VERSION = "2022-03-01"
+MIN_RATE = 0.01  # one request in 100 s; below that a run would wait for ever between requests
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Options:
     concurrency: int = 8
     max_retries: int = 6
     timeout: float = 60.0
+    outage_budget: float = 300.0  # seconds without one successful answer before the run stops
     # output
     results: str | None = None
     retry_file: str | None = None
@@ -70,8 +73,13 @@ class Options:
                 raise ConfigError(
                     f"--timezone {self.timezone}: not an IANA time zone (e.g. America/New_York)"
                 ) from None
-        if self.rate < 0:
-            raise ConfigError("--rate must be 0 (unlimited) or more")
+        for name in ("rate", "timeout", "outage_budget"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number")
+        if self.rate < 0 or 0 < self.rate < MIN_RATE:
+            raise ConfigError(f"--rate must be 0 (unlimited) or at least {MIN_RATE:g}")
+        if self.outage_budget < 1:
+            raise ConfigError("--outage-budget must be at least 1 second")
         if not 1 <= self.concurrency <= 256:
             raise ConfigError("--concurrency must be between 1 and 256")
         if self.max_retries < 0 or self.timeout <= 0:
@@ -100,15 +108,22 @@ class Options:
     def resolve_token(self) -> str:
         """The token from the caller, --token-file or INVOCA_OAUTH_TOKEN; never echoed."""
         if self.token:
-            return self.token.strip()
+            return _checked_token(self.token.strip(), "the token")
         if self.token_file:
-            return read_token_file(Path(self.token_file))
+            return _checked_token(read_token_file(Path(self.token_file)), "--token-file")
         token = os.environ.get(TOKEN_VARIABLE, "").strip()
         if not token:
             raise ConfigError(
                 f"no API token: set {TOKEN_VARIABLE} or pass --token-file (or use --dry-run)"
             )
-        return token
+        return _checked_token(token, TOKEN_VARIABLE)
+
+
+def _checked_token(token: str, where: str) -> str:
+    """A token goes into an HTTP header: printable ASCII only (never echoed in the message)."""
+    if not token.isascii() or not token.isprintable():
+        raise ConfigError(f"{where}: the token holds control or non-ASCII characters")
+    return token
 
 
 def is_loopback(host: str) -> bool:

@@ -141,6 +141,8 @@ def open_table(
         raise InputError(f"{path}: is a folder, not a spreadsheet")
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InputError(f"{path}: is not a regular file")
     suffix = path.suffix.lower()
     try:
         if suffix in CSV_SUFFIXES:
@@ -373,9 +375,79 @@ def _delimiter(sample: str, suffix: str) -> str:
 # ---------------------------------------------------------------- Excel
 
 
+# Bounds checked before calamine allocates a sheet (it builds the dense range of the used cells):
+# Excel's own limits, a dense size that fits this tool's memory, and the compression ratio of a
+# zip bomb (real sheets compress 5-30x; an entry past 100x and 32 MiB is not a spreadsheet).
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_COLUMNS = 16_384
+MAX_DENSE_CELLS = 40_000_000
+MAX_XML_BYTES = 2 * 1024**3
+BOMB_RATIO = 100
+BOMB_MIN_BYTES = 32 * 1024**2
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,4})([0-9]{1,8})"')
+_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\br="([0-9]{1,8})"')
+
+
+def _check_bounds(path: Path) -> None:
+    """Refuse a workbook whose sheets would take the machine, before any sheet is loaded."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputError(f"{path}: cannot be opened as an Excel workbook ({error})") from error
+    with archive:
+        entries = archive.infolist()
+        if sum(entry.file_size for entry in entries) > MAX_XML_BYTES:
+            raise InputError(f"{path}: unpacks to more than {MAX_XML_BYTES // 1024**3} GiB")
+        for entry in entries:
+            ratio = entry.file_size / max(entry.compress_size, 1)
+            if entry.file_size > BOMB_MIN_BYTES and ratio > BOMB_RATIO:
+                raise InputError(
+                    f"{path}: {entry.filename} unpacks {ratio:.0f} times larger than it is stored "
+                    f"(limit {BOMB_RATIO}x): not read"
+                )
+        for entry in entries:
+            if entry.filename.startswith("xl/worksheets/") and entry.filename.endswith(".xml"):
+                _check_sheet_extent(path, archive, entry)
+
+
+def _check_sheet_extent(path: Path, archive, entry) -> None:  # type: ignore[no-untyped-def]
+    rows = columns = 0
+    tail = b""
+    with archive.open(entry) as stream:
+        while block := stream.read(1024 * 1024):
+            text = tail + block
+            for match in _CELL_REF.finditer(text):
+                columns = max(columns, _column_number(match.group(1)))
+                rows = max(rows, int(match.group(2)))
+            for match in _ROW_REF.finditer(text):
+                rows = max(rows, int(match.group(1)))
+            tail = text[-200:]
+    name = entry.filename.rsplit("/", 1)[-1]
+    if rows > EXCEL_MAX_ROWS or columns > EXCEL_MAX_COLUMNS:
+        raise InputError(
+            f"{path}: {name} reaches row {rows:,}, column {columns:,}, past Excel's limits "
+            f"({EXCEL_MAX_ROWS:,} rows, {EXCEL_MAX_COLUMNS:,} columns)"
+        )
+    if rows * columns > MAX_DENSE_CELLS:
+        raise InputError(
+            f"{path}: {name} spans {rows:,} rows by {columns:,} columns ({rows * columns:,} cells; "
+            f"at most {MAX_DENSE_CELLS:,} are read): delete the stray cells far from the data"
+        )
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
 def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
     from python_calamine import CalamineError, CalamineWorkbook
 
+    _check_bounds(path)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as error:
@@ -443,7 +515,10 @@ def _excel_frames(
     batch: list[list] = []
     for number, cells in rows:
         numbers.append(number)
-        batch.append((cells + [None] * (width - len(cells)))[: width + SPARE_COLUMNS])
+        kept = (cells + [None] * (width - len(cells)))[: width + SPARE_COLUMNS]
+        if len(cells) > len(kept) and any(c not in (None, "") for c in cells[len(kept) :]):
+            kept[-1] = kept[-1] if kept[-1] not in (None, "") else "(cell far right of the header)"
+        batch.append(kept)
         if len(batch) >= size:
             yield _typed_frame(batch, numbers, names)
             numbers, batch = [], []

@@ -1,8 +1,11 @@
 """The sandbox: a local emulator of Invoca's Call Ingestion API on aiohttp's server.
 
 Same route, authentication, validation, status codes and bodies as spec/invoca-call-ingestion.md,
-plus switches for what a real server shows rarely (429, 5xx, lost answers, latency) and two
-inspection routes: GET/DELETE /_sandbox/calls and GET /_sandbox/stats.
+plus switches for what a real server (or a proxy in front of it) shows rarely: 429, 5xx, lost
+answers, latency, bodies over a size limit (413), answers split across packets, HTML pages and 201s
+without a cuid. Inspection routes: GET/DELETE /_sandbox/calls, GET /_sandbox/stats and
+GET /_sandbox/requests, which lists every request as it arrived (headers, body, answer), so that a
+test can count the posts per id rather than the calls stored.
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ class SandboxConfig:
     latency_ms: int = 0
     seed: int | None = None
     retry_after_date: bool = False
+    retry_after: int = 1  # seconds a 429 asks for
     ingestion_disabled: bool = False
+    max_body: int = MAX_BODY  # bodies over this answer 413
+    answer_fault: str | None = None  # "split", "html" or "no-cuid": how a 201 is mangled
+    answer_fault_rate: float = 1.0
+
+
+ANSWER_FAULTS = ("split", "html", "no-cuid")
 
 
 @dataclass
@@ -78,11 +88,21 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     state.in_flight += 1
     state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    seen: dict[str, Any] = {
+        "time": time.time(),
+        "method": request.method,
+        "path": request.path,
+        "query": request.query_string,
+        "headers": {name: value for name, value in request.headers.items()},
+    }
     try:
-        response = await _answer(request, state)
+        response = await _answer(request, state, seen)
     finally:
         state.in_flight -= 1
-    state.requests.append({"time": time.time(), "status": response.status if response else None})
+    seen["status"] = response.status if response else None
+    state.requests.append(seen)
+    if response is not None and response.status == 201 and _mangled(state):
+        return await _mangle(request, response, state.config.answer_fault or "")
     if response is None:
         # The call is stored but its answer is lost: close the connection without a word.
         if request.transport is not None:
@@ -91,24 +111,64 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _answer(request: web.Request, state: SandboxState) -> web.StreamResponse | None:
+def _mangled(state: SandboxState) -> bool:
+    config = state.config
+    return bool(config.answer_fault) and state.random.random() < config.answer_fault_rate
+
+
+async def _mangle(
+    request: web.Request, response: web.StreamResponse, fault: str
+) -> web.StreamResponse:
+    """A stored call whose 201 reaches the client damaged, as proxies and slow links do."""
+    if fault == "html":
+        return web.Response(
+            status=201, text="<html><body>Request accepted</body></html>", content_type="text/html"
+        )
+    if fault == "no-cuid":
+        return web.json_response({}, status=201)
+    body = (
+        response.body
+        if isinstance(response, web.Response) and isinstance(response.body, bytes)
+        else b""
+    )
+    split = web.StreamResponse(status=201, headers={"Content-Type": "application/json"})
+    split.content_length = len(body)
+    await split.prepare(request)
+    await split.write(body[: len(body) // 2])  # two TCP segments, some time apart
+    await asyncio.sleep(0.05)
+    await split.write(body[len(body) // 2 :])
+    await split.write_eof()
+    return split
+
+
+async def _answer(
+    request: web.Request, state: SandboxState, seen: dict[str, Any]
+) -> web.StreamResponse | None:
     config = state.config
     if config.latency_ms:
         await asyncio.sleep(state.random.uniform(0, config.latency_ms) / 1000)
     if request.match_info["version"] != API_VERSION:
         return errors(400, "InvalidApiVersion", f"the route takes API version {API_VERSION}")
     if _over_rate(state):
-        retry_after = formatdate(time.time() + 1, usegmt=True) if config.retry_after_date else "1"
+        retry_after = (
+            formatdate(time.time() + 2, usegmt=True)
+            if config.retry_after_date
+            else str(config.retry_after)
+        )
         return errors(429, "TooManyRequests", "slow down", {"Retry-After": retry_after})
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return errors(413, "RequestTooLarge", f"the body is over {MAX_BODY} bytes")
+    limit = config.max_body
+    if request.content_length is not None and request.content_length > limit:
+        return errors(413, "RequestTooLarge", f"the body is over {limit} bytes")
     raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        return errors(413, "RequestTooLarge", f"the body is over {MAX_BODY} bytes")
+    if len(raw) > limit:
+        return errors(413, "RequestTooLarge", f"the body is over {limit} bytes")
     try:
         body: Any = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         body = None
+    seen["body"] = body
+    if isinstance(body, dict) and isinstance(body.get("call"), dict):
+        seen["id"] = str(body["call"].get("external_call_unique_id"))
     token = request.headers.get("Authorization")
     if token is None and isinstance(body, dict) and isinstance(body.get("oauth_token"), str):
         token = body["oauth_token"]
@@ -193,13 +253,20 @@ async def clear_calls(request: web.Request) -> web.Response:
     return web.json_response({"cleared": True})
 
 
+async def list_requests(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].requests)
+
+
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response(
         {
             "calls": len(state.calls),
             "max_in_flight": state.max_in_flight,
-            "requests": state.requests,
+            "requests": [
+                {"time": r["time"], "status": r.get("status"), "id": r.get("id")}
+                for r in state.requests
+            ],
         }
     )
 
@@ -214,6 +281,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_get("/_sandbox/calls", list_calls)
     app.router.add_delete("/_sandbox/calls", clear_calls)
     app.router.add_get("/_sandbox/stats", stats)
+    app.router.add_get("/_sandbox/requests", list_requests)
     return app
 
 

@@ -1,0 +1,78 @@
+"""Workbooks and paths built to hurt: bounded before anything large is allocated, one clear line."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests.conftest import HEADER, call_row
+from uploader.errors import InputError
+from uploader.profiles import load_profile
+from uploader.sources import open_table
+
+
+def _open(path: Path):
+    return open_table(path, is_header=load_profile("invoca").is_header)
+
+
+def _workbook(path: Path, far_cell: str | None = None) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    sheet.append(list(call_row("a1").values()))
+    if far_cell:
+        sheet[far_cell] = "x"
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("far_cell", ["XFD1048576", "XFD6000"])
+def test_a_tiny_workbook_with_a_far_cell_is_refused_before_loading(tmp_path, far_cell):
+    path = _workbook(tmp_path / "far.xlsx", far_cell)
+    assert path.stat().st_size < 20_000
+    with pytest.raises(InputError, match="cells|limits"):
+        _open(path)
+
+
+def test_a_sheet_past_excels_last_row_is_refused(tmp_path):
+    path = _workbook(tmp_path / "rows.xlsx")
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    sheet = sheet.replace(
+        "</sheetData>",
+        '<row r="1048577"><c r="A1048577" t="inlineStr"><is><t>x</t></is></c></row></sheetData>',
+    )
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    with pytest.raises(InputError, match="1,048,577"):
+        _open(path)
+
+
+def test_a_zip_bomb_is_refused_by_its_ratio(tmp_path):
+    path = _workbook(tmp_path / "bomb.xlsx")
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/media/padding.bin", b"\0" * (64 * 1024 * 1024))
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(InputError, match="times larger"):
+        _open(path)
+
+
+def test_cells_far_right_of_the_header_are_reported_not_dropped(tmp_path):
+    path = _workbook(tmp_path / "wide.xlsx", "AZ2")
+    table = _open(path)
+    list(table.chunks())
+    assert 2 in table.oversized and "header" in table.oversized[2]
+
+
+def test_a_fifo_is_refused_instead_of_waited_on(tmp_path):
+    fifo = tmp_path / "calls.xlsx"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        _open(fifo)

@@ -1,0 +1,73 @@
+"""Output files written safely: into a temporary file beside the target, renamed over it when
+complete. A rename replaces a symlink rather than writing through it, a killed run never leaves a
+half-written results file, and a run that was refused never touched the outputs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from uploader.errors import OutputError
+
+
+class AtomicFile:
+    """A new file at `path`, visible there only after `commit()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            descriptor, temporary = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".partial", dir=path.parent or Path(".")
+            )
+        except OSError as error:
+            raise OutputError(f"{path}: cannot be written ({error.strerror})") from None
+        os.close(descriptor)
+        self.temporary = Path(temporary)
+
+    def commit(self) -> None:
+        try:
+            os.chmod(self.temporary, 0o666 & ~_umask())
+            os.replace(self.temporary, self.path)
+        except OSError as error:
+            self.discard()
+            raise OutputError(f"{self.path}: cannot be written ({error.strerror})") from None
+
+    def discard(self) -> None:
+        self.temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def append_no_follow(path: Path):  # type: ignore[no-untyped-def]
+    """A text stream appending to `path`, refusing a symlink there (its target is not ours)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        reason = "is a symlink" if os.path.islink(path) else error.strerror
+        raise OutputError(f"{path}: cannot be written ({reason})") from None
+    return os.fdopen(descriptor, "a", encoding="utf-8")
+
+
+def write_text(path: Path, text: str) -> None:
+    target = AtomicFile(path)
+    try:
+        target.temporary.write_text(text, encoding="utf-8")
+    except OSError as error:
+        target.discard()
+        raise OutputError(f"{path}: cannot be written ({error.strerror})") from None
+    target.commit()
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through symlinks, `..` or hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
