@@ -18,6 +18,7 @@ import click
 from uploader import pipeline
 from uploader.errors import ConfigError, UploaderError
 from uploader.settings import Options
+from uploader.textsafe import printable
 
 CONFIG_FILE = "invoca-upload.toml"
 log = logging.getLogger("uploader")
@@ -116,7 +117,14 @@ input_options = compose(
         "--dayfirst",
         is_flag=True,
         default=False,
-        help="Read ambiguous dates like 05/03/2024 as 5 March.",
+        help="Read ambiguous dates like 05/03/2024 as 5 March. Without it the order is decided "
+        "from the whole column (31/03/2024 makes it day-first).",
+    ),
+    option(
+        "--country",
+        metavar="CC",
+        help="Region of national phone numbers, e.g. GB for 020 7183 8750. Default: the "
+        "profile's, else US.",
     ),
     option(
         "--encoding",
@@ -333,7 +341,7 @@ def upload(file: Path, **kwargs: Any) -> None:
       invoca-upload upload twilio.csv --profile twilio --campaign-id 85 \\
           --recording-url-template 'https://rec.example.com/{Sid}.wav'
       invoca-upload upload calls.csv --dry-run  # check and show the request bodies
-      invoca-upload upload calls.csv --base-url http://127.0.0.1:8765 --rate 50   # the sandbox
+      invoca-upload upload calls.csv --campaign-id 85 --base-url http://127.0.0.1:8765  # sandbox
 
     \b
     Every option can also be set as INVOCA_<OPTION> (INVOCA_BASE_URL, INVOCA_RATE, ...) or in
@@ -373,9 +381,9 @@ def validate(file: Path, report: str | None, **kwargs: Any) -> None:
 
     \b
     Examples:
-      invoca-upload validate calls.xlsx
+      invoca-upload validate calls.xlsx --campaign-id 85
       invoca-upload validate five9.csv --profile five9 --timezone America/Chicago --campaign-id 85
-      invoca-upload validate export.csv --dayfirst --report problems.csv
+      invoca-upload validate export.csv --campaign-id 85 --country GB --report problems.csv
 
     \b
     Exit codes: 0 every row valid; 1 some rows invalid; 2 the file cannot be read.
@@ -651,12 +659,33 @@ def _print_summary(summary: dict) -> None:
     click.echo(f"  took {summary['elapsed_seconds']:.1f} s{speed}")
     for name, path in summary["files"].items():
         click.echo(f"  {name + ':':<10}{path}")
+    _print_problems(summary)
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     if summary["stopped"]:
         click.echo(f"stopped: {summary['stopped']}", err=True)
     if summary["interrupted"]:
         click.echo("interrupted: run the same command again to send the rest", err=True)
+
+
+def _print_problems(summary: dict) -> None:
+    """The first problems in full (row, column, value, reason) and the API's most frequent reasons."""
+    problems = summary.get("problems") or {}
+    if not problems.get("count"):
+        return
+    click.echo("Problems:")
+    for problem in problems["first"]:
+        where = f"row {problem['row']}" + (f", {problem['column']}" if problem["column"] else "")
+        value = f" {printable(str(problem['value']), 80)!r}" if problem["value"] else ""
+        click.echo(f"  {where}:{value} {printable(problem['reason'], 300)}")
+    more = problems["count"] - len(problems["first"])
+    if more > 0:
+        where = summary["files"].get("errors") or summary["files"].get("results") or "the results"
+        click.echo(f"  and {more:,} more in {where}")
+    if problems.get("top_reasons"):
+        click.echo("Most frequent answers from the API:")
+        for reason, count in problems["top_reasons"]:
+            click.echo(f"  {count:>8,}  {printable(reason, 300)}")
 
 
 def main() -> None:

@@ -373,6 +373,8 @@ class Sender:
         except RunStopped as error:
             self.stop(str(error))
             return _outcome(pending, Answer(FAILED, 0, error=str(error)), tries.attempts), True
+        if answer.error.startswith("UnauthorizedAdvertiser"):
+            answer = _naming_campaign(answer, pending.request)
         return _outcome(pending, answer, tries.attempts), tries.reached
 
     async def _attempt(self, pending: Pending, tries: _Tries) -> Answer:
@@ -518,6 +520,16 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
             raise RunStopped(
                 f"an answer of more than {MAX_RESPONSE // 1024} KiB: not the API (check --base-url)"
             )
+
+
+def _naming_campaign(answer: Answer, request: CallRequest) -> Answer:
+    """A refused campaign is named: a wrong --campaign-id is the usual cause."""
+    try:
+        campaign = orjson.loads(request.payload)["call"]["advertiser_campaign_id_from_network"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return answer
+    return Answer(answer.status, answer.http_status, answer.cuid,
+                  f"{answer.error} (campaign {printable(str(campaign), 80)}: check --campaign-id)")  # fmt: skip
 
 
 def _outcome(pending: Pending, answer: Answer, attempts: int) -> RowOutcome:

@@ -33,7 +33,7 @@ def run_demo(out: Path = DEFAULT_OUT, echo=print) -> int:  # type: ignore[no-unt
         token=TOKEN, signals=("sale", "appointment"), custom=("channel", "agent")
     )
     echo("invoca-upload demo")
-    echo(f"  input:    {workbook} (50 calls; two have mistakes on purpose)")
+    echo(f"  input:    {workbook} (50 calls, written the way analysts fill the template)")
     with running_sandbox(config) as sandbox, tempfile.TemporaryDirectory() as scratch:
         echo(f"  sandbox:  {sandbox.url} (a local emulator of Invoca's Call Ingestion API)")
         echo(

@@ -79,9 +79,12 @@ class RowError:
     """One problem with one cell (or the whole row when column is empty)."""
 
     row: int
-    column: str
+    column: str  # the label shown: the field, with the input's column when it differs
     value: str
     message: str
+    field: str = ""  # the API field (or signal:/custom: name) the problem is about
+    input_column: str = ""  # the input column that holds the value, for marking the cell
+    also: tuple[str, ...] = ()  # further input columns the problem names (a "one of" pair)
 
     def __str__(self) -> str:
         where = f"{self.column}: " if self.column else ""

@@ -86,8 +86,24 @@ def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
     return Normalized(values, reasons)
 
 
+# What call logs write for a caller who withheld the number: words, and Twilio's keypad spellings
+# (+266696687 ANONYMOUS, +7378742833 RESTRICTED, +8656696 UNKNOWN, +2562533 BLOCKED,
+# +86282452253 UNAVAILABLE; Twilio support, "Why do incoming calls show a strange caller ID").
+WITHHELD_WORDS = {"anonymous", "restricted", "unavailable", "unknown", "private", "blocked",
+                  "withheld", "no caller id", "private number", "unknown caller"}  # fmt: skip
+WITHHELD_NUMBERS = {"+266696687", "+7378742833", "+8656696", "+2562533", "+86282452253"}
+WITHHELD = "the caller's number was withheld"
+
+
+def is_withheld(value: str) -> bool:
+    compact = re.sub(r"[\s\-().]", "", value)
+    return value.strip().lower() in WITHHELD_WORDS or "+" + compact.lstrip("+") in WITHHELD_NUMBERS
+
+
 def parse_phone(value: str, region: str = "US") -> tuple[str | None, str]:
     """One phone number to E.164, or None and the reason it is not one."""
+    if is_withheld(value):
+        return None, WITHHELD
     if re.match(SCIENTIFIC, value):
         return None, LOST_DIGITS
     if not re.search(r"\d", value):
@@ -103,7 +119,14 @@ def parse_phone(value: str, region: str = "US") -> tuple[str | None, str]:
         digits = re.sub(r"\D", "", value)
         if len(digits) < 7:
             return None, "is too short to be a phone number (an extension?)"
-        return None, "is not a phone number"
+        if not value.strip().startswith("+") and region == "US" and len(digits) >= 10:
+            return (
+                None,
+                "is not a valid US number (a national number of another country? pass --country)",
+            )
+        if len(digits) < 10:
+            return None, "has too few digits for a phone number"
+        return None, f"is not a valid phone number (read as {region} when it has no +country code)"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
@@ -135,9 +158,65 @@ EXCEL_EPOCH_1904 = pd.Timestamp("1904-01-01")
 
 @dataclass
 class TimeOptions:
+    """How cells are read: the zone of zone-less times, the date order (decided per column from the
+    whole column, see `DateOrder`), the 1904 date system, and the region of national numbers."""
+
     timezone: str | None = None
     dayfirst: bool = False
     epoch1904: bool = False
+    country: str = "US"
+
+
+@dataclass
+class DateOrder:
+    """What a whole start_time column says about its date order (`05/03/2024` vs `31/03/2024`)."""
+
+    day_first: dict[int, str]  # a few example rows only valid day-first
+    month_first: dict[int, str]  # and only valid month-first
+    day_first_count: int = 0
+    month_first_count: int = 0
+    ambiguous: int = 0
+
+    @classmethod
+    def empty(cls) -> DateOrder:
+        return cls({}, {})
+
+    def add(self, text: pd.Series) -> None:
+        parts = text.dropna().str.extract(LOCALE_LIKE)[["first", "second_"]].dropna()
+        if parts.empty:
+            return
+        first, second = pd.to_numeric(parts["first"]), pd.to_numeric(parts["second_"])
+        day_only = (first > 12) & (second <= 12)
+        month_only = (second > 12) & (first <= 12)
+        self.day_first_count += int(day_only.sum())
+        self.month_first_count += int(month_only.sum())
+        self.ambiguous += int(((first <= 12) & (second <= 12)).sum())
+        for row in parts.index[day_only][: 2 - len(self.day_first)]:
+            self.day_first[int(row)] = str(text[row])
+        for row in parts.index[month_only][: 2 - len(self.month_first)]:
+            self.month_first[int(row)] = str(text[row])
+
+    def decide(self, default_dayfirst: bool) -> bool:
+        """Day-first when the column holds a value only valid day-first, month-first when it holds
+        one only valid month-first, the default when every value is ambiguous; both: refused."""
+        if self.day_first_count and self.month_first_count:
+            (day_row, day), (month_row, month) = (
+                next(iter(self.day_first.items())),
+                next(iter(self.month_first.items())),
+            )
+            raise MixedDateOrder(
+                f"the start time column mixes date orders: row {day_row} ({day}) is only valid "
+                f"day-first and row {month_row} ({month}) only month-first; fix the file"
+            )
+        if self.day_first_count:
+            return True
+        if self.month_first_count:
+            return False
+        return default_dayfirst
+
+
+class MixedDateOrder(ValueError):
+    """A start time column holds dates in both orders."""
 
 
 # Already in the form sent: ISO 8601 with T, whole seconds and a zone (Z becomes +00:00). Years
@@ -221,9 +300,10 @@ def _read_locale_like(text, options, wall, offset, reasons) -> pd.Series:
     month, day = (second, first) if options.dayfirst else (first, second)
     wrong_order = month > 12
     hint = (
-        "is day-first: use --dayfirst"
+        "is day-first, but the column was read month-first (--dayfirst is not set and no other "
+        "value decides)"
         if not options.dayfirst
-        else "is month-first: drop --dayfirst"
+        else "is month-first, but the column is read day-first (--dayfirst or the profile)"
     )
     reasons[wrong_order[wrong_order].index] = hint
     year = pd.to_numeric(parts["year"])

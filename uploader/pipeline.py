@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uploader.errors import ConfigError, ExitCode, OutputError, RowError
+from uploader.errors import ConfigError, ExitCode, InputError, OutputError, RowError
 from uploader.files import same_file
 from uploader.journal import Journal, JournalEntry, default_journal_path
 from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
-from uploader.normalize import TimeOptions
+from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
 from uploader.outcome import (
     ALREADY_UPLOADED,
     DELIVERED,
@@ -68,6 +68,7 @@ class RunSummary:
     interrupted: bool = False
     exit_code: int = 0
     output_problems: list[str] = field(default_factory=list)
+    problems: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -90,6 +91,7 @@ class RunSummary:
             "stopped": self.stopped,
             "interrupted": self.interrupted,
             "output_problems": self.output_problems,
+            "problems": self.problems,
             "exit_code": int(self.exit_code),
         }
 
@@ -135,7 +137,7 @@ class Prepared:
         kept, skipped, checked = checking.result()
         errors = checked.errors
         for row, problem in oversized.items():
-            errors[row] = [RowError(row, "", "", problem)]
+            errors[row] = [RowError(row, "", "", problem, field="row")]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
             errors.setdefault(row, []).append(
                 RowError(
@@ -143,6 +145,8 @@ class Prepared:
                     "external_call_unique_id",
                     str(kept.at[row, "external_call_unique_id"]),
                     f"is the same external_call_unique_id as row {first}",
+                    field="external_call_unique_id",
+                    input_column=self.plan.fields.get("external_call_unique_id", ""),
                 )  # fmt: skip
             )
         valid = checked.valid  # errors is checked.errors, now with the rows found above
@@ -213,10 +217,46 @@ def prepare(path: Path, options: Options) -> Prepared:
             f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most {MAX_SIGNALS} per call"
         )
     timezone = options.timezone or profile.timezone
+    default_dayfirst = options.dayfirst or profile.dayfirst
+    dayfirst = _date_order(path, options, profile, plan, default_dayfirst, warnings)
     time_options = TimeOptions(
-        timezone=timezone, dayfirst=options.dayfirst, epoch1904=table.epoch1904
+        timezone=timezone,
+        dayfirst=dayfirst,
+        epoch1904=table.epoch1904,
+        country=options.country or profile.country or "US",
     )
     return Prepared(table, plan, time_options, warnings)
+
+
+def _date_order(path, options, profile, plan, default_dayfirst: bool, warnings: list[str]) -> bool:
+    """Decide the start time column's date order from the whole column, before any row is sent:
+    one pass over that column (a second read of the file) when it holds dates like 05/03/2024."""
+    column = plan.fields.get("start_time")
+    if column is None or options.dayfirst:
+        return default_dayfirst
+    order = DateOrder.empty()
+    table = open_table(
+        path, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
+    )
+    for chunk in table.chunks(options.chunk_size):
+        if column in chunk:
+            order.add(chunk[column].astype("string").str.strip())
+    try:
+        dayfirst = order.decide(default_dayfirst)
+    except MixedDateOrder as error:
+        raise InputError(f"{path}: {error}") from None
+    if order.ambiguous and not order.day_first_count and not order.month_first_count:
+        way = "day first (5 March for 05/03)" if dayfirst else "month first (3 May for 05/03)"
+        warnings.append(
+            f"{order.ambiguous} start times like 05/03/2024 could be read either way: all were read "
+            f"{way}; pass --dayfirst or fix the profile if that is wrong"
+        )
+    elif order.day_first_count and not default_dayfirst:
+        warnings.append(
+            f"start times read day first: the column holds {order.day_first_count} dates only valid "
+            f"that way (row {next(iter(order.day_first))}: {next(iter(order.day_first.values()))})"
+        )
+    return dayfirst
 
 
 # ---------------------------------------------------------------- validate
@@ -255,6 +295,7 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
     _zone_warning(summary, zone_less)
     summary.blank_rows = prepared.table.blank_rows
     summary.files["errors"] = str(errors_file.path)
+    summary.problems = errors_file.problems.as_dict()
     summary.elapsed_seconds = time.monotonic() - started
     summary.exit_code = 1 if summary.counts[INVALID] else 0
     return summary
@@ -540,6 +581,7 @@ class Run:
     ) -> None:
         summary = self.summary
         summary.counts = outputs.counts
+        summary.problems = outputs.problems.as_dict()
         summary.blank_rows = prepared.table.blank_rows
         summary.elapsed_seconds = time.monotonic() - self.started
         summary.files["results"] = str(outputs.results_path)

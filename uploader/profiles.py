@@ -41,7 +41,7 @@ PSEUDO_FIELDS = ("from_number", "to_number", "recording")
 SIGNAL_PREFIXES = ("signal:", "signal.", "signals:", "signals.")
 CUSTOM_PREFIXES = ("custom:", "custom.", "custom_data:", "custom_data.")
 PROFILE_KEYS = {
-    "name", "description", "columns", "values", "constants", "timezone",
+    "name", "description", "columns", "values", "constants", "timezone", "dayfirst", "country",
     "recording_url_template", "skip", "signals", "custom",
 }  # fmt: skip
 
@@ -66,6 +66,8 @@ class Profile:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
+    dayfirst: bool = False
+    country: str | None = None
     recording_url_template: str | None = None
     skip: list[SkipRule] = field(default_factory=list)
     signals: dict[str, str] = field(default_factory=dict)
@@ -319,6 +321,20 @@ def load_profile(name_or_path: str | Path = "invoca") -> Profile:
     return profile_from_dict(data, str(name_or_path))
 
 
+def _flag(value: object, key: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"profile {source}: {key} must be true or false")
+    return value
+
+
+def _country(value: object, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise ConfigError(f"profile {source}: country must be a two-letter region code such as GB")
+    return value.upper()
+
+
 def profile_from_dict(data: dict, source: str) -> Profile:
     unknown = set(data) - PROFILE_KEYS
     if unknown:
@@ -356,6 +372,8 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         },
         constants={k: str(v) for k, v in data.get("constants", {}).items()},
         timezone=data.get("timezone"),
+        dayfirst=_flag(data.get("dayfirst", False), "dayfirst", source),
+        country=_country(data.get("country"), source),
         recording_url_template=data.get("recording_url_template"),
         skip=skips,
         signals={str(k): str(v) for k, v in data.get("signals", {}).items()},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,7 @@ class Outputs:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     retry_rows: int = 0
     failure: str | None = None  # the first write that failed; later chunks are only counted
+    problems: ProblemSample = field(default_factory=lambda: ProblemSample())
     _retry: Any = None
 
     def __post_init__(self) -> None:
@@ -230,6 +232,7 @@ class Outputs:
                 self.failure = f"{self.results_path}: cannot be written ({error.strerror})"
         for row in chunk.index.tolist():
             self.counts[outcomes[int(row)].status] += 1
+            self.problems.outcome(outcomes[int(row)], errors.get(int(row), []))
 
     def _write(
         self,
@@ -249,26 +252,24 @@ class Outputs:
         ):
             outcome = outcomes[int(row_number)]
             self.counts[outcome.status] += 1
+            self.problems.outcome(outcome, errors.get(int(row_number), []))
             fixed = [outcome.row, cell(outcome.external_call_unique_id), outcome.status,
                      cell(outcome.cuid), outcome.http_status or "", outcome.attempts or "",
                      cell(outcome.error)]  # fmt: skip
             fills = {2: STATUS_FILL[outcome.status]}
             notes: dict[int, str] = {}
             for problem in errors.get(int(row_number), []):
-                offset = self._offset(problem.column)
-                if offset is not None:
-                    place = len(RESULT_COLUMNS) + offset
-                    fills[place] = RED
-                    notes[place] = notes.get(place, "") + str(problem) + "\n"
+                for column in (problem.input_column or problem.column, *problem.also):
+                    offset = self._offsets.get(column)
+                    if offset is not None:
+                        place = len(RESULT_COLUMNS) + offset
+                        fills[place] = RED
+                        notes[place] = notes.get(place, "") + str(problem) + "\n"
             results.row([*fixed, *cells], fills, notes)
             if outcome.status not in FINE and not (self.dry_run and outcome.status == NOT_SENT):
                 if raw is None:
                     raw = [_XlsxSink.cells(source[name]) for name in chunk.columns]
                 self._retry_row([column[at] for column in raw], outcome.error)
-
-    def _offset(self, column: str) -> int | None:
-        name = column.split(" (", 1)[1].rstrip(")") if " (" in column else column
-        return self._offsets.get(name)
 
     def _retry_row(self, cells: list[Any], error: str) -> None:
         if self._retry is None:
@@ -290,6 +291,45 @@ class Outputs:
         for sink in (self._results, self._retry):
             if sink is not None:
                 sink.discard()
+
+
+class ProblemSample:
+    """What the screen shows of a run's problems: the first few in full, the rest counted, and
+    the most frequent reasons the API gave."""
+
+    SHOWN = 10
+
+    def __init__(self) -> None:
+        self.first: list[dict[str, Any]] = []
+        self.count = 0
+        self.reasons: Counter[str] = Counter()
+
+    def outcome(self, outcome: RowOutcome, problems: list[RowError]) -> None:
+        if outcome.status in FINE or outcome.status == NOT_SENT:
+            return
+        if problems:
+            for problem in problems:
+                self.problem(problem)
+            return
+        self.count += 1
+        if outcome.status != "invalid":
+            self.reasons[f"{outcome.status}: {outcome.error}"] += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append({"row": outcome.row, "column": "", "value": outcome.external_call_unique_id,
+                               "reason": f"{outcome.status}: {outcome.error}"})  # fmt: skip
+
+    def problem(self, problem: RowError) -> None:
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append({"row": problem.row, "column": problem.column,
+                               "value": problem.value, "reason": problem.message})  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "first": self.first,
+            "count": self.count,
+            "top_reasons": self.reasons.most_common(5),
+        }
 
 
 class RequestsFile:
@@ -314,13 +354,13 @@ class ErrorsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._sink = _CsvSink(path, list(ERROR_COLUMNS))
-        self.count = 0
+        self.problems = ProblemSample()
 
     def write(self, problems: list[RowError]) -> None:
         for problem in problems:
+            self.problems.problem(problem)
             values = [problem.row, problem.column, problem.value, problem.message]
             self._sink.row([self._sink.cell(value) for value in values])
-            self.count += 1
 
     def close(self) -> None:
         self._sink.close()

@@ -64,6 +64,8 @@ def _yes_or_no(error: str) -> pa.Check:
     return pa.Check(lambda s: s.astype(object).isin((True, False)), error=error)
 
 
+CROSS_FIELD = "needs recording_url or recording_filename"
+
 CALL_SCHEMA = pa.DataFrameSchema(
     {
         "external_call_unique_id": _text(
@@ -106,7 +108,7 @@ CALL_SCHEMA = pa.DataFrameSchema(
     checks=[
         pa.Check(
             lambda df: df["recording_url"].notna() | df["recording_filename"].notna(),
-            error="needs recording_url or recording_filename",
+            error=CROSS_FIELD,
         )
     ],
     strict=False,
@@ -140,7 +142,7 @@ def normalise(
         "language_code": normalize_choice(canonical["language_code"], LANGUAGE_CODES),
     }
     for name in PHONE_FIELDS:
-        results[name] = normalize_phones(canonical[name])
+        results[name] = normalize_phones(canonical[name], options.country)
     for name in canonical.columns:
         if name.startswith("signal:"):
             results[name] = normalize_booleans(canonical[name])
@@ -163,7 +165,27 @@ def validate(
         CALL_SCHEMA.validate(rows, lazy=True, inplace=True)
     except SchemaErrors as failure:
         _collect(failure.failure_cases, canonical, reasons, columns or {}, errors)
+    _unread(canonical, reasons, columns or {}, errors)
     return ValidatedChunk(rows, errors)
+
+
+def _unread(canonical, reasons, columns, errors) -> None:
+    """A value the normaliser could not read is invalid even when its text happens to pass the
+    schema's pattern (`+266696687` has the shape of E.164 but is no number)."""
+    for column, found in reasons.items():
+        for row, reason in found.dropna().items():
+            row = int(row)
+            if any(error.field == column for error in errors.get(row, [])):
+                continue
+            raw = canonical.at[row, column]
+            errors.setdefault(row, []).append(
+                RowError(row, _label(column, columns), "" if pd.isna(raw) else str(raw), str(reason),
+                         field=column, input_column=columns.get(column, column))
+            )  # fmt: skip
+
+
+def _label(column: str, columns: dict[str, str]) -> str:
+    return column if columns.get(column, column) == column else f"{column} ({columns[column]})"
 
 
 def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
@@ -188,10 +210,23 @@ def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
             message = NULL_MESSAGE
         else:
             message = str(case.check)
-        label = column if columns.get(column, column) == column else f"{column} ({columns[column]})"
+        if not column and message == CROSS_FIELD:
+            _recording_pair(row, columns, errors)
+            continue
         errors.setdefault(row, []).append(
-            RowError(row, label, "" if raw is None or pd.isna(raw) else str(raw), message)
-        )
+            RowError(row, _label(column, columns), "" if raw is None or pd.isna(raw) else str(raw),
+                     message, field=column, input_column=columns.get(column, column) if column else "")
+        )  # fmt: skip
+
+
+def _recording_pair(row: int, columns: dict[str, str], errors) -> None:
+    """The cross-field rule names both columns, so that the results workbook marks both cells."""
+    named = [columns.get(f, f) for f in ("recording_url", "recording_filename")]
+    errors.setdefault(row, []).append(
+        RowError(row, " or ".join(named), "", f"one of {' or '.join(named)} is required "
+                 "(or pass --recording-url-template)", field="recording_url",
+                 input_column=named[0], also=tuple(named[1:]))
+    )  # fmt: skip
 
 
 class SeenIds:

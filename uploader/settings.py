@@ -27,6 +27,7 @@ class Options:
     recording_url_template: str | None = None
     timezone: str | None = None
     dayfirst: bool = False
+    country: str | None = None  # region of national phone numbers; default: the profile's, else US
     encoding: str | None = None
     # target
     base_url: str = "https://invoca.net"
@@ -73,6 +74,12 @@ class Options:
                 raise ConfigError(
                     f"--timezone {self.timezone}: not an IANA time zone (e.g. America/New_York)"
                 ) from None
+        if self.country is not None:
+            import phonenumbers
+
+            if self.country.upper() not in phonenumbers.SUPPORTED_REGIONS:
+                raise ConfigError(f"--country {self.country}: not a region code (e.g. US, GB, ES)")
+            self.country = self.country.upper()
         for name in ("rate", "timeout", "outage_budget"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a finite number")
