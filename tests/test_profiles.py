@@ -151,3 +151,38 @@ def test_the_readme_profile_example_works(tmp_path):
     assert bodies[1]["call"]["calling_phone_number"] == "+442071838751"
     assert bodies[1]["call"]["recording_filename"] == "s3-key/r2.wav"
     assert len(bodies) == 2
+
+
+def test_five9_recordings_is_a_count_not_a_file(tmp_path):
+    """tap-five9's call_log schema: RECORDINGS counts recordings; the URL comes from the template."""
+    path = tmp_path / "five9.csv"
+    path.write_text(
+        "CALL ID,TIMESTAMP,CALL TYPE,ANI,DNIS,RECORDINGS\n"
+        '300000000009,"Mon, 06 Jan 2025 10:22:31",Inbound,3125550143,8885551212,1\n'
+    )
+    from uploader import upload
+
+    upload(path, profile="five9", dry_run=True, campaign_id="85", timezone="America/Chicago",
+           recording_url_template="https://rec.example.com/{CALL ID}.wav", progress=False)  # fmt: skip
+    body = json.loads((tmp_path / "five9.requests.jsonl").read_text())
+    assert body["call"]["recording_url"] == "https://rec.example.com/300000000009.wav"
+    assert "recording_filename" not in body["call"]
+    assert body["call"]["start_time"] == "2025-01-06T10:22:31-06:00"
+
+
+def test_amazon_connect_reads_every_documented_initiation_method(tmp_path):
+    from uploader import upload
+
+    methods = ["INBOUND", "OUTBOUND", "TRANSFER", "QUEUE_TRANSFER", "CALLBACK", "API", "DISCONNECT",
+               "WEBRTC_API", "EXTERNAL_OUTBOUND", "MONITOR", "AGENT_REPLY", "FLOW"]  # fmt: skip
+    lines = ["ContactId,Channel,InitiationMethod,InitiationTimestamp,CustomerEndpoint.Address,"
+             "SystemEndpoint.Address,Recording.Location"]  # fmt: skip
+    for index, method in enumerate(methods):
+        lines.append(
+            f"c-{index},VOICE,{method},2022-01-05T17:12:59Z,+13125550143,+18885551212,rec/{index}.wav"
+        )
+    path = tmp_path / "connect.csv"
+    path.write_text("\n".join(lines) + "\n")
+    summary = upload(path, profile="amazon_connect", dry_run=True, campaign_id="85", progress=False)
+    assert summary.counts["invalid"] == 0
+    assert summary.counts["skipped"] == 4 and summary.counts["not_sent"] == 8
