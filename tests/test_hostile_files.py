@@ -38,6 +38,21 @@ def test_a_tiny_workbook_with_a_far_cell_is_refused_before_loading(tmp_path, far
         _open(path)
 
 
+def test_a_far_cell_spelled_unusually_is_still_found(tmp_path):
+    """XML allows any whitespace before an attribute and single quotes around its value."""
+    path = _workbook(tmp_path / "odd.xlsx", "XFD6000")
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    assert b' r="XFD6000"' in sheet
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(b' r="XFD6000"', b"\tr='XFD6000'")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    with pytest.raises(InputError, match="cells"):
+        _open(path)
+
+
 def test_a_sheet_past_excels_last_row_is_refused(tmp_path):
     path = _workbook(tmp_path / "rows.xlsx")
     with zipfile.ZipFile(path) as source:

@@ -384,8 +384,23 @@ MAX_DENSE_CELLS = 40_000_000
 MAX_XML_BYTES = 2 * 1024**3
 BOMB_RATIO = 100
 BOMB_MIN_BYTES = 32 * 1024**2
-_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,4})([0-9]{1,8})"')
-_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\br="([0-9]{1,8})"')
+
+
+def _ref_patterns(attribute: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """The row numbers of every `r` attribute (cells `r="XFD9"`, rows `r="9"`), and the letters of
+    the cells past column Z: a sheet of at most 26 columns cannot reach the dense limit within
+    Excel's rows, so narrow sheets (most) have almost no letters to read."""
+    return (
+        re.compile(attribute + rb"[A-Z]{0,4}([0-9]{1,8})[\"']"),
+        re.compile(attribute + rb"([A-Z]{2,4})[0-9]"),
+    )
+
+
+# Excel writes ` r="`: that literal lets the scan run at memory speed; a block with another spelling
+# (other whitespace before `r`, single quotes) is read with the general patterns.
+_EXCEL_REFS = _ref_patterns(rb' r="')
+_ANY_REFS = _ref_patterns(rb"\sr=[\"']")
+_UNUSUAL_REF = (b"\tr=", b"\nr=", b"\rr=", b"r='")
 
 
 def _check_bounds(path: Path) -> None:
@@ -413,22 +428,26 @@ def _check_bounds(path: Path) -> None:
 
 
 def _check_sheet_extent(path: Path, archive, entry) -> None:  # type: ignore[no-untyped-def]
-    rows = columns = 0
+    rows = columns = 0  # columns: the widest past Z, 0 when every cell is in A-Z
     tail = b""
     with archive.open(entry) as stream:
         while block := stream.read(1024 * 1024):
             text = tail + block
-            for match in _CELL_REF.finditer(text):
-                columns = max(columns, _column_number(match.group(1)))
-                rows = max(rows, int(match.group(2)))
-            for match in _ROW_REF.finditer(text):
-                rows = max(rows, int(match.group(1)))
+            unusual = any(spelling in text for spelling in _UNUSUAL_REF)
+            numbers, wide = _ANY_REFS if unusual else _EXCEL_REFS
+            if found := numbers.findall(text):
+                rows = max(rows, max(map(int, found)))
+            if found := wide.findall(text):
+                columns = max(columns, max(map(_column_number, set(found))))
             tail = text[-200:]
     name = entry.filename.rsplit("/", 1)[-1]
-    if rows > EXCEL_MAX_ROWS or columns > EXCEL_MAX_COLUMNS:
+    if rows > EXCEL_MAX_ROWS:
         raise InputError(
-            f"{path}: {name} reaches row {rows:,}, column {columns:,}, past Excel's limits "
-            f"({EXCEL_MAX_ROWS:,} rows, {EXCEL_MAX_COLUMNS:,} columns)"
+            f"{path}: {name} reaches row {rows:,}, past Excel's last ({EXCEL_MAX_ROWS:,})"
+        )
+    if columns > EXCEL_MAX_COLUMNS:
+        raise InputError(
+            f"{path}: {name} reaches column {columns:,}, past Excel's last ({EXCEL_MAX_COLUMNS:,})"
         )
     if rows * columns > MAX_DENSE_CELLS:
         raise InputError(
