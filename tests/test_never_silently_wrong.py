@@ -163,3 +163,10 @@ def test_mixed_orders_raise_for_library_callers(tmp_path):
     with pytest.raises(InputError, match="mixes date orders"):
         validate_file(write_csv(tmp_path / "m.csv", rows), campaign_id="85", progress=False)
     assert read_results  # the shared helper stays importable for the tests that use it
+
+
+def test_a_date_in_other_digits_is_invalid_not_a_crash(tmp_path):
+    rows = [call_row("ar", start_time="١٢/٠٣/2024 10:00"), call_row("ok")]
+    summary = validate_file(write_csv(tmp_path / "ar.csv", rows), campaign_id="85", progress=False)
+    assert summary.counts == {"valid": 1, "invalid": 1, "skipped": 0}
+    assert summary.problems["first"][0]["column"] == "start_time"
