@@ -157,7 +157,7 @@ def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_befor
                 "--base-url?); the call may have been stored, so it is kept as maybe-sent"
             )
         return Answer(CREATED, 201, printable(str(cuid).strip(), 200))
-    if http_status in (200, 204) or (200 <= http_status < 300 and http_status not in (201, 202)):
+    if 200 <= http_status < 300 and http_status != 202:
         raise RunStopped(
             f"HTTP {http_status}: not an answer the Call Ingestion API gives; check --base-url"
         )
@@ -388,11 +388,11 @@ class Sender:
         self._in_flight[request.row] = pending
         try:
             answer = await self._post(request, tries.sent_before)
-        except _Unreached as error:  # the connection was never made: nothing went out
+        except _Unreached:  # the connection was never made: nothing went out
             if self.ledger is not None:
                 self.ledger.unmark(request.external_call_unique_id)
             self._count_failure()
-            raise error.transport from None
+            raise
         except TransportError as error:
             tries.sent_before = tries.reached = True  # the API may have stored it, then failed
             if error.slow_down:
@@ -466,9 +466,7 @@ class Sender:
             ) from None
         except aiohttp.ClientConnectorError as error:
             raise _Unreached(
-                TransportError(
-                    f"cannot connect to {self._url.host} ({printable(str(error.os_error))})"
-                )
+                f"cannot connect to {self._url.host} ({printable(str(error.os_error))})"
             ) from None
         except aiohttp.ClientError as error:
             raise TransportError(f"connection problem ({type(error).__name__})") from None
@@ -501,11 +499,8 @@ class Sender:
             self._streak = ("", 0)
 
 
-class _Unreached(Exception):
+class _Unreached(TransportError):
     """The connection could not be made, so the request cannot have reached the API."""
-
-    def __init__(self, transport: TransportError) -> None:
-        self.transport = transport
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:

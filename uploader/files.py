@@ -4,36 +4,52 @@ half-written results file, and a run that was refused never touched the outputs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from uploader.errors import OutputError
 
 
 class AtomicFile:
-    """A new file at `path`, visible there only after `commit()`."""
+    """A new file at `path`, visible there only after `commit()`. Write to `temporary` (a path) or
+    to the text stream `open()` returns, which `commit()` and `discard()` close."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.stream: TextIO | None = None
         try:
             descriptor, temporary = tempfile.mkstemp(
                 prefix=f".{path.name}.", suffix=".partial", dir=path.parent or Path(".")
             )
         except OSError as error:
-            raise OutputError(f"{path}: cannot be written ({error.strerror})") from None
+            raise self.failed(error) from None
         os.close(descriptor)
         self.temporary = Path(temporary)
 
+    def open(self, **text_options: str) -> TextIO:
+        self.stream = self.temporary.open("w", **text_options)  # type: ignore[call-overload]
+        return self.stream
+
+    def failed(self, error: OSError) -> OutputError:
+        return OutputError(f"{self.path}: cannot be written ({error.strerror})")
+
     def commit(self) -> None:
         try:
+            if self.stream is not None:
+                self.stream.close()
             os.chmod(self.temporary, 0o666 & ~_umask())
             os.replace(self.temporary, self.path)
         except OSError as error:
             self.discard()
-            raise OutputError(f"{self.path}: cannot be written ({error.strerror})") from None
+            raise self.failed(error) from None
 
     def discard(self) -> None:
+        if self.stream is not None:
+            with contextlib.suppress(OSError):
+                self.stream.close()
         self.temporary.unlink(missing_ok=True)
 
 
@@ -56,10 +72,10 @@ def append_no_follow(path: Path):  # type: ignore[no-untyped-def]
 def write_text(path: Path, text: str) -> None:
     target = AtomicFile(path)
     try:
-        target.temporary.write_text(text, encoding="utf-8")
+        target.open(encoding="utf-8").write(text)
     except OSError as error:
         target.discard()
-        raise OutputError(f"{path}: cannot be written ({error.strerror})") from None
+        raise target.failed(error) from None
     target.commit()
 
 

@@ -200,17 +200,6 @@ class Journal:
         self._lock.close()
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind, value, traceback) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
 def _acquire_lock(path: Path):
     lock_path = path.with_name(path.name + ".lock")
     try:  # never through a symlink: its target would be truncated below

@@ -119,13 +119,13 @@ def parse_phone(value: str, region: str = "US") -> tuple[str | None, str]:
         digits = re.sub(r"\D", "", value)
         if len(digits) < 7:
             return None, "is too short to be a phone number (an extension?)"
-        if not value.strip().startswith("+") and region == "US" and len(digits) >= 10:
+        if len(digits) < 10:
+            return None, "has too few digits for a phone number"
+        if not value.strip().startswith("+") and region == "US":
             return (
                 None,
                 "is not a valid US number (a national number of another country? pass --country)",
             )
-        if len(digits) < 10:
-            return None, "has too few digits for a phone number"
         return None, f"is not a valid phone number (read as {region} when it has no +country code)"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 

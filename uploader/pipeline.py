@@ -436,30 +436,28 @@ class Run:
         """Put the outputs in place; after sending, a failure there is exit 5 and the summary
         says so (the journal holds every answer)."""
         summary = self.summary
-        problems = []
         try:
             outputs.close(summary.as_dict())
         except OutputError as error:
-            problems.append(str(error))
+            self._output_failed(error)
             summary.files.pop("results", None)
             summary.files.pop("retry", None)
-        if self.options.summary_json and not problems:
+        if self.options.summary_json:  # written last, so that it states the exit code returned
             try:
                 write_summary_json(Path(self.options.summary_json), summary.as_dict())
             except OutputError as error:
-                problems.append(str(error))
-        if problems:
-            summary.output_problems = problems
-            if summary.exit_code in (ExitCode.OK, ExitCode.ROW_PROBLEMS):
-                summary.exit_code = ExitCode.OUTPUT_FAILED
-            if self.options.summary_json:  # a second try, now stating the exit code
-                with contextlib.suppress(OutputError):
-                    write_summary_json(Path(self.options.summary_json), summary.as_dict())
+                self._output_failed(error)
         if journal is not None:
             journal.finish_run(summary.as_dict())
             journal.close()
         runlog.run(summary.as_dict())
         runlog.close()
+
+    def _output_failed(self, error: OutputError) -> None:
+        summary = self.summary
+        summary.output_problems.append(str(error))
+        if summary.exit_code in (ExitCode.OK, ExitCode.ROW_PROBLEMS):
+            summary.exit_code = ExitCode.OUTPUT_FAILED
 
     async def _run_chunks(
         self, prepared, outputs, journal, requests_file, runlog, progress

@@ -7,7 +7,6 @@ strips again, so a retry file uploads as it is).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 from collections import Counter
@@ -27,7 +26,7 @@ from openpyxl.utils import get_column_letter
 from uploader.arrowtext import arrow, prefixed
 from uploader.errors import OutputError, RowError
 from uploader.files import AtomicFile, write_text
-from uploader.outcome import FINE, NOT_SENT, STATUSES, RowOutcome
+from uploader.outcome import FINE, INVALID, NOT_SENT, STATUSES, RowOutcome
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
 RESULT_COLUMNS = (
@@ -70,8 +69,9 @@ class _CsvSink:
 
     def __init__(self, path: Path, header: list[str], delimiter: str = ",") -> None:
         self.target = AtomicFile(path)
-        self.stream = self.target.temporary.open("w", newline="", encoding="utf-8-sig")
-        self.writer = csv.writer(self.stream, delimiter=delimiter)
+        self.writer = csv.writer(
+            self.target.open(newline="", encoding="utf-8-sig"), delimiter=delimiter
+        )
         self.writer.writerow([formula_safe(name) for name in header])
 
     @staticmethod
@@ -98,16 +98,9 @@ class _CsvSink:
         self.writer.writerow(values)
 
     def close(self, summary: dict | None = None) -> None:
-        try:
-            self.stream.close()
-        except OSError as error:
-            self.target.discard()
-            raise OutputError(f"{self.target.path}: cannot be written ({error.strerror})") from None
         self.target.commit()
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self.stream.close()
         self.target.discard()
 
 
@@ -178,7 +171,7 @@ class _XlsxSink:
             self.book.save(self.target.temporary)
         except OSError as error:
             self.target.discard()
-            raise OutputError(f"{self.path}: cannot be written ({error.strerror})") from None
+            raise self.target.failed(error) from None
         self.target.commit()
 
     def discard(self) -> None:
@@ -287,11 +280,6 @@ class Outputs:
         for sink in sinks:
             sink.close(summary if sink is self._results else None)
 
-    def discard(self) -> None:
-        for sink in (self._results, self._retry):
-            if sink is not None:
-                sink.discard()
-
 
 class ProblemSample:
     """What the screen shows of a run's problems: the first few in full, the rest counted, and
@@ -312,7 +300,7 @@ class ProblemSample:
                 self.problem(problem)
             return
         self.count += 1
-        if outcome.status != "invalid":
+        if outcome.status != INVALID:
             self.reasons[f"{outcome.status}: {outcome.error}"] += 1
         if len(self.first) < self.SHOWN:
             self.first.append({"row": outcome.row, "column": "", "value": outcome.external_call_unique_id,
@@ -338,13 +326,12 @@ class RequestsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._sink = AtomicFile(path)
-        self.stream = self._sink.temporary.open("w", encoding="utf-8")
+        self.stream = self._sink.open(encoding="utf-8")
 
     def write(self, payload: bytes) -> None:
         self.stream.write(payload.decode("utf-8") + "\n")
 
     def close(self) -> None:
-        self.stream.close()
         self._sink.commit()
 
 

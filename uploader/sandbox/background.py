@@ -34,13 +34,6 @@ class RunningSandbox:
         """Every request as it arrived: method, headers, body, id and the answer's status."""
         return self._get("/_sandbox/requests")
 
-    def posts_per_id(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for seen in self.requests():
-            if seen.get("id") is not None:
-                counts[seen["id"]] = counts.get(seen["id"], 0) + 1
-        return counts
-
     def clear(self) -> None:
         self._get("/_sandbox/calls", method="DELETE")
 

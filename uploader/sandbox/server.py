@@ -49,9 +49,6 @@ class SandboxConfig:
     answer_fault_rate: float = 1.0
 
 
-ANSWER_FAULTS = ("split", "html", "no-cuid")
-
-
 @dataclass
 class StoredCall:
     external_call_unique_id: str
