@@ -490,3 +490,12 @@ def test_a_file_read_in_many_blocks_and_chunks_keeps_every_row_and_its_number(tm
         ("15001", "external_call_unique_id"),
     ]
     assert "as row 9" in errors[2]["error"]
+
+
+@pytest.mark.parametrize("last_line", [',,",",,,"\n', 'a,b,c,d,e,"open', 'a"b,c,d,e,f,"g\nh,i\n'])
+def test_a_quote_left_open_at_the_end_is_refused_not_read_to_the_end(tmp_path, last_line):
+    """Arrow reads an open quote as a value running to the end of the file; the file is refused."""
+    path = tmp_path / "open.csv"
+    path.write_text(",".join(HEADER) + "\n" + last_line, encoding="utf-8")
+    with pytest.raises(InputError, match="quote is opened and never closed"):
+        rows_of(path)

@@ -316,7 +316,10 @@ def _arrow_frames(
             for batch in itertools.chain(reader, [None]):
                 if batch is not None:
                     whole = pa.concat_tables([whole, pa.Table.from_batches([batch])])
-                while len(whole) >= size or (batch is None and len(whole)):
+                elif len(whole) and _ends_in_open_quote(path, encoding, delimiter, whole):
+                    raise _Irregular
+                # the last row waits for the end of the file: only then can it be checked
+                while len(whole) > size or (batch is None and len(whole)):
                     if skipped:
                         raise _Irregular
                     taken, whole = whole.slice(0, size), whole.slice(size)
@@ -328,6 +331,22 @@ def _arrow_frames(
                 raise _Irregular
         except (pa.ArrowException, UnicodeDecodeError) as error:
             raise _Irregular from error
+
+
+def _ends_in_open_quote(path: Path, encoding: str, delimiter: str, rows: pa.Table) -> bool:
+    """Whether the file ends inside a quoted field: Arrow reads that field as running to the end
+    of the file, where pandas (the exact reader) refuses the file. Then the file's last bytes are
+    the opening quote, after a delimiter or a line break, and the last value, its quotes doubled."""
+    last = rows.column(rows.num_columns - 1)[-1].as_py() or ""
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    opened = ('"' + last.replace('"', '""')).encode(codec)
+    size = path.stat().st_size
+    if size <= len(opened):
+        return False
+    with path.open("rb") as stream:
+        stream.seek(size - len(opened) - 1)
+        tail = stream.read()
+    return tail[1:] == opened and tail[:1] in (delimiter.encode(codec), b"\n", b"\r")
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
