@@ -170,3 +170,21 @@ def test_a_date_in_other_digits_is_invalid_not_a_crash(tmp_path):
     summary = validate_file(write_csv(tmp_path / "ar.csv", rows), campaign_id="85", progress=False)
     assert summary.counts == {"valid": 1, "invalid": 1, "skipped": 0}
     assert summary.problems["first"][0]["column"] == "start_time"
+
+
+def test_an_excel_column_is_decided_from_its_text_dates_too(tmp_path):
+    """The first pass walks the loaded sheet again, from the first data row."""
+    import openpyxl
+
+    header = list(call_row("x"))
+    book = openpyxl.Workbook()
+    book.active.append(["Calls exported 2024-04-01"])  # a title row before the header
+    book.active.append(header)
+    book.active.append(list(call_row("b", start_time="31/03/2024 10:15").values()))
+    book.active.append(list(call_row("a", start_time="05/03/2024 14:03").values()))
+    path = tmp_path / "uk.xlsx"
+    book.save(path)
+    result, bodies = dry_run_bodies(path, "--timezone", "Europe/London")
+    assert result.exit_code == 0, result.output
+    starts = {b["call"]["external_call_unique_id"]: b["call"]["start_time"] for b in bodies}
+    assert starts == {"a": "2024-03-05T14:03:00+00:00", "b": "2024-03-31T10:15:00+01:00"}

@@ -218,7 +218,7 @@ def prepare(path: Path, options: Options) -> Prepared:
         )
     timezone = options.timezone or profile.timezone
     default_dayfirst = options.dayfirst or profile.dayfirst
-    dayfirst = _date_order(path, options, profile, plan, default_dayfirst, warnings)
+    dayfirst = _date_order(path, table, options, plan, default_dayfirst, warnings)
     time_options = TimeOptions(
         timezone=timezone,
         dayfirst=dayfirst,
@@ -228,17 +228,17 @@ def prepare(path: Path, options: Options) -> Prepared:
     return Prepared(table, plan, time_options, warnings)
 
 
-def _date_order(path, options, profile, plan, default_dayfirst: bool, warnings: list[str]) -> bool:
+def _date_order(
+    path: Path, table: Table, options: Options, plan: ColumnPlan, default_dayfirst: bool,
+    warnings: list[str],
+) -> bool:  # fmt: skip
     """Decide the start time column's date order from the whole column, before any row is sent:
-    one pass over that column (a second read of the file) when it holds dates like 05/03/2024."""
+    a first pass over the rows (the CSV read again, or the loaded Excel sheet walked again)."""
     column = plan.fields.get("start_time")
     if column is None or options.dayfirst:
         return default_dayfirst
     order = DateOrder.empty()
-    table = open_table(
-        path, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
-    )
-    for chunk in table.chunks(options.chunk_size):
+    for chunk in table.rewound().chunks(options.chunk_size):
         if column in chunk:
             order.add(chunk[column].astype("string").str.strip())
     try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
+import functools
 import itertools
 import math
 import re
@@ -80,6 +82,12 @@ class Table:
     blank_rows: int = 0
     oversized: dict[int, str] = field(default_factory=dict)
     _frames: Callable[[int], Iterator[pd.DataFrame]] | None = None
+
+    def rewound(self) -> Table:
+        """The same input from its first data row, for a pass before the real read (the date
+        order); it reuses what opening did: the sniffed CSV dialect, the loaded Excel sheet."""
+        assert self._frames is not None, "rewind a Table before reading it"
+        return dataclasses.replace(self, blank_rows=0, oversized={})
 
     def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[pd.DataFrame]:
         """Yield the data rows as text; all-blank rows are counted in `blank_rows` and left out.
@@ -504,8 +512,8 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
                 table = _table(path, header, f"sheet {name!r}")
                 table.epoch1904 = _uses_1904(path)
                 table.estimated_rows = max(loaded.height - number, 0)
-                table._frames = lambda size, rows=rows, table=table: _excel_frames(
-                    rows, table.columns, size
+                table._frames = functools.partial(
+                    _sheet_frames, path, loaded, name, number, table.columns
                 )
                 return table
     if sheet is not None:
@@ -541,6 +549,14 @@ def _excel_rows(path: Path, loaded, name: str) -> Iterator[tuple[int, list]]:
             yield number, list(cells)
     except Exception as error:  # calamine raises its own errors for damaged sheets
         raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
+
+
+def _sheet_frames(
+    path: Path, loaded, name: str, header_row: int, columns: list[str], size: int
+) -> Iterator[pd.DataFrame]:  # type: ignore[no-untyped-def]
+    """The data rows of a loaded sheet, from the row after its header (each call from there)."""
+    rows = itertools.islice(_excel_rows(path, loaded, name), header_row, None)
+    return _excel_frames(rows, columns, size)
 
 
 def _excel_frames(
