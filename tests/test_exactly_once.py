@@ -299,3 +299,37 @@ def test_a_library_call_in_a_thread_runs_without_signals(tmp_path, sandbox, call
     thread.start()
     thread.join(60)
     assert box["s"].exit_code == 0
+
+
+async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_server, tmp_path):
+    """Read at the server, from another connection: the mark is committed before the request
+    goes out, and every answer is in the journal once the rows are done."""
+    from aiohttp import web
+
+    from tests.test_client import request
+    from uploader.client import Pace, Pending, Sender
+
+    path = tmp_path / "j.sqlite"
+    at_arrival: dict[str, str | None] = {}
+
+    async def answer(incoming: web.Request) -> web.Response:
+        identifier = (await incoming.json())["call"]["external_call_unique_id"]
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            row = db.execute(
+                "SELECT status FROM deliveries WHERE external_call_unique_id = ?", (identifier,)
+            ).fetchone()
+        at_arrival[identifier] = row[0] if row else None
+        return web.json_response({"cuid": "C-" + identifier}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/2022-03-01/calls.json", answer)
+    server = await aiohttp_server(app)
+    endpoint = str(server.make_url("/api/2022-03-01/calls.json"))
+    journal = Journal(path, endpoint=endpoint, token=TOKEN)
+    async with Sender(endpoint, TOKEN, Pace(rate=0, concurrency=4), ledger=journal) as sender:
+        outcomes = await sender.send([Pending(request(i), False) for i in range(20)])
+    entries = journal.lookup([f"c{i}" for i in range(20)])
+    journal.close()
+    assert len(at_arrival) == 20 and set(at_arrival.values()) == {"sending"}
+    assert {o.status for o in outcomes.values()} == {"created"}
+    assert {i: e.cuid for i, e in entries.items()} == {f"c{i}": f"C-c{i}" for i in range(20)}

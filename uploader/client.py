@@ -215,7 +215,7 @@ class Pending:
 class Ledger(Protocol):
     """Where each request is marked before it goes out and each answer is committed (the journal)."""
 
-    def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None: ...
+    async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None: ...
     def unmark(self, external_call_unique_id: str) -> None: ...
     def record(self, outcome: RowOutcome, *, reached: bool) -> None: ...
 
@@ -384,7 +384,7 @@ class Sender:
         tries.attempts += 1
         request = pending.request
         if self.ledger is not None:
-            self.ledger.mark_sending(request.external_call_unique_id, request.payload_hash)
+            await self.ledger.mark_sending(request.external_call_unique_id, request.payload_hash)
         self._in_flight[request.row] = pending
         try:
             answer = await self._post(request, tries.sent_before)
