@@ -14,6 +14,7 @@ keeps what was delivered. Two networks reached through one base URL keep separat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import fcntl
 import hashlib
@@ -231,7 +232,8 @@ class Journal:
 
     def _commit_late(self) -> None:
         self._timer = None
-        self.commit()
+        with contextlib.suppress(sqlite3.Error):  # kept queued: the next commit raises it
+            self.commit()
 
     def commit(self) -> None:
         """Write what is queued, in order, in one transaction."""
@@ -241,14 +243,16 @@ class Journal:
         if not self._pending:
             return
         writes, self._pending = self._pending, []
-        self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             for statement, parameters in writes:
                 self._db.execute(statement, parameters)
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._pending = writes + self._pending  # nothing written: all of it stays queued
             raise
-        self._db.execute("COMMIT")
 
     def close(self) -> None:
         self.commit()
