@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -16,55 +17,52 @@ from uploader.profiles import builtin_profiles, load_profile, profile_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = Path(__file__).resolve().parent / "expected"
+# Each sample in sample_data/ is one vendor layout (`<profile>[-<layout>].csv`), written from the
+# vendor's header line and value forms (sources in each profile's TOML). Its expected file names
+# every row's status and reason and the exact body sent. --timezone is passed where the format's
+# own UTC columns must not move.
 OPTIONS = {
-    "twilio": [
-        "--recording-url-template",
-        "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3",
-    ],
-    "five9": [
-        "--timezone",
-        "America/Chicago",
-        "--recording-url-template",
-        "https://rec.example.com/five9/{CALL ID}.wav",
-    ],
-}
-STATUSES = {
-    "twilio": ["created", "created", "skipped", "created", "created"],
-    "ringcentral": ["created", "created", "skipped", "created"],
-    "five9": ["created", "created", "skipped", "invalid", "created"],
-    "callrail": ["created"] * 3,
-    "aircall": ["created"] * 3,
-    "amazon_connect": ["created", "created", "skipped", "skipped"],
-    "zoom": ["created", "created", "invalid"],
-}
+    "twilio": ["--recording-url-template",
+               "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3"],
+    "five9": ["--timezone", "America/Chicago",
+              "--recording-url-template", "https://rec.example.com/five9/{CALL ID}.wav"],
+    "amazon_connect": ["--timezone", "America/New_York"],
+    "aircall": ["--timezone", "America/Chicago"],
+    "zoom": ["--recording-url-template", "https://zoom.example.com/rec/{call_id}"],
+    "zoom-call-logs": ["--recording-url-template", "https://zoom.example.com/rec/{recording_id}"],
+}  # fmt: skip
+SAMPLES = sorted(path.stem for path in (ROOT / "sample_data").glob("*.csv"))
 
 
 def test_every_builtin_profile_has_a_sample_and_a_test():
-    assert set(builtin_profiles()) == set(STATUSES) | {"invoca"}
+    assert set(builtin_profiles()) == {stem.split("-")[0] for stem in SAMPLES} | {"invoca"}
+    assert {path.stem for path in EXPECTED.glob("*.jsonl")} == set(SAMPLES)
 
 
-@pytest.mark.parametrize("profile", sorted(STATUSES))
-def test_profile_sample_uploads_exactly_the_expected_calls(profile, tmp_path, sandbox):
-    sample = shutil.copy(ROOT / "sample_data" / f"{profile}.csv", tmp_path / f"{profile}.csv")
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_profile_sample_uploads_exactly_the_expected_calls(sample, tmp_path, sandbox):
+    path = shutil.copy(ROOT / "sample_data" / f"{sample}.csv", tmp_path / f"{sample}.csv")
     result = CliRunner().invoke(
         cli,
-        [
-            *upload_args(sample, sandbox.url, tmp_path / "j.sqlite"),
-            "--profile",
-            profile,
-            "--no-progress",
-            *OPTIONS.get(profile, []),
-        ],
+        [*upload_args(path, sandbox.url, tmp_path / "j.sqlite"), "--profile",
+         sample.split("-")[0], "--no-progress", *OPTIONS.get(sample, [])],
         env={"INVOCA_OAUTH_TOKEN": TOKEN},
-    )
+    )  # fmt: skip
     assert result.exit_code in (0, 1), result.output
-    results = (tmp_path / f"{profile}.results.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
-    assert [line.split(",")[2] for line in results] == STATUSES[profile]
-    expected = [
-        json.loads(line) for line in (EXPECTED / f"{profile}.jsonl").read_text().splitlines()
-    ]
+    with open(tmp_path / f"{sample}.results.csv", encoding="utf-8-sig", newline="") as results:
+        rows = list(csv.DictReader(results))
     stored = {call["id"]: call["body"] for call in sandbox.calls()}
-    assert stored == {body["call"]["external_call_unique_id"]: body for body in expected}
+    got = [
+        {"row": int(row["row"]), "status": row["status"],
+         "error": "" if row["status"] == "created" else row["error"],
+         "body": stored.get(row["external_call_unique_id"]) if row["status"] == "created" else None}
+        for row in rows
+    ]  # fmt: skip
+    expected = [
+        json.loads(line) for line in (EXPECTED / f"{sample}.jsonl").read_text().splitlines()
+    ]
+    assert got == expected
+    assert len(stored) == sum(row["status"] == "created" for row in expected)
 
 
 def test_user_profile_file_and_its_mistakes(tmp_path):
@@ -78,6 +76,15 @@ def test_user_profile_file_and_its_mistakes(tmp_path):
         ({"columns": {"phone": ["x"]}}, "not a call field"),
         ({"columns": {"start_time": 3}}, "header or a list"),
         ({"skip": [{"column": "x"}]}, "[[skip]]"),
+        ({"skip": [{"column": "x", "values": ["a"]}]}, "needs a reason"),
+        (
+            {"skip": [{"reason": "r", "column": "x", "blank": True, "values": ["a"]}]},
+            "one of values",
+        ),
+        ({"skip": [{"reason": "r", "when": [{"column": "x", "pattern": "("}]}]}, "not a regular"),
+        ({"zones": {"When": "Mars/Base"}}, "not a time zone"),
+        ({"extract": {"start_time": "no group"}}, "exactly one"),
+        ({"legs": {"parents": "x"}}, "[legs] takes"),
     ]:
         with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
             profile_from_dict(bad, "mine.toml")
@@ -186,3 +193,98 @@ def test_amazon_connect_reads_every_documented_initiation_method(tmp_path):
     summary = upload(path, profile="amazon_connect", dry_run=True, campaign_id="85", progress=False)
     assert summary.counts["invalid"] == 0
     assert summary.counts["skipped"] == 4 and summary.counts["not_sent"] == 8
+
+
+def test_a_problem_names_the_cell_its_value_came_from(tmp_path):
+    """Five9 writes the customer in DNIS on outbound calls: a bad one is reported there, and the
+    results workbook marks that cell, not ANI's."""
+    from openpyxl import load_workbook
+
+    from tests.conftest import write_xlsx
+    from uploader import upload
+
+    path = write_xlsx(tmp_path / "five9.xlsx", [
+        ["CALL ID", "TIMESTAMP", "CALL TYPE", "ANI", "DNIS", "RECORDINGS"],
+        ["1", "2024-03-05 14:30:12", "Outbound", "8885551212", "312555", "1"],
+        ["2", "2024-03-05 14:30:12", "Inbound", "312555", "8885551212", "1"],
+    ])  # fmt: skip
+    summary = upload(path, profile="five9", dry_run=True, campaign_id="85", progress=False,
+                     timezone="America/Chicago", recording_url_template="https://r.example.com/{CALL ID}")  # fmt: skip
+    assert summary.counts["invalid"] == 2
+    sheet = load_workbook(tmp_path / "five9.results.xlsx")["Results"]
+    header = [cell.value for cell in sheet[1]]
+    outbound, inbound = (
+        {header[c.column - 1]: c for c in row} for row in sheet.iter_rows(min_row=2)
+    )
+    assert outbound["error"].value.startswith('calling_phone_number (DNIS): "312555"')
+    assert inbound["error"].value.startswith('calling_phone_number (ANI): "312555"')
+    assert outbound["DNIS"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert not outbound["ANI"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert inbound["ANI"].fill.fgColor.rgb.endswith("FFC7CE")
+
+
+def test_a_utc_column_is_not_shifted_by_timezone_and_a_local_one_is(tmp_path):
+    from uploader import upload
+
+    def sent(text: str) -> dict:
+        path = tmp_path / "aircall.csv"
+        path.write_text(text)
+        upload(path, profile="aircall", dry_run=True, campaign_id="85", progress=False,
+               timezone="America/Chicago")  # fmt: skip
+        return json.loads((tmp_path / "aircall.requests.jsonl").read_text())["call"]
+
+    dashboard = sent(
+        "call id (internal),datetime (utc),customer number,aircall number,direction,answered,recording\n"
+        "1,2024-07-05 14:03:27,+13125550143,Line (+1 888-555-1212),inbound,Yes,https://r.example.com/1\n"
+    )
+    assert dashboard["start_time"] == "2024-07-05T14:03:27+00:00"
+    assert dashboard["destination_phone_number"] == "+18885551212"
+    # the API layout's column is not a UTC fact of the format: a zone-less value takes --timezone
+    api = sent(
+        "id,started_at,raw_digits,number.digits,direction,recording\n"
+        "1,2024-07-05 14:03:27,+13125550143,+18885551212,inbound,https://r.example.com/1\n"
+    )
+    assert api["start_time"] == "2024-07-05T14:03:27-05:00"
+
+
+def test_skip_rules_all_conditions_and_the_cell_in_the_reason(tmp_path):
+    from uploader import upload
+
+    profile = tmp_path / "p.toml"
+    profile.write_text("""
+skip_unrecorded = "no recording"
+[columns]
+external_call_unique_id = "id"
+start_time = "t"
+from_number = "a"
+to_number = "b"
+call_direction = "d"
+recording = "r"
+[[skip]]
+reason = "internal"
+when = [{ column = "a", pattern = '\\d{3}' }, { column = "b", pattern = '\\d{3}' }]
+[[skip]]
+column = "kind"
+values = ["SMS"]
+reason = "not a call ({value})"
+""")
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "id,t,a,b,d,r,kind\n"
+        "1,2024-03-05T14:03:27Z,101,102,inbound,https://r/1,Voice\n"
+        "2,2024-03-05T14:03:27Z,101,+18885551212,inbound,https://r/2,Voice\n"
+        "3,2024-03-05T14:03:27Z,+13125550143,+18885551212,inbound,https://r/3,sms\n"
+        "4,2024-03-05T14:03:27Z,+13125550143,+18885551212,inbound,,Voice\n"
+        "5,2024-03-05T14:03:27Z,Anonymous,+18885551212,inbound,https://r/5,Voice\n"
+        "6,2024-03-05T14:03:27Z,+13125550143,+18885551212,inbound,https://r/6,Voice\n"
+    )
+    summary = upload(path, profile=str(profile), dry_run=True, campaign_id="85", progress=False)
+    with open(tmp_path / "x.results.csv", encoding="utf-8-sig", newline="") as results:
+        rows = [(r["status"], r["error"]) for r in csv.DictReader(results)]
+    assert rows[0] == ("skipped", "internal")
+    assert rows[1][0] == "invalid" and "calling_phone_number (a)" in rows[1][1]
+    assert rows[2] == ("skipped", "not a call (sms)")
+    assert rows[3] == ("skipped", "no recording")
+    assert rows[4][0] == "skipped" and "withheld" in rows[4][1]
+    assert rows[5] == ("not_sent", "")
+    assert summary.exit_code == 1

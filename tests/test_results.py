@@ -111,7 +111,8 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
         "attempts",
         "error",
     ]
-    assert header[7:] == rows[0]
+    # the input's own columns follow, one repeating a results column's name marked as the input's
+    assert header[7:] == ["external_call_unique_id (input)", *rows[0][1:]]
     assert sheet.auto_filter.ref and sheet.freeze_panes == "A2"
     assert sheet["C2"].value == "created" and sheet["C2"].fill.fgColor.rgb.endswith("C6EFCE")
     assert sheet["C3"].value == "invalid" and sheet["C3"].fill.fgColor.rgb.endswith("FFC7CE")

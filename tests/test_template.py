@@ -118,7 +118,6 @@ def test_template_in_another_systems_layout_validates_with_that_profile(tmp_path
             "3125550143",
             "8885551212",
             "Inbound",
-            "https://rec.example.com/9.wav",
         ]
     )
     book.save(out)
@@ -133,6 +132,8 @@ def test_template_in_another_systems_layout_validates_with_that_profile(tmp_path
             "85",
             "--timezone",
             "America/Chicago",
+            "--recording-url-template",
+            "https://rec.example.com/{CALL ID}.wav",
         ],
     )
     assert result.exit_code == 0, result.output

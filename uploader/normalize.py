@@ -157,6 +157,9 @@ ZONE_NAMES = {
     "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
     "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
 }  # fmt: skip
+# The canonical column a profile fills with the zone a start time's own column is written in (a fact
+# of the export format, such as Aircall's `datetime (utc)`); it is read, never sent.
+START_TIME_ZONE = "start_time_zone"
 EXCEL_EPOCH_1900 = pd.Timestamp("1899-12-30")
 EXCEL_EPOCH_1904 = pd.Timestamp("1904-01-01")
 
@@ -236,21 +239,28 @@ SENT_ISO = (
 )
 
 
-def normalize_start_times(text: pd.Series, options: TimeOptions) -> Normalized:
-    """Start times to ISO 8601 with offset, or the API's network-zone form when no zone is known."""
+def normalize_start_times(
+    text: pd.Series, options: TimeOptions, zones: pd.Series | None = None
+) -> Normalized:
+    """Start times to ISO 8601 with offset, or the API's network-zone form when no zone is known.
+    `zones`: per row, the zone its column is written in, which no option overrides."""
     sent = matches(text, SENT_ISO)
     if sent.any():  # the right shape; now the right calendar (no 30 February)
         sent[sent] = pd.to_datetime(text[sent], format="ISO8601", utc=True, errors="coerce").notna()
     values = text_series(pc.replace_substring(arrow(text), "Z", "+00:00"), text.index)
     reasons = blank_reasons(text.index)
     if not sent.all():
-        general = _normalize_start_times(text[~sent], options)
+        general = _normalize_start_times(
+            text[~sent], options, None if zones is None else zones[~sent]
+        )
         values[~sent] = general.values
         reasons[~sent] = general.reasons
     return Normalized(values, reasons)
 
 
-def _normalize_start_times(text: pd.Series, options: TimeOptions) -> Normalized:
+def _normalize_start_times(
+    text: pd.Series, options: TimeOptions, zones: pd.Series | None = None
+) -> Normalized:
     reasons = blank_reasons(text.index)
     wall = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     offset = pd.Series(np.nan, index=text.index, dtype="float64")
@@ -260,7 +270,13 @@ def _normalize_start_times(text: pd.Series, options: TimeOptions) -> Normalized:
         pending &= ~done
     for index, value in text[pending].items():
         _read_rare(index, str(value), wall, offset, reasons)
-    _localize(wall, offset, options.timezone, reasons, text)
+    if zones is None:
+        _localize(wall, offset, options.timezone, reasons, wall.notna())
+    else:
+        fixed = zones.notna()
+        _localize(wall, offset, options.timezone, reasons, ~fixed)
+        for zone in zones[fixed].unique():
+            _localize(wall, offset, str(zone), reasons, (zones == zone).fillna(False))
     values = _format(wall, offset)
     unread = text.notna() & values.isna()
     reasons[unread & reasons.isna()] = "is not a date and time this tool can read"
@@ -410,8 +426,9 @@ def _read_rare(index, value: str, wall, offset, reasons) -> None:
         offset[index] = stamp.utcoffset().total_seconds() / 60  # type: ignore[union-attr]
 
 
-def _localize(wall, offset, timezone: str | None, reasons, text) -> None:
-    naive = wall.notna() & offset.isna()
+def _localize(wall, offset, timezone: str | None, reasons, rows: pd.Series) -> None:
+    """Read the zone-less times among `rows` in `timezone`."""
+    naive = rows & wall.notna() & offset.isna()
     if not timezone or not naive.any():
         return
     local = wall[naive].dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from uploader.outcome import (
     STATUSES,
     RowOutcome,
 )
-from uploader.profiles import ColumnPlan, header_key, load_profile
+from uploader.profiles import ColumnPlan, load_profile
 from uploader.progress import Progress
 from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
 from uploader.runlog import RunLog
@@ -126,10 +126,12 @@ class Prepared:
                 yield self._settle(*ahead.popleft(), seen)
 
     def _check(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str], ValidatedChunk]:
-        canonical, skips = self.plan.canonical(chunk)
-        skipped = {int(row): str(reason) for row, reason in skips.dropna().items()}
-        kept = canonical[~canonical.index.isin(list(skipped))]
-        return kept, skipped, validate(kept, self.time_options, self._columns())
+        canonical = self.plan.canonical(chunk)
+        skipped = {int(row): str(reason) for row, reason in canonical.skips.dropna().items()}
+        kept = canonical.rows[~canonical.rows.index.isin(list(skipped))]
+        checked = validate(kept, self.time_options, self._columns())
+        _name_cells(checked.errors, canonical.origin)
+        return kept, skipped, checked
 
     def _settle(
         self, chunk: pd.DataFrame, oversized: dict[int, str], checking: Future, seen: SeenIds
@@ -139,32 +141,46 @@ class Prepared:
         for row, problem in oversized.items():
             errors[row] = [RowError(row, "", "", problem, field="row")]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
+            identifier = str(kept.at[row, "external_call_unique_id"])
+            if self.plan.profile.legs.same_id:
+                errors.pop(row, None)
+                skipped[row] = f"another leg of call {identifier} (row {first})"
+                continue
             errors.setdefault(row, []).append(
-                RowError(
-                    row,
-                    "external_call_unique_id",
-                    str(kept.at[row, "external_call_unique_id"]),
-                    f"is the same external_call_unique_id as row {first}",
-                    field="external_call_unique_id",
-                    input_column=self.plan.fields.get("external_call_unique_id", ""),
-                )  # fmt: skip
-            )
-        valid = checked.valid  # errors is checked.errors, now with the rows found above
+                RowError(row, "external_call_unique_id", identifier,
+                         f"is the same external_call_unique_id as row {first}",
+                         field="external_call_unique_id",
+                         input_column=self.plan.column("external_call_unique_id"))
+            )  # fmt: skip
+        valid = checked.rows[~checked.rows.index.isin([*errors, *skipped])]
         zone_less = valid["start_time"].str.endswith("M").sum()
         return chunk, ValidatedRows(valid, errors, skipped, int(zone_less))
 
     def _columns(self) -> dict[str, str]:
-        named = {f: c for f, c in self.plan.fields.items()}
-        named.update({f"signal:{n}": c for n, c in self.plan.signals.items()})
-        named.update({f"custom:{n}": c for n, c in self.plan.custom.items()})
+        plan = self.plan
+        named = {f: plan.column(f) for f in plan.fields}
+        named.update({f"signal:{n}": c for n, c in plan.signals.items()})
+        named.update({f"custom:{n}": c for n, c in plan.custom.items()})
         named.setdefault(
-            "calling_phone_number", self.plan.fields.get("from_number", "calling_phone_number")
+            "calling_phone_number", plan.column("from_number") or "calling_phone_number"
         )
         named.setdefault(
-            "destination_phone_number",
-            self.plan.fields.get("to_number", "destination_phone_number"),
+            "destination_phone_number", plan.column("to_number") or "destination_phone_number"
         )
         return named
+
+
+def _name_cells(errors: dict[int, list[RowError]], origin: dict[str, pd.Series]) -> None:
+    """Point each problem at the cell its value came from: after the from/to swap of an outbound
+    call, or when a field takes its value from the second column a profile lists."""
+    for row, problems in errors.items():
+        for at, problem in enumerate(problems):
+            source = origin.get(problem.field)
+            if source is None or row not in source.index:
+                continue
+            column = str(source[row])
+            label = problem.field if column == problem.field else f"{problem.field} ({column})"
+            problems[at] = replace(problem, column=label, input_column=column)
 
 
 @dataclass
@@ -202,13 +218,7 @@ def prepare(path: Path, options: Options) -> Prepared:
         source=str(path),
     )
     warnings = []
-    used = set(plan.fields.values()) | set(plan.signals.values()) | set(plan.custom.values())
-    used |= {plan.by_key[k] for k in map(header_key, plan.placeholders()) if k in plan.by_key}
-    used |= {
-        plan.by_key[header_key(rule.column)]
-        for rule in profile.skip
-        if header_key(rule.column) in plan.by_key
-    }
+    used = plan.used_columns()
     ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
     if ignored:
         warnings.append(f"columns not sent (kept in the results file): {', '.join(ignored)}")
@@ -218,7 +228,7 @@ def prepare(path: Path, options: Options) -> Prepared:
         )
     timezone = options.timezone or profile.timezone
     default_dayfirst = options.dayfirst or profile.dayfirst
-    dayfirst = _date_order(path, table, options, plan, default_dayfirst, warnings)
+    dayfirst = _survey(path, table, options, plan, default_dayfirst, warnings)
     time_options = TimeOptions(
         timezone=timezone,
         dayfirst=dayfirst,
@@ -228,19 +238,23 @@ def prepare(path: Path, options: Options) -> Prepared:
     return Prepared(table, plan, time_options, warnings)
 
 
-def _date_order(
+def _survey(
     path: Path, table: Table, options: Options, plan: ColumnPlan, default_dayfirst: bool,
     warnings: list[str],
 ) -> bool:  # fmt: skip
-    """Decide the start time column's date order from the whole column, before any row is sent:
-    a first pass over the rows (the CSV read again, or the loaded Excel sheet walked again)."""
-    column = plan.fields.get("start_time")
-    if column is None or options.dayfirst:
+    """What the whole file decides before any row is sent, in a first pass over the rows (the CSV
+    read again, or the loaded Excel sheet walked again): the start time column's date order, and
+    which legs of a multi-leg call hold the customer's number."""
+    columns = plan.fields.get("start_time", []) if not options.dayfirst else []
+    if not columns and not plan.profile.legs.parent:
         return default_dayfirst
     order = DateOrder.empty()
     for chunk in table.rewound().chunks(options.chunk_size):
-        if column in chunk:
+        for column in columns:
             order.add(chunk[column].astype("string").str.strip())
+        plan.survey(chunk)
+    if not columns:
+        return default_dayfirst
     try:
         dayfirst = order.decide(default_dayfirst)
     except MixedDateOrder as error:
@@ -604,7 +618,7 @@ class Run:
 
 
 def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:
-    column = prepared.plan.fields.get("external_call_unique_id")
+    column = prepared.plan.column("external_call_unique_id") or None
     if column is None:
         return pd.Series(pd.NA, index=chunk.index)
     return chunk[column].astype("string").str.strip()

@@ -16,11 +16,12 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 from uploader.errors import ConfigError, InputError
-from uploader.normalize import clean_text
+from uploader.normalize import START_TIME_ZONE, clean_text, is_withheld
 
 CALL_FIELDS = (
     "external_call_unique_id",
@@ -42,8 +43,13 @@ SIGNAL_PREFIXES = ("signal:", "signal.", "signals:", "signals.")
 CUSTOM_PREFIXES = ("custom:", "custom.", "custom_data:", "custom_data.")
 PROFILE_KEYS = {
     "name", "description", "columns", "values", "constants", "timezone", "dayfirst", "country",
-    "recording_url_template", "skip", "signals", "custom",
+    "recording_url_template", "skip", "signals", "custom", "zones", "extract", "legs",
+    "skip_unrecorded",
 }  # fmt: skip
+NUMBER_FIELDS = ("calling_phone_number", "destination_phone_number", "from_number", "to_number")
+# A party that is a browser or app user (Twilio's `client:alice`) or a SIP address, not a phone.
+RELAYED_PARTY = r"^\s*(?:client|sips?):"
+UNRECORDED = "recording_url or recording_filename"
 
 
 def header_key(name: str) -> str:
@@ -52,10 +58,56 @@ def header_key(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class SkipRule:
+class Condition:
+    """One column's test in a skip rule: one of some values (`*`: any), blank, or a pattern."""
+
     column: str
-    values: frozenset[str]
+    values: frozenset[str] = frozenset()
+    blank: bool = False
+    pattern: str | None = None
+
+    def holds(self, values: pd.Series) -> pd.Series:
+        if self.blank:
+            return values.isna()
+        if self.pattern is not None:
+            return values.str.fullmatch(self.pattern, case=False).fillna(False).astype(bool)
+        if "*" in self.values:
+            return values.notna()
+        return values.str.lower().isin(self.values).fillna(False).astype(bool)
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    """Rows on which every condition holds are skipped with `reason` ({value}: the first
+    condition's cell). A rule naming a column the file lacks does not apply."""
+
+    conditions: tuple[Condition, ...]
     reason: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [condition.column for condition in self.conditions]
+
+    def reasons(self, first: pd.Series) -> str | pd.Series:
+        if "{value}" not in self.reason:
+            return self.reason
+        before, after = self.reason.split("{value}", 1)
+        return before + first.fillna("").astype(str) + after
+
+
+@dataclass(frozen=True)
+class Legs:
+    """How a format writes one call as several rows.
+
+    `parent`: the column a child leg names its parent in (Twilio's ParentCallSid). A call is uploaded
+    once, from the leg that holds the customer's phone number: the parent leg, unless a party of the
+    parent is a browser or SIP user (a Voice SDK or SIP-domain call), when its child legs are.
+    `same_id`: rows sharing one id are legs of one call (Zoom's call_id): the first is uploaded and
+    the others are skipped as legs of it, where other formats refuse a repeated id.
+    """
+
+    parent: str | None = None
+    same_id: bool = False
 
 
 @dataclass
@@ -72,6 +124,14 @@ class Profile:
     skip: list[SkipRule] = field(default_factory=list)
     signals: dict[str, str] = field(default_factory=dict)
     custom: dict[str, str] = field(default_factory=dict)
+    zones: dict[str, str] = field(
+        default_factory=dict
+    )  # header -> the zone the format writes it in
+    extract: dict[str, str] = field(
+        default_factory=dict
+    )  # field -> pattern whose group is the value
+    legs: Legs = field(default_factory=Legs)
+    skip_unrecorded: str | None = None  # skip (with this reason) rows left with no recording
 
     def is_header(self, headers: list[str]) -> bool:
         keys = {header_key(header) for header in headers}
@@ -93,10 +153,12 @@ class Profile:
         by_key: dict[str, str] = {}
         for header, column in zip(headers, columns, strict=True):
             by_key.setdefault(header_key(header), column)
-        fields: dict[str, str] = {}
+        fields: dict[str, list[str]] = {}
         for field_name, alternatives in self.columns.items():
-            found = next((by_key[k] for k in map(header_key, alternatives) if k in by_key), None)
-            if found is not None:
+            found = list(
+                dict.fromkeys(by_key[k] for k in map(header_key, alternatives) if k in by_key)
+            )
+            if found:
                 fields[field_name] = found
         signals, custom = _prefixed(headers, columns, source)
         for name, header in self.signals.items():
@@ -147,19 +209,47 @@ def _prefixed(headers: list[str], columns: list[str], source: str) -> tuple[dict
 
 
 @dataclass
+class Canonical:
+    """A chunk in canonical columns, with the rows the profile skips and, for fields filled from
+    more than one input column, the input column each row's value came from."""
+
+    rows: pd.DataFrame
+    skips: pd.Series
+    origin: dict[str, pd.Series]
+
+
+@dataclass
 class ColumnPlan:
     """A profile resolved against one file's header."""
 
     profile: Profile
-    fields: dict[str, str]
+    fields: dict[str, list[str]]  # field -> the input columns that hold it, in the profile's order
     signals: dict[str, str]
     custom: dict[str, str]
     constants: dict[str, str]
     template: str | None
     by_key: dict[str, str]
+    relayed: set[str] = field(default_factory=set)  # parents whose customer is on a child leg
 
     def provides(self, field_name: str) -> bool:
         return field_name in self.fields or field_name in self.constants
+
+    def column(self, field_name: str) -> str:
+        """The input column named for a field in messages (its first one)."""
+        return self.fields[field_name][0] if field_name in self.fields else ""
+
+    def input_column(self, header: str) -> str | None:
+        return self.by_key.get(header_key(header))
+
+    def used_columns(self) -> set[str]:
+        """The input columns this plan reads; the others are only kept in the results file."""
+        used = {column for columns in self.fields.values() for column in columns}
+        used |= set(self.signals.values()) | set(self.custom.values())
+        named = [*self.placeholders(), *(c for rule in self.profile.skip for c in rule.columns)]
+        if self.profile.legs.parent:
+            named.append(self.profile.legs.parent)
+        used |= {column for column in map(self.input_column, named) if column is not None}
+        return used
 
     def check_complete(self, headers: list[str], source: str) -> None:
         needs = {
@@ -197,11 +287,45 @@ class ColumnPlan:
         except ValueError as error:
             raise ConfigError(f"recording URL template {self.template!r}: {error}") from error
 
-    def canonical(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-        """The chunk in canonical columns (trimmed text, NA for blank) and the profile's skip reasons."""
+    # ------------------------------------------------------------ legs
+
+    def survey(self, chunk: pd.DataFrame) -> None:
+        """First pass over the file: note the parent legs whose customer is on a child leg."""
+        parent = self._parent_column()
+        if parent is None:
+            return
+        parents = clean_text(chunk[parent]).isna()
+        ids = clean_text(chunk[self.column("external_call_unique_id")])
+        self.relayed.update(ids[parents & self._relayed_row(chunk)].dropna().tolist())
+
+    def _relayed_row(self, chunk: pd.DataFrame) -> pd.Series:
+        """Rows with a browser or SIP party among their numbers."""
+        relayed = pd.Series(False, index=chunk.index)
+        for field_name in NUMBER_FIELDS:
+            for column in self.fields.get(field_name, []):
+                relayed |= _relayed(clean_text(chunk[column]))
+        return relayed
+
+    def _parent_column(self) -> str | None:
+        legs = self.profile.legs
+        if not legs.parent or "external_call_unique_id" not in self.fields:
+            return None
+        return self.input_column(legs.parent)
+
+    # ------------------------------------------------------------ rows
+
+    def canonical(self, chunk: pd.DataFrame) -> Canonical:
+        """The chunk in canonical columns (trimmed text, NA for blank), its skips and origins."""
         out = pd.DataFrame(index=chunk.index)
-        for field_name, column in self.fields.items():
-            out[field_name] = clean_text(chunk[column])
+        origin: dict[str, pd.Series] = {}
+        for field_name, columns in self.fields.items():
+            out[field_name], source = self._coalesce(chunk, columns)
+            if source is not None:
+                origin[field_name] = source
+            pattern = self.profile.extract.get(field_name)
+            if pattern is not None:
+                found = out[field_name].str.extract(pattern, expand=False)
+                out[field_name] = found.where(found.notna(), out[field_name]).astype("string")
         for field_name, value in self.constants.items():
             current = (
                 out[field_name]
@@ -214,8 +338,9 @@ class ColumnPlan:
                 lowered = {key.lower(): value for key, value in mapping.items()}
                 mapped = out[field_name].str.lower().map(lowered)
                 out[field_name] = mapped.where(mapped.notna(), out[field_name]).astype("string")
-        self._numbers(out)
+        self._numbers(out, origin)
         self._recording(out, chunk)
+        self._zones(out, origin)
         for name, column in self.signals.items():
             out[f"signal:{name}"] = clean_text(chunk[column])
         for name, column in self.custom.items():
@@ -223,22 +348,45 @@ class ColumnPlan:
         for field_name in CALL_FIELDS:
             if field_name not in out:
                 out[field_name] = pd.Series(pd.NA, index=chunk.index, dtype="string")
-        return out, self._skips(chunk)
+        return Canonical(out, self._skips(chunk, out), origin)
 
-    def _numbers(self, out: pd.DataFrame) -> None:
+    def _coalesce(
+        self, chunk: pd.DataFrame, columns: list[str]
+    ) -> tuple[pd.Series, pd.Series | None]:
+        """Each row's value from the first listed column that has one (Zoom's caller_did_number,
+        then caller_number), with the column it came from when there is a choice."""
+        values = [clean_text(chunk[column]) for column in columns]
+        if len(values) == 1:
+            return values[0], None
+        out = pd.Series(pd.NA, index=chunk.index, dtype="string")
+        source = pd.Series(columns[0], index=chunk.index, dtype=object)
+        for column, value in zip(columns, values, strict=True):
+            take = out.isna() & value.notna()
+            out = out.where(~take, value)
+            source[take] = column
+        return out, source
+
+    def _numbers(self, out: pd.DataFrame, origin: dict[str, pd.Series]) -> None:
+        """From/to columns to the API's customer (calling) and business (destination) numbers."""
         if "from_number" not in out and "to_number" not in out:
             return
-        origin = out.pop("from_number") if "from_number" in out else pd.NA
-        target = out.pop("to_number") if "to_number" in out else pd.NA
-        outbound = out["call_direction"].str.lower().eq("outbound").fillna(False)
-        if "calling_phone_number" not in out:
-            out["calling_phone_number"] = pd.Series(origin, index=out.index).where(
-                ~outbound, target
-            )
-        if "destination_phone_number" not in out:
-            out["destination_phone_number"] = pd.Series(target, index=out.index).where(
-                ~outbound, origin
-            )
+        blank = pd.Series(pd.NA, index=out.index, dtype="string")
+        origin_of = {
+            name: origin.pop(name, pd.Series(self.column(name), index=out.index, dtype=object))
+            for name in ("from_number", "to_number")
+        }
+        start = out.pop("from_number") if "from_number" in out else blank
+        end = out.pop("to_number") if "to_number" in out else blank
+        outbound = out["call_direction"].str.lower().eq("outbound").fillna(False).astype(bool)
+        for target, inbound_side, outbound_side in (
+            ("calling_phone_number", "from_number", "to_number"),
+            ("destination_phone_number", "to_number", "from_number"),
+        ):
+            if target in out:
+                continue
+            sides = {"from_number": start, "to_number": end}
+            out[target] = sides[inbound_side].where(~outbound, sides[outbound_side])
+            origin[target] = origin_of[inbound_side].where(~outbound, origin_of[outbound_side])
 
     def _recording(self, out: pd.DataFrame, chunk: pd.DataFrame) -> None:
         for name in ("recording_url", "recording_filename"):
@@ -254,6 +402,16 @@ class ColumnPlan:
             if blank.any():
                 out.loc[blank, "recording_url"] = self._fill_template(chunk[blank])
 
+    def _zones(self, out: pd.DataFrame, origin: dict[str, pd.Series]) -> None:
+        """The zone a start time is written in when that is a fact of its column (`datetime (utc)`):
+        no option shifts it. Others are read in --timezone (or the profile's account zone)."""
+        zones = {self.input_column(h): zone for h, zone in self.profile.zones.items()}
+        zones.pop(None, None)
+        if not zones or "start_time" not in out:
+            return
+        source = origin.get("start_time", pd.Series(self.column("start_time"), index=out.index))
+        out[START_TIME_ZONE] = source.map(zones).astype("string")
+
     def _fill_template(self, rows: pd.DataFrame) -> pd.Series:
         assert self.template is not None
         url = pd.Series("", index=rows.index, dtype="string")
@@ -264,20 +422,53 @@ class ColumnPlan:
                 url = url + values.map(lambda v: quote(str(v), safe=""), na_action="ignore")
         return url
 
-    def _skips(self, chunk: pd.DataFrame) -> pd.Series:
+    def _skips(self, chunk: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
+        """Why the profile skips a row, in order: legs, its rules, a withheld caller, no recording."""
         reasons = pd.Series(pd.NA, index=chunk.index, dtype="object")
-        for rule in self.profile.skip:
-            column = self.by_key.get(header_key(rule.column))
-            if column is None:
-                continue
-            values = clean_text(chunk[column])
-            hit = (
-                values.notna()
-                if "*" in rule.values
-                else values.str.lower().isin(rule.values).fillna(False)
+
+        def skip(hit: pd.Series, reason: str | pd.Series) -> None:
+            nonlocal reasons
+            reasons = reasons.where(~(hit & reasons.isna()), reason)
+
+        parent = self._parent_column()
+        if parent is not None:
+            parents = clean_text(chunk[parent])
+            skip(parents.isna() & self._relayed_row(chunk), "leg of a browser or SIP user: the call is uploaded "
+                 "from its child leg, which holds the customer's number")  # fmt: skip
+            child = parents.notna() & ~parents.isin(self.relayed).fillna(False).astype(bool)
+            skip(
+                child,
+                "child leg of call "
+                + parents.fillna("")
+                + " (the call is uploaded from its parent leg)",
             )
-            reasons = reasons.where(~(hit & reasons.isna()), rule.reason)
+        for rule in self.profile.skip:
+            columns = [self.input_column(column) for column in rule.columns]
+            if None in columns:
+                continue
+            cells = [clean_text(chunk[column]) for column in columns]
+            hit = pd.Series(True, index=chunk.index)
+            for condition, values in zip(rule.conditions, cells, strict=True):
+                hit &= condition.holds(values)
+            if hit.any():
+                skip(hit, rule.reasons(cells[0]))
+        withheld = (
+            out["calling_phone_number"]
+            .map(is_withheld, na_action="ignore")
+            .fillna(False)
+            .astype(bool)
+        )
+        skip(withheld, "the caller withheld their number: Invoca needs the customer's number")
+        skip(_relayed(out["calling_phone_number"].astype("string")),
+             "the customer side is a browser or SIP user, not a phone number")  # fmt: skip
+        if self.profile.skip_unrecorded:
+            unrecorded = out["recording_url"].isna() & out["recording_filename"].isna()
+            skip(unrecorded, self.profile.skip_unrecorded)
         return reasons
+
+
+def _relayed(values: pd.Series) -> pd.Series:
+    return values.str.match(RELAYED_PARTY, case=False).fillna(False).astype(bool)
 
 
 def _with_hint(missing: str, profile: Profile, headers: list[str]) -> str:
@@ -356,13 +547,19 @@ def profile_from_dict(data: dict, source: str) -> Profile:
     for field_name in list(data.get("values", {})) + list(data.get("constants", {})):
         if field_name not in known_fields:
             raise ConfigError(f"profile {source}: {field_name} is not a call field")
-    skips = []
-    for rule in data.get("skip", []):
-        if not isinstance(rule, dict) or {"column", "values", "reason"} - set(rule):
-            raise ConfigError(f"profile {source}: each [[skip]] needs column, values and reason")
-        skips.append(
-            SkipRule(rule["column"], frozenset(v.lower() for v in rule["values"]), rule["reason"])
-        )
+    skips = [_skip_rule(rule, source) for rule in data.get("skip", [])]
+    for key in ("zones", "extract", "legs"):
+        if not isinstance(data.get(key, {}), dict):
+            raise ConfigError(f"profile {source}: [{key}] must be a table")
+    for header, zone in data.get("zones", {}).items():
+        _zone(zone, f"profile {source}: [zones] {header}")
+    for field_name, pattern in data.get("extract", {}).items():
+        if field_name not in known_fields:
+            raise ConfigError(f"profile {source}: [extract] {field_name} is not a call field")
+        _pattern(pattern, f"profile {source}: [extract] {field_name}", groups=1)
+    legs = data.get("legs", {})
+    if set(legs) - {"parent", "same_id"}:
+        raise ConfigError(f"profile {source}: [legs] takes parent and same_id")
     return Profile(
         name=str(data.get("name", Path(source).stem)),
         description=str(data.get("description", "")),
@@ -378,4 +575,74 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         skip=skips,
         signals={str(k): str(v) for k, v in data.get("signals", {}).items()},
         custom={str(k): str(v) for k, v in data.get("custom", {}).items()},
+        zones={str(k): str(v) for k, v in data.get("zones", {}).items()},
+        extract={str(k): str(v) for k, v in data.get("extract", {}).items()},
+        legs=Legs(
+            parent=str(legs["parent"]) if "parent" in legs else None,
+            same_id=_flag(legs.get("same_id", False), "[legs] same_id", source),
+        ),
+        skip_unrecorded=(
+            str(data["skip_unrecorded"]) if data.get("skip_unrecorded") is not None else None
+        ),
     )
+
+
+CONDITION_KEYS = {"column", "values", "blank", "pattern"}
+
+
+def _skip_rule(rule: object, source: str) -> SkipRule:
+    """`[[skip]]`: a reason and either one condition (column with values, blank or pattern) or
+    `when = [{...}, {...}]`, conditions that must all hold."""
+    where = f"profile {source}: [[skip]]"
+    if not isinstance(rule, dict) or "reason" not in rule:
+        raise ConfigError(f"{where} needs a reason and a condition")
+    when = rule.get("when", [{k: v for k, v in rule.items() if k in CONDITION_KEYS}])
+    if set(rule) - CONDITION_KEYS - {"reason", "when"} or not isinstance(when, list) or not when:
+        raise ConfigError(f"{where} takes reason with column and values, blank or pattern, or when")
+    return SkipRule(tuple(_condition(c, where) for c in when), str(rule["reason"]))
+
+
+def _condition(condition: object, where: str) -> Condition:
+    if (
+        not isinstance(condition, dict)
+        or set(condition) - CONDITION_KEYS
+        or "column" not in condition
+    ):
+        raise ConfigError(f"{where}: a condition is a column with values, blank or pattern")
+    tests = [key for key in ("values", "blank", "pattern") if key in condition]
+    if condition.get("blank", True) is not True:
+        raise ConfigError(f"{where}: blank takes only true")
+    if len(tests) != 1:
+        raise ConfigError(
+            f"{where}: column {condition['column']!r} needs one of values, blank or pattern"
+        )
+    values = condition.get("values", [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{where}: values must be a list of text")
+    pattern = condition.get("pattern")
+    if pattern is not None:
+        _pattern(pattern, where, groups=0)
+    return Condition(
+        column=str(condition["column"]),
+        values=frozenset(v.lower() for v in values),
+        blank=condition.get("blank") is True,
+        pattern=pattern,
+    )
+
+
+def _pattern(pattern: object, where: str, *, groups: int) -> None:
+    if not isinstance(pattern, str):
+        raise ConfigError(f"{where}: the pattern must be text")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise ConfigError(f"{where}: {pattern!r} is not a regular expression ({error})") from error
+    if groups and compiled.groups != groups:
+        raise ConfigError(f"{where}: {pattern!r} must have exactly one (group): the value")
+
+
+def _zone(zone: object, where: str) -> None:
+    try:
+        ZoneInfo(str(zone))
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"{where}: {zone!r} is not a time zone name such as UTC") from error

@@ -46,6 +46,16 @@ STATUS_FILL = {
 }  # fmt: skip
 
 
+def own_headers(headers: list[str]) -> list[str]:
+    """The input's headers as the results file shows them after its own columns: one that repeats
+    a results column (an export's own `status` or `error`) gets " (input)" added, so that no two
+    columns share a name. The retry file keeps the input's headers as they are."""
+    taken = {name.casefold() for name in RESULT_COLUMNS}
+    return [
+        f"{header} (input)" if header.strip().casefold() in taken else header for header in headers
+    ]
+
+
 COLUMN_WIDTHS = {"row": 7, "external_call_unique_id": 24, "status": 17, "cuid": 36, "http_status": 11,
                  "attempts": 9, "error": 60}  # fmt: skip
 
@@ -202,7 +212,10 @@ class Outputs:
 
     def __post_init__(self) -> None:
         self._results = _sink(
-            self.results_path, [*RESULT_COLUMNS, *self.headers], "Results", self.delimiter
+            self.results_path,
+            [*RESULT_COLUMNS, *own_headers(self.headers)],
+            "Results",
+            self.delimiter,
         )
         self._offsets = {name: index for index, name in enumerate(self.columns)}
         self._keeps_types = isinstance(self._results, _XlsxSink)

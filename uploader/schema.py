@@ -20,6 +20,7 @@ from uploader.normalize import (
     LANGUAGE_CODES,
     LOST_DIGITS,
     SCIENTIFIC,
+    START_TIME_ZONE,
     Normalized,
     TimeOptions,
     normalize_booleans,
@@ -137,7 +138,9 @@ def normalise(
     rows = canonical.copy()
     reasons: dict[str, pd.Series] = {}
     results: dict[str, Normalized] = {
-        "start_time": normalize_start_times(canonical["start_time"], options),
+        "start_time": normalize_start_times(
+            canonical["start_time"], options, canonical.get(START_TIME_ZONE)
+        ),
         "call_direction": normalize_choice(canonical["call_direction"], ("inbound", "outbound")),
         "language_code": normalize_choice(canonical["language_code"], LANGUAGE_CODES),
     }
