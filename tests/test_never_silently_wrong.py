@@ -94,19 +94,17 @@ def test_a_date_column_is_never_read_in_two_orders(tmp_path_factory, dates, day_
         assert read == as_written  # the unambiguous value decides
 
 
-def test_a_withheld_caller_is_skipped_with_its_reason_never_sent(tmp_path):
+def test_withheld_numbers_are_invalid_with_their_reason(tmp_path):
     """Twilio's keypad spelling of ANONYMOUS has the shape of E.164: it must not go out as a number.
-    Such a call can never be uploaded, so it is skipped (a nightly run still ends clean)."""
+    In the template it is invalid with its reason; a vendor profile skips it (test_profiles)."""
     rows = [
         call_row("t", calling_phone_number="+266696687"),
         call_row("a", calling_phone_number="Anonymous"),
-        call_row("ok"),
     ]
-    result, bodies = dry_run_bodies(write_csv(tmp_path / "w.csv", rows))
-    assert result.exit_code == 0, result.output
-    assert [b["call"]["external_call_unique_id"] for b in bodies] == ["ok"]
-    results = (tmp_path / "w.results.csv").read_text(encoding="utf-8-sig").splitlines()[1:3]
-    assert all(",skipped," in line and "withheld" in line for line in results)
+    summary = validate_file(write_csv(tmp_path / "w.csv", rows), campaign_id="85", progress=False)
+    assert summary.counts["invalid"] == 2
+    reasons = [p["reason"] for p in summary.problems["first"]]
+    assert reasons == ["the caller's number was withheld"] * 2
 
 
 def test_national_numbers_follow_the_country(tmp_path):

@@ -253,6 +253,7 @@ def test_skip_rules_all_conditions_and_the_cell_in_the_reason(tmp_path):
     profile = tmp_path / "p.toml"
     profile.write_text("""
 skip_unrecorded = "no recording"
+skip_withheld = "withheld caller"
 [columns]
 external_call_unique_id = "id"
 start_time = "t"
@@ -285,6 +286,6 @@ reason = "not a call ({value})"
     assert rows[1][0] == "invalid" and "calling_phone_number (a)" in rows[1][1]
     assert rows[2] == ("skipped", "not a call (sms)")
     assert rows[3] == ("skipped", "no recording")
-    assert rows[4][0] == "skipped" and "withheld" in rows[4][1]
+    assert rows[4] == ("skipped", "withheld caller")
     assert rows[5] == ("not_sent", "")
     assert summary.exit_code == 1

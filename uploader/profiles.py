@@ -44,7 +44,7 @@ CUSTOM_PREFIXES = ("custom:", "custom.", "custom_data:", "custom_data.")
 PROFILE_KEYS = {
     "name", "description", "columns", "values", "constants", "timezone", "dayfirst", "country",
     "recording_url_template", "skip", "signals", "custom", "zones", "extract", "legs",
-    "skip_unrecorded",
+    "skip_unrecorded", "skip_withheld",
 }  # fmt: skip
 NUMBER_FIELDS = ("calling_phone_number", "destination_phone_number", "from_number", "to_number")
 # A party that is a browser or app user (Twilio's `client:alice`) or a SIP address, not a phone.
@@ -132,6 +132,9 @@ class Profile:
     )  # field -> pattern whose group is the value
     legs: Legs = field(default_factory=Legs)
     skip_unrecorded: str | None = None  # skip (with this reason) rows left with no recording
+    skip_withheld: str | None = (
+        None  # skip (with this reason) calls whose caller withheld the number
+    )
 
     def is_header(self, headers: list[str]) -> bool:
         keys = {header_key(header) for header in headers}
@@ -436,12 +439,10 @@ class ColumnPlan:
             skip(parents.isna() & self._relayed_row(chunk), "leg of a browser or SIP user: the call is uploaded "
                  "from its child leg, which holds the customer's number")  # fmt: skip
             child = parents.notna() & ~parents.isin(self.relayed).fillna(False).astype(bool)
-            skip(
-                child,
-                "child leg of call "
-                + parents.fillna("")
-                + " (the call is uploaded from its parent leg)",
-            )
+            skip(child, "child leg of call " + parents.fillna("") + " (the call is uploaded from its "
+                 "parent leg)")  # fmt: skip
+            skip(parents.notna() & _relayed(out["calling_phone_number"].astype("string")),
+                 "a call between browser or SIP users: no phone number to upload")  # fmt: skip
         for rule in self.profile.skip:
             columns = [self.input_column(column) for column in rule.columns]
             if None in columns:
@@ -452,15 +453,9 @@ class ColumnPlan:
                 hit &= condition.holds(values)
             if hit.any():
                 skip(hit, rule.reasons(cells[0]))
-        withheld = (
-            out["calling_phone_number"]
-            .map(is_withheld, na_action="ignore")
-            .fillna(False)
-            .astype(bool)
-        )
-        skip(withheld, "the caller withheld their number: Invoca needs the customer's number")
-        skip(_relayed(out["calling_phone_number"].astype("string")),
-             "the customer side is a browser or SIP user, not a phone number")  # fmt: skip
+        if self.profile.skip_withheld:
+            withheld = out["calling_phone_number"].map(is_withheld, na_action="ignore")
+            skip(withheld.fillna(False).astype(bool), self.profile.skip_withheld)
         if self.profile.skip_unrecorded:
             unrecorded = out["recording_url"].isna() & out["recording_filename"].isna()
             skip(unrecorded, self.profile.skip_unrecorded)
@@ -581,10 +576,16 @@ def profile_from_dict(data: dict, source: str) -> Profile:
             parent=str(legs["parent"]) if "parent" in legs else None,
             same_id=_flag(legs.get("same_id", False), "[legs] same_id", source),
         ),
-        skip_unrecorded=(
-            str(data["skip_unrecorded"]) if data.get("skip_unrecorded") is not None else None
-        ),
+        skip_unrecorded=_reason(data, "skip_unrecorded", source),
+        skip_withheld=_reason(data, "skip_withheld", source),
     )
+
+
+def _reason(data: dict, key: str, source: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not (isinstance(value, str) and value.strip()):
+        raise ConfigError(f"profile {source}: {key} is the reason shown for the rows it skips")
+    return value
 
 
 CONDITION_KEYS = {"column", "values", "blank", "pattern"}
