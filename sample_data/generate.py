@@ -48,6 +48,7 @@ def main() -> None:
             f"https://recordings.example.com/demo/{index + 1:04d}.wav",
             None,
             "en-US" if index % 7 else None,
+            None,  # recording_auth_config_id
             rng.choice(["Yes", "No", "No"]),
             rng.choice(["Yes", "No", None]),
             rng.choice(CHANNELS),

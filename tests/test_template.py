@@ -49,6 +49,18 @@ def test_template_columns_formats_validations_and_comments(tmp_path):
     assert "en-US" in lists[letter["language_code"]]
     assert lists[letter["signal:sale"]] == '"Yes,No"'
     assert all(cell.comment is not None for cell in sheet[1])
+    # the recording pair: neither is required alone, one of them is; header, comment, Instructions
+    for name in ("recording_url", "recording_filename"):
+        cell = sheet[f"{letter[name]}1"]
+        assert cell.fill.fgColor.rgb.endswith("C65911"), name
+        assert cell.comment.text.startswith(
+            "One of recording_url or recording_filename is required"
+        )
+    assert sheet[f"{letter['call_direction']}1"].fill.fgColor.rgb.endswith("C00000")
+    instructions = {row[0]: row[1] for row in book["Instructions"].iter_rows(values_only=True)}
+    assert instructions["recording_filename"].startswith(
+        "One of recording_url or recording_filename"
+    )
     assert sheet.freeze_panes == "A2"
     assert "Accepted start_time forms" in [c.value for c in book["Instructions"]["A"]]
 
@@ -70,6 +82,7 @@ def test_filled_template_uploads_with_only_campaign_and_token(tmp_path, sandbox)
                 f"https://rec.example.com/{i}.wav",
                 None,
                 None,
+                "rac-7" if i == 4 else None,
                 "Yes" if i % 2 else "no",
                 "web",
             ]
@@ -89,6 +102,7 @@ def test_filled_template_uploads_with_only_campaign_and_token(tmp_path, sandbox)
     assert stored[1]["body"]["signals"] == [{"name": "sale", "value": True}]
     assert stored[0]["body"]["custom_data"] == [{"name": "channel", "value": "web"}]
     assert stored[0]["body"]["call"]["start_time"] == "2024/03/05 09:30:00 AM"
+    assert stored[4]["body"]["call"]["recording_auth_config_id"] == "rac-7"
 
 
 def test_csv_template_and_bad_names(tmp_path):

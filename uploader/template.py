@@ -21,7 +21,9 @@ TEXT = "@"
 DATETIME = "yyyy-mm-dd hh:mm:ss"
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 REQUIRED_FILL = PatternFill("solid", fgColor="C00000")
+ONE_OF_FILL = PatternFill("solid", fgColor="C65911")  # one column of its group is required
 VALIDATED_ROWS = 100_000
+RECORDING_PAIR = ("recording_url", "recording_filename")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,16 @@ class TemplateColumn:
     required: bool = False
     choices: tuple[str, ...] = ()
     example: str = ""
+    one_of: tuple[str, ...] = ()  # a group of which each row needs one (the recording pair)
+
+    @property
+    def need(self) -> str:
+        """What the header comment and the Instructions sheet say first."""
+        if self.required:
+            return "Required. "
+        if self.one_of:
+            return f"One of {' or '.join(self.one_of)} is required (or pass --recording-url-template). "
+        return ""
 
 
 COLUMNS = (
@@ -82,17 +94,18 @@ COLUMNS = (
     ),
     TemplateColumn(
         "recording_url",
-        "A URL Invoca can download (public, or presigned for more than 24 h). "
-        "Give this or recording_filename.",
+        "A URL Invoca can download (public, or presigned for more than 24 h).",
         TEXT,
         40,
         example="https://rec.example.com/000123.wav",
+        one_of=RECORDING_PAIR,
     ),
     TemplateColumn(
         "recording_filename",
         "A path in your configured S3/Azure/SFTP store, instead of a URL.",
         TEXT,
         24,
+        one_of=RECORDING_PAIR,
     ),
     TemplateColumn(
         "language_code",
@@ -101,6 +114,13 @@ COLUMNS = (
         14,
         False,
         LANGUAGE_CODES,
+    ),
+    TemplateColumn(
+        "recording_auth_config_id",
+        "Optional: the id of a recording-auth configuration Invoca support set up for your "
+        "recording store.",
+        TEXT,
+        18,
     ),
 )
 
@@ -159,7 +179,8 @@ PSEUDO_COLUMNS = {
                                   TEXT, 20, True),
     "to_number": TemplateColumn("to_number", "The number the call went to (swapped on outbound calls).",
                                 TEXT, 20, True),
-    "recording": TemplateColumn("recording", "A recording URL, or a key in your recording store.", TEXT, 40),
+    "recording": TemplateColumn("recording", "A recording URL, or a key in your recording store.", TEXT, 40,
+                                one_of=("recording",)),
 }  # fmt: skip
 
 
@@ -193,9 +214,11 @@ def _workbook(columns: list[TemplateColumn]) -> Workbook:
         letter = get_column_letter(index)
         cell = sheet.cell(row=1, column=index, value=column.name)
         cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = REQUIRED_FILL if column.required else HEADER_FILL
+        cell.fill = (
+            REQUIRED_FILL if column.required else ONE_OF_FILL if column.one_of else HEADER_FILL
+        )
         cell.alignment = Alignment(vertical="center")
-        note = ("Required. " if column.required else "") + column.help
+        note = column.need + column.help
         cell.comment = Comment(note, "invoca-upload", width=320, height=110)
         dimension = sheet.column_dimensions[letter]
         dimension.width = column.width
@@ -221,7 +244,11 @@ def _instructions(book: Workbook, columns: list[TemplateColumn]) -> None:
     sheet.column_dimensions["B"].width = 90
     lines: list[tuple[str, str]] = [
         ("How to use this template", ""),
-        ("1.", "Fill one row per call on the Calls sheet; red headers are required."),
+        (
+            "1.",
+            "Fill one row per call on the Calls sheet: red headers are required; of the orange "
+            "ones (recording_url, recording_filename) each row needs one.",
+        ),
         ("2.", "Check it: invoca-upload validate THIS_FILE.xlsx --campaign-id 85"),
         ("3.", "Upload it: invoca-upload upload THIS_FILE.xlsx --campaign-id 85"),
         (
@@ -231,7 +258,7 @@ def _instructions(book: Workbook, columns: list[TemplateColumn]) -> None:
         ),
         ("", ""),
         ("Columns", ""),
-        *[(c.name, ("Required. " if c.required else "") + c.help) for c in columns],
+        *[(c.name, c.need + c.help) for c in columns],
         ("", ""),
         ("Accepted start_time forms", ""),
         *[("", form) for form in TIME_FORMS],
