@@ -266,3 +266,22 @@ def test_the_fast_path_for_iso_times_agrees_with_the_general_reader(year, month,
     general = _normalize_start_times(series, TimeOptions())
     assert list(fast.values) == list(general.values)
     assert list(fast.reasons) == list(general.reasons)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    year=st.integers(1, 9999),
+    form=st.sampled_from(["{y:04d}-03-05T14:03:27Z", "{y:04d}-03-05 14:03", "{y:04d}/03/05 02:03:27 PM",
+                          "3/5/{y:04d} 14:03", "Tue, 05 Mar {y:04d} 14:03:27 +0000",
+                          "{y:04d}0305140327000"]),
+)  # fmt: skip
+def test_any_year_gives_a_time_or_a_reason_never_an_exception(year, form):
+    """pandas reads years past 2262 at a coarser unit; a workbook cell dated 2263 once failed the
+    whole chunk. Each value is now sent (years 1900-2099) or refused with its reason."""
+    text = pd.Series([form.format(y=year), "2024-03-05T14:03:27Z"], dtype="string")
+    result = normalize_start_times(text, TimeOptions(timezone="UTC"))
+    assert result.values[1] == "2024-03-05T14:03:27+00:00"
+    if 1900 <= year <= 2099:
+        assert pd.isna(result.reasons[0]) and result.values[0].startswith(f"{year:04d}-03-05T14:03")
+    else:
+        assert pd.notna(result.reasons[0])

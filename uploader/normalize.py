@@ -160,6 +160,8 @@ ZONE_NAMES = {
 # The canonical column a profile fills with the zone a start time's own column is written in (a fact
 # of the export format, such as Aircall's `datetime (utc)`); it is read, never sent.
 START_TIME_ZONE = "start_time_zone"
+# The years a call's start time can fall in; a time outside them is a typo or a misread cell.
+FIRST_YEAR, LAST_YEAR = 1900, 2099
 EXCEL_EPOCH_1900 = pd.Timestamp("1899-12-30")
 EXCEL_EPOCH_1904 = pd.Timestamp("1904-01-01")
 
@@ -277,6 +279,9 @@ def _normalize_start_times(
         _localize(wall, offset, options.timezone, reasons, ~fixed)
         for zone in zones[fixed].unique():
             _localize(wall, offset, str(zone), reasons, (zones == zone).fillna(False))
+    implausible = wall.notna() & ~wall.dt.year.between(FIRST_YEAR, LAST_YEAR)
+    reasons[implausible] = f"is not a call's start time (the year is not {FIRST_YEAR}-{LAST_YEAR})"
+    wall[implausible] = pd.NaT
     values = _format(wall, offset)
     unread = text.notna() & values.isna()
     reasons[unread & reasons.isna()] = "is not a date and time this tool can read"
@@ -305,9 +310,18 @@ def _read_plain_iso(text, options, wall, offset, reasons) -> pd.Series:
         local = text_series(
             pc.replace_substring_regex(arrow(values), r"(?:Z|[+-]\d{2}:\d{2})$", ""), values.index
         )
-    wall[values.index] = pd.to_datetime(local, format="ISO8601", errors="coerce")
+    wall[values.index] = _nanoseconds(pd.to_datetime(local, format="ISO8601", errors="coerce"))
     offset[values.index] = minutes
     return plain
+
+
+def _nanoseconds(stamps: pd.Series) -> pd.Series:
+    """pandas reads a year past 2262 at a coarser unit, which cannot join the chunk's times: such a
+    time is left unread (NaT); others outside FIRST_YEAR-LAST_YEAR are refused as implausible."""
+    if stamps.dtype == "datetime64[ns]":
+        return stamps
+    inside = (stamps >= pd.Timestamp.min) & (stamps <= pd.Timestamp.max)
+    return stamps.where(inside).astype("datetime64[ns]")
 
 
 def _read_iso_like(text, options, wall, offset, reasons) -> pd.Series:
@@ -333,7 +347,7 @@ def _read_locale_like(text, options, wall, offset, reasons) -> pd.Series:
     )
     reasons[wrong_order[wrong_order].index] = hint
     year = pd.to_numeric(parts["year"])
-    parts["year"] = year.where(year >= 100, year + 2000)
+    parts["year"] = year.where(parts["year"].str.len() == 4, year + 2000)  # 3/5/24: 2024
     _assemble(parts[~wrong_order], month[~wrong_order], day[~wrong_order], wall, offset, reasons)
     return matched.reindex(wall.index, fill_value=False)
 
@@ -351,18 +365,20 @@ def _assemble(parts: pd.DataFrame, month, day, wall, offset, reasons) -> None:
     hour = hour.where(~((ampm == "PM") & (hour < 12)), hour + 12)
     hour = hour.where(~((ampm == "AM") & (hour == 12)), 0)
     frac = parts["frac"].fillna("0").str.ljust(9, "0").str[:9]
-    stamp = pd.to_datetime(
-        pd.DataFrame(
-            {
-                "year": pd.to_numeric(parts["year"]),
-                "month": pd.to_numeric(month),
-                "day": pd.to_numeric(day),
-                "hour": hour,
-                "minute": pd.to_numeric(parts["minute"]),
-                "second": pd.to_numeric(parts["second"].fillna("0")),
-            }
-        ),
-        errors="coerce",
+    stamp = _nanoseconds(
+        pd.to_datetime(
+            pd.DataFrame(
+                {
+                    "year": pd.to_numeric(parts["year"]),
+                    "month": pd.to_numeric(month),
+                    "day": pd.to_numeric(day),
+                    "hour": hour,
+                    "minute": pd.to_numeric(parts["minute"]),
+                    "second": pd.to_numeric(parts["second"].fillna("0")),
+                }
+            ),
+            errors="coerce",
+        )
     ) + pd.to_timedelta(pd.to_numeric(frac) // 1000 * 1000, unit="ns")
     stamp[bad_clock] = pd.NaT
     wall[stamp.index] = stamp
@@ -391,7 +407,7 @@ def _read_numeric(text, options, wall, offset, reasons) -> pd.Series:
         (compressed, lambda s: pd.to_datetime(s, format="%Y%m%d%H%M%S%f", errors="coerce")),
     ):
         index = mask[mask].index
-        wall[index] = convert(text[index])
+        wall[index] = _nanoseconds(convert(text[index]))
         offset[index] = 0.0
         done[index] = True
     index = serial[serial].index
@@ -419,7 +435,11 @@ def _read_rare(index, value: str, wall, offset, reasons) -> None:
                 stamp = dateutil_parser.parse(value)
             except (ValueError, OverflowError):
                 stamp = None
-    if stamp is None:
+    if stamp is None or not pd.Timestamp.min.year < stamp.year < pd.Timestamp.max.year:
+        return
+    written = re.search(r"\b(\d{4})\b", value)
+    if written and int(written.group(1)) != stamp.year:  # "0001" taken for 2001 as if two digits
+        reasons[index] = f"is not a call's start time (the year is not {FIRST_YEAR}-{LAST_YEAR})"
         return
     wall[index] = pd.Timestamp(stamp.replace(tzinfo=None))
     if stamp.tzinfo is not None and stamp.utcoffset() is not None:
