@@ -285,3 +285,23 @@ def test_any_year_gives_a_time_or_a_reason_never_an_exception(year, form):
         assert pd.isna(result.reasons[0]) and result.values[0].startswith(f"{year:04d}-03-05T14:03")
     else:
         assert pd.notna(result.reasons[0])
+
+
+US_ZONES = {  # written out here, not read from the code's table: a wrong offset there must fail
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+    "UTC": "+00:00", "GMT": "+00:00", "Z": "+00:00",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(US_ZONES))
+def test_every_zone_name_reads_its_own_offset(name):
+    from uploader.normalize import ZONE_NAMES
+
+    assert set(ZONE_NAMES) == set(US_ZONES)
+    sep = "" if name == "Z" else " "
+    for raw in (f"2024-03-05 09:03:27{sep}{name}", f"3/5/2024 9:03:27 AM{sep}{name}"):
+        assert times(raw, timezone="Asia/Tokyo") == (
+            [f"2024-03-05T09:03:27{US_ZONES[name]}"],
+            [pd.NA],
+        ), raw

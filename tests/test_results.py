@@ -19,6 +19,7 @@ PAYLOADS = [
     "-2+3",
     "@SUM(A1)",
     "\t=1+1",
+    '\r=HYPERLINK("http://evil.example","x")',
 ]
 
 
@@ -58,7 +59,7 @@ def test_csv_outputs_carry_no_formula_and_the_retry_file_uploads(tmp_path, sandb
         with (tmp_path / name).open(encoding="utf-8-sig", newline="") as stream:
             for row in csv.reader(stream):
                 for cell in row:
-                    assert not cell.startswith(("=", "@", "\t")) and not (
+                    assert not cell.startswith(("=", "@", "\t", "\r")) and not (
                         cell.startswith(("+", "-")) and not cell[1:].replace(".", "").isdigit()
                     ), cell
     notes = {c["id"]: c["body"]["custom_data"][0]["value"] for c in sandbox.calls()}
@@ -97,6 +98,9 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
         ],
     ]
     path = write_xlsx(tmp_path / "book.xlsx", rows)
+    typed = openpyxl.load_workbook(path)  # "=1+2" typed as text (openpyxl wrote a formula)
+    typed.active.cell(row=2, column=len(HEADER) + 1).data_type = "s"
+    typed.save(path)
     result = upload(path, sandbox, "--journal", str(tmp_path / "j.sqlite"))
     assert result.exit_code == 1
     book = openpyxl.load_workbook(tmp_path / "book.results.xlsx")
@@ -125,6 +129,8 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
     for row in sheet.iter_rows():
         for cell in row:
             assert cell.data_type != "f", cell.coordinate
+    note = sheet.cell(row=2, column=8 + len(HEADER))
+    assert note.value == "=1+2" and note.data_type == "s"  # kept as the text it was
     summary = {r[0].value: r[1].value for r in book["Summary"].iter_rows()}
     assert summary["created"] == 1 and summary["invalid"] == 1
     assert sheet.cell(row=2, column=8 + HEADER.index("start_time")).value == dt.datetime(
