@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from pathlib import Path
 
 import openpyxl
@@ -121,3 +123,54 @@ def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:
         "--journal",
         str(journal),
     ]
+
+
+class Lines:
+    """A subprocess stream read on a thread, so that a test waits for a line with a time bound
+    (a bare readline() on a hung process would hang the suite)."""
+
+    def __init__(self, stream) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for(self, wanted, seconds: float = 30.0) -> str:
+        """The first line for which `wanted(line)` holds; fails after `seconds` or at the end."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no such line within {seconds} s: {self.seen[-5:]}") from None
+            if line is None:
+                raise AssertionError(f"the stream ended first: {self.seen[-5:]}")
+            self.seen.append(line)
+            if wanted(line):
+                return line
+
+    def rest(self, seconds: float = 60.0) -> str:
+        """Everything after what was read, once the stream ends."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        out = []
+        while (line := self._lines.get(timeout=max(0.0, deadline - time.monotonic()))) is not None:
+            out.append(line)
+        return "".join(out)
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    """Poll an event (a request count at the sandbox), bounded; no fixed sleeps."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, call_row, upload_args, write_csv
+from tests.conftest import TOKEN, Lines, call_row, upload_args, write_csv
 from uploader.cli import cli
 from uploader.runlog import redact
 
@@ -50,7 +50,7 @@ def test_the_sandbox_command_serves_on_the_port_it_prints(tmp_path):
         text=True,
     )
     try:
-        url = process.stdout.readline().strip()
+        url = Lines(process.stdout).wait_for(lambda line: line.strip(), seconds=30).strip()
         assert url.startswith("http://127.0.0.1:")
         body = {
             "call": {

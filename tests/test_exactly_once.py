@@ -12,18 +12,10 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import TOKEN, call_row, upload_args, write_csv
+from tests.conftest import TOKEN, call_row, upload_args, wait_for, write_csv
 from tests.test_upload import assert_exactly_once, read_results, run_cli, subprocess_upload
 from uploader import upload
 from uploader.journal import Journal
-
-
-def wait_for(condition, seconds: float = 30.0) -> None:
-    """Poll an event (a request count at the sandbox), bounded; no fixed sleeps."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 def test_a_row_never_sent_by_a_killed_run_is_a_conflict_not_delivered(tmp_path, make_sandbox):

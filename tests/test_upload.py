@@ -9,12 +9,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, call_row, upload_args, write_csv
+from tests.conftest import TOKEN, Lines, call_row, upload_args, wait_for, write_csv
 from uploader import upload
 from uploader.cli import cli
 
@@ -284,13 +283,11 @@ def test_kill_9_then_rerun_delivers_exactly_once(tmp_path, make_sandbox):
     ids = [f"k{i}" for i in range(200)]
     path = write_csv(tmp_path / "kill.csv", [call_row(i) for i in ids])
     journal = tmp_path / "j.sqlite"
-    process = subprocess_upload(path, box.url, journal, "--rate", "200", "--concurrency", "8")
-    deadline = time.monotonic() + 30
-    while len(box.calls()) < random.Random(3).randint(20, 120) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # at 50 rows/s the 200 rows take 4 s: the kill lands mid-run, on a loaded machine too
+    process = subprocess_upload(path, box.url, journal, "--rate", "50", "--concurrency", "8")
+    wait_for(lambda: len(box.calls()) >= random.Random(3).randint(20, 60))
     process.kill()
-    process.wait(10)
-    assert 0 < len(box.calls()) < 200
+    assert process.wait(10) == -signal.SIGKILL  # killed, not finished first
     rerun = subprocess_upload(path, box.url, journal, "--rate", "0")
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -307,9 +304,7 @@ def test_sigterm_exits_4_and_a_rerun_completes(tmp_path, make_sandbox):
     process = subprocess_upload(
         path, box.url, journal, "--rate", "40", "--summary-json", str(tmp_path / "s.json")
     )
-    deadline = time.monotonic() + 30
-    while len(box.calls()) < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(box.calls()) >= 10)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 4, err
@@ -329,10 +324,8 @@ def test_a_second_run_on_the_same_journal_refuses_to_start(tmp_path, make_sandbo
     box = make_sandbox(latency_ms=50)
     path = write_csv(tmp_path / "slow.csv", [call_row(f"s{i}") for i in range(100)])
     journal = tmp_path / "j.sqlite"
-    first = subprocess_upload(path, box.url, journal, "--rate", "20")
-    deadline = time.monotonic() + 30
-    while not box.calls() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    first = subprocess_upload(path, box.url, journal, "--rate", "2")  # 50 s: still running
+    wait_for(lambda: box.calls())
     second = subprocess_upload(path, box.url, journal)
     out, err = second.communicate(timeout=60)
     first.send_signal(signal.SIGTERM)
@@ -399,16 +392,14 @@ def test_a_second_interrupt_stops_at_once_and_a_rerun_completes(tmp_path, make_s
         "--summary-json",
         str(tmp_path / "s.json"),
     )
-    deadline = time.monotonic() + 30
-    while len(box.calls()) < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    # Keep pressing Ctrl-C until it exits, so some presses land while the files are written.
-    deadline = time.monotonic() + 10
-    while process.poll() is None and time.monotonic() < deadline:
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.02)
-    out, err = process.communicate(timeout=30)
-    assert process.returncode == 4, err
+    wait_for(lambda: len(box.calls()) >= 5)
+    errors = Lines(process.stderr)
+    process.send_signal(signal.SIGINT)
+    # the first Ctrl-C is taken (the requests in flight take 300 ms): the second stops at once
+    errors.wait_for(lambda line: "press Ctrl-C again" in line)
+    process.send_signal(signal.SIGINT)
+    err = errors.rest()
+    assert process.wait(30) == 4, err
     assert "Traceback" not in err
     assert json.loads((tmp_path / "s.json").read_text())["interrupted"]
     rerun = subprocess_upload(path, box.url, journal, "--rate", "0")
