@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench mutate clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# Mutation testing of the guarantees (tools/mutate.py); long, so outside `make test`.
+mutate: install
+	$(BIN)/python -m pip install --quiet 'cosmic-ray>=8.4'
+	$(BIN)/python tools/mutate.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

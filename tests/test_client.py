@@ -118,7 +118,7 @@ def test_retry_after_in_seconds_and_as_http_date():
     assert parse_retry_after("soon") is None and parse_retry_after("") is None
 
 
-def test_pacer_spaces_requests_evenly_and_slows_down():
+def test_pacer_spaces_requests_evenly_and_a_retry_after_holds_every_worker():
     clock = {"now": 0.0}
     slept = []
 
@@ -133,26 +133,45 @@ def test_pacer_spaces_requests_evenly_and_slows_down():
         wait()
     assert slept == pytest.approx([0.1, 0.1, 0.1, 0.1])
     pacer.slow_down(retry_after=2.0)
-    pacer.slow_down(retry_after=None)
-    assert pacer.rate == pytest.approx(7.0)  # at most once a second
-    assert pacer.ceiling == pytest.approx(9.0)  # a 429 lowers the ceiling for the rest of the run
     slept.clear()
     wait()
-    assert slept[0] >= 2.0  # a Retry-After holds back every worker
-    for _ in range(10):
-        pacer.succeeded()
-    assert pacer.rate == pytest.approx(9.0)  # won back, up to the ceiling only
+    assert slept[0] >= 2.0
 
 
-async def test_random_503s_do_not_grind_the_rate_down():
+def test_a_429_finds_the_limit_between_accepted_and_attempted_and_probes_up():
+    clock = {"now": 10.0}
+    pacer = Pacer(0, clock=lambda: clock["now"])  # unlimited: as fast as the slots go
+    for index in range(130):  # 130 requests in the last second, of which 100 were accepted
+        clock["now"] = 10.0 + index / 130
+        pacer.reserve()
+        if index < 100:
+            pacer.answered(failed=False)
+    pacer.slow_down(retry_after=None)
+    pacer.slow_down(retry_after=None)  # at most once a second
+    assert pacer.ceiling == pytest.approx(0.97 * (100 + 130) / 2, rel=0.02)
+    assert pacer.rate == pacer.ceiling
+    ceiling = pacer.ceiling
+    for _ in range(int(ceiling) * 4):  # four seconds at the ceiling without a 429
+        pacer.answered(failed=False)
+    assert pacer.ceiling == pytest.approx(ceiling + 4 * 0.25, rel=0.01)  # probing, slowly
+
+
+def test_isolated_503s_cost_only_their_row_an_outage_slows_everyone():
     clock = {"now": 0.0}
     pacer = Pacer(50, clock=lambda: clock["now"])
-    for second in range(60):
+    for second in range(60):  # 2% of answers fail, spread out: the rate never moves
         clock["now"] = float(second)
-        pacer.slow_down(None, rate_limited=False)  # one 503 every second
-        for _ in range(20):
-            pacer.succeeded()
-    assert pacer.rate >= 20 and pacer.ceiling == 50
+        for index in range(50):
+            pacer.answered(failed=index == 25)
+    assert pacer.rate == 50 and pacer.ceiling == 50
+    for index in range(20):  # then most answers fail: the run slows down together
+        clock["now"] = 60.0 + index
+        pacer.answered(failed=True)
+    assert pacer.rate < 50 * 0.7
+    assert pacer.ceiling == 50  # not a limit the API set: won back with successes
+    for _ in range(200):
+        pacer.answered(failed=False)
+    assert pacer.rate == 50
 
 
 # ---------------------------------------------------------------- against the sandbox

@@ -352,7 +352,7 @@ def upload(file: Path, **kwargs: Any) -> None:
     2 could not start; 3 stopped by the API, an error limit or an outage; 4 interrupted;
     5 every answer is in the journal but an output could not be written.
     """
-    summary = pipeline.upload(file, _options(kwargs))
+    summary = pipeline.upload(file, _options(kwargs), handle_signals=True)
     _print_summary(summary.as_dict())
     sys.exit(summary.exit_code)
 
@@ -534,6 +534,12 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
     help="Share of answers that are 500 or 503.",
 )
 @click.option(
+    "--unavailable-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of answers that are 503 with Retry-After (--retry-after seconds).",
+)
+@click.option(
     "--drop-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
@@ -548,7 +554,7 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Seconds a 429 asks the client to wait.",
+    help="Seconds a 429 (or an --unavailable-rate 503) asks the client to wait.",
 )
 @click.option(
     "--retry-after-date", is_flag=True, help="Send Retry-After as an HTTP date instead of seconds."

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,13 +23,11 @@ import pandas as pd
 
 from uploader.errors import ConfigError, ExitCode, InputError, OutputError, RowError
 from uploader.files import same_file
-from uploader.journal import Journal, JournalEntry, default_journal_path
-from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
+from uploader.journal import Journal, default_journal_path
+from uploader.mapping import MAX_SIGNALS, call_requests
 from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
 from uploader.outcome import (
-    ALREADY_UPLOADED,
     DELIVERED,
-    FAILED,
     FINE,
     INVALID,
     NOT_SENT,
@@ -46,10 +44,9 @@ from uploader.settings import Options
 from uploader.sources import Table, open_table
 
 if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
-    from uploader.client import Sender
+    pass
 
 log = logging.getLogger("uploader")
-SEND_BATCH = 5000
 DRAIN_SECONDS = 30.0
 
 
@@ -326,16 +323,25 @@ def _zone_warning(summary: RunSummary, zone_less: int) -> None:
 # ---------------------------------------------------------------- upload
 
 
-def upload(path: str | Path, options: Options | None = None, **overrides: object) -> RunSummary:
-    """Validate, map and send every row of a spreadsheet; write the results (and retry) file."""
+def upload(
+    path: str | Path,
+    options: Options | None = None,
+    *,
+    handle_signals: bool = False,
+    **overrides: object,
+) -> RunSummary:
+    """Validate, map and send every row of a spreadsheet; write the results (and retry) file.
+
+    With `handle_signals` (the command line asks for it), SIGINT and SIGTERM stop the run gently
+    (exit 4) instead of raising KeyboardInterrupt; a library caller keeps its own handling."""
     options = Options.build(options, **overrides)
     path = Path(path)
     token = None
     if not options.dry_run:
         options.check_target()
         token = options.resolve_token()
-    run = Run(path, options, token)
-    handlers = _current_handlers()
+    run = Run(path, options, token, handle_signals=handle_signals)
+    handlers = _current_handlers() if handle_signals else {}
     try:
         return asyncio.run(run.execute())
     except asyncio.CancelledError:
@@ -356,8 +362,11 @@ def _current_handlers() -> dict[int, Any]:
 class Run:
     """One upload run: owns the journal, the sender and the output files for its duration."""
 
-    def __init__(self, path: Path, options: Options, token: str | None) -> None:
+    def __init__(
+        self, path: Path, options: Options, token: str | None, *, handle_signals: bool = False
+    ) -> None:
         self.path = path
+        self.handle_signals = handle_signals
         self.options = options
         self.token = token
         self.started = time.monotonic()
@@ -368,7 +377,9 @@ class Run:
         self.zone_less = 0
         self.stopped_by_run = False  # the API, an error limit or an outage stopped it: exit 3
 
-    def _outputs(self, prepared: Prepared) -> Outputs:
+    def _outputs(self, prepared: Prepared) -> Callable[[], Outputs]:
+        """Check every output path (none may be the input, the journal or another output) before
+        anything is written; the returned function opens the results and retry files."""
         path, options = self.path, self.options
         default_suffix = ".xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
         results = (
@@ -381,7 +392,7 @@ class Run:
             else _beside(path, ".retry" + retry_suffix)
         )
         delimiter = prepared.table.delimiter
-        named = {"--results": results, "--retry-file": retry}
+        named: dict[str, Path] = {"--results": results, "--retry-file": retry}
         if options.dry_run:
             named["the requests file"] = self._requests_path()
         if options.summary_json:
@@ -389,14 +400,8 @@ class Run:
         if options.log_file:
             named["--log-file"] = Path(options.log_file)
         self._check_paths(named)
-        return Outputs(
-            results,
-            retry,
-            prepared.table.headers,
-            prepared.table.columns,
-            delimiter,
-            dry_run=options.dry_run,
-        )
+        return lambda: Outputs(results, retry, prepared.table.headers, prepared.table.columns,
+                               delimiter, dry_run=options.dry_run)  # fmt: skip
 
     async def execute(self) -> RunSummary:
         prepared = prepare(self.path, self.options)
@@ -407,30 +412,107 @@ class Run:
                 self.summary.stopped = f"--strict: {invalid} invalid rows, nothing sent"
                 self.options = Options.build(self.options, dry_run=True)
                 prepared = prepare(self.path, self.options)
-        journal = None
-        if not self.options.dry_run:  # the lock first: a refused run touches no output
-            journal = Journal(self.options.journal or default_journal_path(),
-                              endpoint=self.options.endpoint, token=self.token)  # fmt: skip
-        try:
-            outputs = self._outputs(prepared)
-            requests_file = RequestsFile(self._requests_path()) if self.options.dry_run else None
-            runlog = RunLog(self.options.log_file)
-        except BaseException:
-            if journal is not None:
-                journal.close()
-            raise
-        progress = Progress(
-            prepared.table.estimated_rows, enabled=self.options.progress, what="rows"
-        )
-        try:
+        options = self.options
+        # Every resource of the run is opened here and closed by the stack, in reverse: the
+        # summary is computed, then the outputs put in place, the --summary-json written (it
+        # states the exit code returned), the run recorded, and the journal closed last.
+        async with contextlib.AsyncExitStack() as stack:
+            journal = None
+            if not options.dry_run:  # the lock first: a refused run touches no output
+                journal = Journal(options.journal or default_journal_path(),
+                                  endpoint=options.endpoint, token=self.token)  # fmt: skip
+                stack.callback(journal.close)
+            open_outputs = self._outputs(prepared)
+            runlog = RunLog(options.log_file)
+            stack.callback(runlog.close)
+            stack.callback(self._record_run, journal, runlog)
+            stack.callback(self._write_summary_json)
+            outputs = open_outputs()
+            stack.callback(self._close_outputs, outputs)
+            requests_file = RequestsFile(self._requests_path()) if options.dry_run else None
+            stack.callback(self._finish, prepared, outputs, requests_file)
+            progress = Progress(
+                prepared.table.estimated_rows, enabled=options.progress, what="rows"
+            )
+            stack.callback(progress.close)
+            sink = await stack.enter_async_context(self._sink(journal, requests_file, progress))
             if journal is not None:
                 journal.start_run(str(self.path))
-            await self._run_chunks(prepared, outputs, journal, requests_file, runlog, progress)
-        finally:
-            progress.close()
-            self._finish(prepared, outputs, requests_file)
-            self._close(outputs, journal, runlog)
+            if self.handle_signals:
+                self._install_signals(sink)
+                stack.callback(self._remove_signals)
+            await self._flow(prepared, outputs, journal, sink, runlog, progress)
         return self.summary
+
+    @contextlib.asynccontextmanager
+    async def _sink(self, journal: Journal | None, requests_file: RequestsFile | None, progress):
+        """The HTTP sender, or for a dry run the requests file behind the same interface."""
+        from uploader.flow import DryRunSink
+
+        if journal is None:
+            assert requests_file is not None
+            yield DryRunSink(requests_file.write, progress.outcome)
+            return
+        from uploader.client import Pace, Sender
+
+        options = self.options
+        assert self.token is not None
+        pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
+        sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
+                        max_errors=options.max_errors, on_outcome=progress.outcome, ledger=journal,
+                        outage_seconds=options.outage_budget)  # fmt: skip
+        async with sender:
+            try:
+                yield sender
+            finally:
+                if not self.interrupts and sender.stop_reason:
+                    self.summary.stopped = self.summary.stopped or sender.stop_reason
+                    self.stopped_by_run = True
+
+    async def _flow(self, prepared, outputs, journal, sink, runlog, progress) -> None:
+        """Rows to the sink as they are read, outcomes back in input order (see uploader.flow)."""
+        from uploader.flow import LOOKUP_BATCH, ReorderWindow, what_to_send
+
+        def write(chunk, outcomes, errors) -> None:
+            for row in sorted(outcomes):
+                runlog.outcome(outcomes[row])
+            outputs.write(chunk, outcomes, errors)
+
+        window = ReorderWindow(write)
+        shown = sink.on_outcome
+
+        def arrived(outcome: RowOutcome) -> None:
+            shown(outcome)
+            window.arrived(outcome)
+
+        sink.on_outcome = arrived
+        try:
+            for chunk, checked in prepared.rows(self.options.chunk_size):
+                outcomes = checked.settled(_ids(chunk, prepared))
+                self.zone_less += checked.zone_less
+                requests = list(call_requests(checked.valid))
+                window.open(chunk, checked.errors, outcomes, requests)
+                progress.advance(len(outcomes))  # invalid and skipped rows count as done too
+                for start in range(0, len(requests), LOOKUP_BATCH):
+                    batch = requests[start : start + LOOKUP_BATCH]
+                    known = (
+                        journal.lookup([r.external_call_unique_id for r in batch])
+                        if journal
+                        else {}
+                    )
+                    for request in batch:
+                        decision = what_to_send(
+                            request, known.get(request.external_call_unique_id), sink.stop_reason
+                        )
+                        if isinstance(decision, RowOutcome):
+                            arrived(decision)
+                        else:
+                            await sink.submit(decision)
+                window.flush()
+                await window.wait_for_room()
+            await sink.drain()
+        finally:  # a second Ctrl-C or an error: every row still gets its line
+            window.close(sink.in_flight(), "not sent: the run was interrupted")
 
     def _requests_path(self) -> Path:
         return _beside(self.path, ".requests.jsonl")
@@ -446,26 +528,27 @@ class Run:
                 if same_file(path, other_path):
                     raise ConfigError(f"{name} and {other} are the same file ({path})")
 
-    def _close(self, outputs: Outputs, journal: Journal | None, runlog: RunLog) -> None:
+    def _close_outputs(self, outputs: Outputs) -> None:
         """Put the outputs in place; after sending, a failure there is exit 5 and the summary
         says so (the journal holds every answer)."""
-        summary = self.summary
         try:
-            outputs.close(summary.as_dict())
+            outputs.close(self.summary.as_dict())
         except OutputError as error:
             self._output_failed(error)
-            summary.files.pop("results", None)
-            summary.files.pop("retry", None)
-        if self.options.summary_json:  # written last, so that it states the exit code returned
+            self.summary.files.pop("results", None)
+            self.summary.files.pop("retry", None)
+
+    def _write_summary_json(self) -> None:
+        if self.options.summary_json:
             try:
-                write_summary_json(Path(self.options.summary_json), summary.as_dict())
+                write_summary_json(Path(self.options.summary_json), self.summary.as_dict())
             except OutputError as error:
                 self._output_failed(error)
+
+    def _record_run(self, journal: Journal | None, runlog: RunLog) -> None:
         if journal is not None:
-            journal.finish_run(summary.as_dict())
-            journal.close()
-        runlog.run(summary.as_dict())
-        runlog.close()
+            journal.finish_run(self.summary.as_dict())
+        runlog.run(self.summary.as_dict())
 
     def _output_failed(self, error: OutputError) -> None:
         summary = self.summary
@@ -473,101 +556,19 @@ class Run:
         if summary.exit_code in (ExitCode.OK, ExitCode.ROW_PROBLEMS):
             summary.exit_code = ExitCode.OUTPUT_FAILED
 
-    async def _run_chunks(
-        self, prepared, outputs, journal, requests_file, runlog, progress
-    ) -> None:
-        options = self.options
-        sender = None
-        if journal is not None:
-            from uploader.client import Pace, Sender
-
-            assert self.token is not None
-            pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
-            sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
-                            max_errors=options.max_errors, on_outcome=progress.outcome,
-                            queue_size=SEND_BATCH, ledger=journal,
-                            outage_seconds=options.outage_budget)  # fmt: skip
-        self._install_signals(sender)
-        try:
-            if sender is not None:
-                await sender.__aenter__()
-            for chunk, checked in prepared.rows(options.chunk_size):
-                outcomes = checked.settled(_ids(chunk, prepared))
-                self.zone_less += checked.zone_less
-                requests = list(call_requests(checked.valid))
-                try:
-                    if requests_file is not None:
-                        for request in requests:
-                            requests_file.write(request.payload)
-                            outcomes[request.row] = RowOutcome(
-                                request.row, request.external_call_unique_id, NOT_SENT
-                            )
-                    else:
-                        assert sender is not None
-                        await self._send(requests, outcomes, journal, sender)
-                finally:  # also when cancelled: every row of the chunk gets its line
-                    for request in requests:
-                        outcomes.setdefault(request.row, RowOutcome(
-                            request.row, request.external_call_unique_id, NOT_SENT,
-                            error="not sent: the run was interrupted"))  # fmt: skip
-                    for row in sorted(outcomes):
-                        runlog.outcome(outcomes[row])
-                    outputs.write(chunk, outcomes, checked.errors)
-                progress.advance(len(chunk) - len(requests) if sender else len(chunk))
-                await asyncio.sleep(0)
-        finally:
-            if sender is not None:
-                await sender.__aexit__(None, None, None)
-                if not self.interrupts and sender.stop_reason:
-                    self.summary.stopped = self.summary.stopped or sender.stop_reason
-                    self.stopped_by_run = True
-            self._remove_signals()
-
-    async def _send(
-        self, requests: list[CallRequest], outcomes, journal: Journal, sender: Sender
-    ) -> None:
-        from uploader.client import Pending
-
-        for start in range(0, len(requests), SEND_BATCH):
-            batch = requests[start : start + SEND_BATCH]
-            known = journal.lookup([r.external_call_unique_id for r in batch])
-            to_send: list[Pending] = []
-            for request in batch:
-                entry = known.get(request.external_call_unique_id)
-                if entry is not None and entry.delivered:
-                    outcomes[request.row] = _already_uploaded(request, entry)
-                elif sender.stopping:
-                    outcomes[request.row] = RowOutcome(request.row, request.external_call_unique_id, NOT_SENT,
-                                                       error=f"not sent: {sender.stop_reason}")  # fmt: skip
-                else:
-                    to_send.append(
-                        Pending(request, sent_before=entry is not None and entry.maybe_sent)
-                    )
-            if not to_send:
-                continue
-            try:
-                outcomes.update(await sender.send(to_send))
-            except asyncio.CancelledError:
-                # A second Ctrl-C: answers already in are kept; requests that were out stay
-                # marked in the journal (maybe sent), the others were never marked.
-                outcomes.update(sender.outcomes_so_far)
-                for pending in sender.in_flight():
-                    outcomes[pending.request.row] = RowOutcome(
-                        pending.request.row, pending.request.external_call_unique_id, FAILED,
-                        attempts=1, error="interrupted before the answer came: run again to finish")  # fmt: skip
-                raise
-
-    def _install_signals(self, sender: Sender | None) -> None:
+    def _install_signals(self, sink) -> None:
+        """SIGINT/SIGTERM (asked for by the command line): the first stops taking rows and lets
+        the requests in flight finish (DRAIN_SECONDS at most), the second stops at once."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
 
         def interrupt() -> None:
             self.interrupts += 1
-            if self.interrupts == 1 and sender is not None:
+            if self.interrupts == 1 and hasattr(sink, "stop"):
                 log.warning(
                     "stopping: finishing the requests in flight (press Ctrl-C again to stop at once)"
                 )
-                sender.stop("interrupted")
+                sink.stop("interrupted")
                 loop.call_later(DRAIN_SECONDS, lambda: task.cancel() if task else None)
             elif task is not None:
                 task.cancel()
@@ -622,17 +623,6 @@ def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:
     if column is None:
         return pd.Series(pd.NA, index=chunk.index)
     return chunk[column].astype("string").str.strip()
-
-
-def _already_uploaded(request: CallRequest, entry: JournalEntry) -> RowOutcome:
-    note = (
-        ""
-        if entry.payload_hash == request.payload_hash
-        else "the row differs from what was delivered then"
-    )
-    return RowOutcome(
-        request.row, request.external_call_unique_id, ALREADY_UPLOADED, cuid=entry.cuid, error=note
-    )
 
 
 def _count_invalid(path: Path, options: Options) -> int:

@@ -38,6 +38,7 @@ class SandboxConfig:
     custom: tuple[str, ...] = ()
     rate_limit: float | None = None
     fail_rate: float = 0.0
+    unavailable_rate: float = 0.0  # 503 with Retry-After: retry_after seconds
     drop_rate: float = 0.0
     latency_ms: int = 0
     seed: int | None = None
@@ -142,11 +143,12 @@ async def _answer(
     request: web.Request, state: SandboxState, seen: dict[str, Any]
 ) -> web.StreamResponse | None:
     config = state.config
+    limited = _over_rate(state)  # a gateway counts requests as they arrive; the work takes time
     if config.latency_ms:
         await asyncio.sleep(state.random.uniform(0, config.latency_ms) / 1000)
     if request.match_info["version"] != API_VERSION:
         return errors(400, "InvalidApiVersion", f"the route takes API version {API_VERSION}")
-    if _over_rate(state):
+    if limited:
         retry_after = (
             formatdate(time.time() + 2, usegmt=True)
             if config.retry_after_date
@@ -179,6 +181,9 @@ async def _answer(
         )
     if state.random.random() < config.fail_rate:
         return _server_trouble(state)
+    if config.unavailable_rate and state.random.random() < config.unavailable_rate:
+        return errors(503, "ServiceUnavailable", "try again later",
+                      {"Retry-After": str(config.retry_after)})  # fmt: skip
     problems = check_body(
         body,
         campaigns=set(config.campaigns),

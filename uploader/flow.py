@@ -1,0 +1,149 @@
+"""The send flow: rows go from the checked chunks to the sender one by one, without barriers, and
+come back to the results file in input order.
+
+Each chunk opens an `Open` entry in a `ReorderWindow`; its rows go to the sender as they come, and
+their outcomes arrive whenever their answers do. A chunk is written as soon as every row in it has
+an outcome and every chunk before it has been written. At most `MAX_OPEN` chunks are open: a row
+stuck in a long retry holds back the writing of its chunk (and, past that, the reading of the
+file), never the sending of the rows around it. No spill to disk is needed: a row's retries end
+within minutes (--max-retries, Retry-After capped at 2 minutes), while the next chunk alone keeps
+the workers busy far longer (50,000 rows take 2.5 minutes at 320 rows/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from uploader.client import Pending
+from uploader.errors import RowError
+from uploader.journal import JournalEntry
+from uploader.mapping import CallRequest
+from uploader.outcome import ALREADY_UPLOADED, FAILED, NOT_SENT, RowOutcome
+
+MAX_OPEN = 2
+LOOKUP_BATCH = 5000  # ids looked up in the journal in one query
+
+
+class Sink(Protocol):
+    """Where requests go: the HTTP sender, or the requests file of a dry run."""
+
+    stop_reason: str | None
+    on_outcome: Callable[[RowOutcome], None]
+
+    async def submit(self, pending: Pending) -> None: ...
+    async def drain(self) -> None: ...
+    def in_flight(self) -> list[Pending]: ...
+
+
+class DryRunSink:
+    """A dry run behind the sender's interface: each body is written to the requests file and the
+    row is `not_sent`."""
+
+    stop_reason: str | None = None
+
+    def __init__(self, write: Callable[[bytes], None], on_outcome: Callable[[RowOutcome], None]):
+        self._write = write
+        self.on_outcome = on_outcome
+
+    async def submit(self, pending: Pending) -> None:
+        request = pending.request
+        self._write(request.payload)
+        self.on_outcome(RowOutcome(request.row, request.external_call_unique_id, NOT_SENT))
+
+    async def drain(self) -> None:
+        return None
+
+    def in_flight(self) -> list[Pending]:
+        return []
+
+
+def what_to_send(
+    request: CallRequest, entry: JournalEntry | None, stop_reason: str | None
+) -> Pending | RowOutcome:
+    """The journal's decision for one row: delivered by an earlier run (not sent again), left
+    behind by a stop, or sent, telling the sender whether an earlier request may have arrived."""
+    if entry is not None and entry.delivered:
+        note = (
+            ""
+            if entry.payload_hash == request.payload_hash
+            else "the row differs from what was delivered then"
+        )
+        return RowOutcome(request.row, request.external_call_unique_id, ALREADY_UPLOADED,
+                          cuid=entry.cuid, error=note)  # fmt: skip
+    if stop_reason is not None:
+        return RowOutcome(request.row, request.external_call_unique_id, NOT_SENT,
+                          error=f"not sent: {stop_reason}")  # fmt: skip
+    return Pending(request, sent_before=entry is not None and entry.maybe_sent)
+
+
+@dataclass
+class Open:
+    """A chunk whose rows are out: its rows' outcomes so far and the rows still waiting."""
+
+    chunk: pd.DataFrame
+    errors: dict[int, list[RowError]]
+    outcomes: dict[int, RowOutcome]
+    waiting: dict[int, str]  # row -> its external_call_unique_id
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def arrived(self, outcome: RowOutcome) -> None:
+        self.outcomes[outcome.row] = outcome
+        self.waiting.pop(outcome.row, None)
+        if not self.waiting:
+            self.done.set()
+
+
+class ReorderWindow:
+    """Open chunks in input order; `write(chunk, outcomes, errors)` gets each one once complete."""
+
+    def __init__(self, write: Callable[[pd.DataFrame, dict[int, RowOutcome], dict], None]):
+        self._write = write
+        self._open: deque[Open] = deque()
+        self._owner: dict[int, Open] = {}
+
+    def open(
+        self, chunk, errors, outcomes: dict[int, RowOutcome], requests: Iterable[CallRequest]
+    ) -> None:
+        """A chunk whose rows without an outcome yet are `requests`, about to be sent."""
+        entry = Open(chunk, errors, outcomes, {r.row: r.external_call_unique_id for r in requests})
+        if not entry.waiting:
+            entry.done.set()
+        for row in entry.waiting:
+            self._owner[row] = entry
+        self._open.append(entry)
+
+    def arrived(self, outcome: RowOutcome) -> None:
+        entry = self._owner.pop(outcome.row, None)
+        if entry is not None:
+            entry.arrived(outcome)
+
+    def flush(self) -> None:
+        """Write the complete chunks at the head."""
+        while self._open and self._open[0].done.is_set():
+            entry = self._open.popleft()
+            self._write(entry.chunk, entry.outcomes, entry.errors)
+
+    async def wait_for_room(self) -> None:
+        while len(self._open) >= MAX_OPEN:
+            await self._open[0].done.wait()
+            self.flush()
+
+    def close(self, in_flight: list[Pending], interrupted: str) -> None:
+        """After a stop that did not wait (a second Ctrl-C, an error): every row left gets an
+        outcome, in flight ones as failed (maybe delivered: the journal keeps them marked)."""
+        flying = {pending.request.row for pending in in_flight}
+        for entry in self._open:
+            for row, identifier in list(entry.waiting.items()):
+                if row in flying:
+                    outcome = RowOutcome(row, identifier, FAILED, attempts=1, error="interrupted "
+                                         "before the answer came: run again to finish")  # fmt: skip
+                else:
+                    outcome = RowOutcome(row, identifier, NOT_SENT, error=interrupted)
+                entry.arrived(outcome)
+        self.flush()
