@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # module -> the tests that guard it (run with -x: the first failure kills the mutant)
 GUARDED = {
-    "textsafe": ("uploader/textsafe.py", "tests/test_results.py tests/test_hostile_files.py"),
-    "mapping": ("uploader/mapping.py", "tests/test_mapping.py tests/test_profiles.py"),
+    "textsafe": ("uploader/textsafe.py", "tests/test_textsafe.py tests/test_results.py"),
+    "mapping": ("uploader/mapping.py", "tests/test_mapping.py"),
+    "flow": ("uploader/flow.py", "tests/test_flow.py"),
     "journal": ("uploader/journal.py", "tests/test_journal.py tests/test_exactly_once.py"),
     "client": ("uploader/client.py", "tests/test_client.py tests/test_exactly_once.py"),
     "normalize": ("uploader/normalize.py", "tests/test_normalize.py tests/test_never_silently_wrong.py"),
