@@ -1,0 +1,207 @@
+"""The send flow: no barriers, a fault costs only its own row, results still in input order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pandas as pd
+import pytest
+from aiohttp import web
+
+from tests.conftest import TOKEN, call_row, write_csv
+from uploader.client import Pace, Pending, Sender
+from uploader.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
+from uploader.journal import SENDING, JournalEntry
+from uploader.mapping import CallRequest
+from uploader.outcome import ALREADY_UPLOADED, CREATED, NOT_SENT, RowOutcome
+
+
+def request(row: int, identifier: str | None = None) -> CallRequest:
+    identifier = identifier or f"id-{row}"
+    payload = json.dumps({"call": {"external_call_unique_id": identifier}}).encode()
+    return CallRequest(row, identifier, payload, f"hash-{identifier}")
+
+
+# ---------------------------------------------------------------- the journal's decision
+
+
+def test_what_to_send_follows_the_journal():
+    fresh = what_to_send(request(2), None, None)
+    assert isinstance(fresh, Pending) and not fresh.sent_before
+    delivered = JournalEntry("id-2", "hash-id-2", CREATED, "CU1", 1)
+    same = what_to_send(request(2), delivered, None)
+    assert isinstance(same, RowOutcome) and same.status == ALREADY_UPLOADED
+    assert same.cuid == "CU1" and same.error == ""
+    changed = what_to_send(request(2), JournalEntry("id-2", "other", CREATED, "CU1", 1), None)
+    assert changed.status == ALREADY_UPLOADED and "differs" in changed.error
+    # a request that may have arrived (a killed run's mark, or an answer lost after it reached)
+    marked = what_to_send(request(2), JournalEntry("id-2", "h", SENDING, None, 1), None)
+    assert isinstance(marked, Pending) and marked.sent_before
+    reached = what_to_send(
+        request(2), JournalEntry("id-2", "h", "failed", None, 3, reached=True), None
+    )
+    assert reached.sent_before
+    unreached = what_to_send(request(2), JournalEntry("id-2", "h", "failed", None, 3), None)
+    assert not unreached.sent_before
+    stopped = what_to_send(request(2), None, "interrupted")
+    assert stopped.status == NOT_SENT and stopped.error == "not sent: interrupted"
+    assert what_to_send(request(2), delivered, "interrupted").status == ALREADY_UPLOADED
+
+
+# ---------------------------------------------------------------- the reorder window
+
+
+async def test_chunks_are_written_in_input_order_whatever_order_answers_come_in():
+    written = []
+    window = ReorderWindow(lambda chunk, outcomes, errors: written.append(sorted(outcomes)))
+    first, second = [request(2), request(3)], [request(4), request(5)]
+    window.open(pd.DataFrame(index=[2, 3]), {}, {}, first)
+    window.open(pd.DataFrame(index=[4, 5]), {}, {}, second)
+    for row in (5, 4, 3):
+        window.arrived(RowOutcome(row, f"id-{row}", CREATED))
+        window.flush()
+    assert written == []  # row 2 is still out: nothing can be written before it
+    window.arrived(RowOutcome(2, "id-2", CREATED))
+    window.flush()
+    assert written == [[2, 3], [4, 5]]
+
+
+async def test_the_window_holds_at_most_max_open_chunks():
+    window = ReorderWindow(lambda *args: None)
+    for index in range(MAX_OPEN):
+        window.open(pd.DataFrame(index=[index]), {}, {}, [request(index)])
+    waiting = asyncio.ensure_future(window.wait_for_room())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # full: the reader waits for the oldest chunk
+    window.arrived(RowOutcome(0, "id-0", CREATED))
+    await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_stop_gives_every_row_left_an_outcome():
+    written = {}
+    window = ReorderWindow(lambda chunk, outcomes, errors: written.update(outcomes))
+    window.open(pd.DataFrame(index=[2, 3, 4]), {}, {}, [request(2), request(3), request(4)])
+    window.arrived(RowOutcome(2, "id-2", CREATED))
+    window.close([Pending(request(3), False)], "not sent: the run was interrupted")
+    assert written[2].status == CREATED
+    assert written[3].status == "failed" and "interrupted before the answer" in written[3].error
+    assert written[4].status == NOT_SENT and written[4].external_call_unique_id == "id-4"
+
+
+async def test_a_dry_run_is_a_sink_like_the_sender():
+    bodies, seen = [], []
+    sink = DryRunSink(bodies.append, seen.append)
+    await sink.submit(Pending(request(7), False))
+    await sink.drain()
+    assert bodies == [request(7).payload] and seen[0].status == NOT_SENT and sink.in_flight() == []
+
+
+# ---------------------------------------------------------------- a fault costs only its own row
+
+
+@pytest.fixture
+async def slow_first(aiohttp_server):
+    """A real server on loopback: the first request for id 'slow' is a 503 with Retry-After 1."""
+    arrivals: list[tuple[str, float]] = []
+
+    async def calls(request: web.Request) -> web.Response:
+        identifier = (await request.json())["call"]["external_call_unique_id"]
+        arrivals.append((identifier, time.monotonic()))
+        if identifier == "slow" and sum(1 for i, _ in arrivals if i == "slow") == 1:
+            return web.json_response({}, status=503, headers={"Retry-After": "1"})
+        return web.json_response({"cuid": f"CU-{identifier}"}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/2022-03-01/calls.json", calls)
+    server = await aiohttp_server(app)
+    return str(server.make_url("/api/2022-03-01/calls.json")), arrivals
+
+
+async def test_a_row_waiting_for_its_retry_holds_no_other_row(slow_first):
+    url, arrivals = slow_first
+    done: list[tuple[str, float]] = []
+    started = time.monotonic()
+    async with Sender(url, TOKEN, Pace(rate=0, concurrency=1, max_retries=2),
+                      on_outcome=lambda o: done.append((o.external_call_unique_id, time.monotonic()))) as sender:  # fmt: skip
+        await sender.submit(Pending(request(2, "slow"), False))
+        for row in range(3, 23):
+            await sender.submit(Pending(request(row), False))
+        await sender.drain()
+    order = [identifier for identifier, _ in done]
+    assert order[-1] == "slow" and len(order) == 21
+    others_finished = done[-2][1] - started
+    assert others_finished < 0.9  # while "slow" waited its 1 s, the one slot kept sending
+    assert [i for i, _ in arrivals].count("slow") == 2
+
+
+async def test_isolated_503s_do_not_slow_the_rest_of_the_run(slow_first):
+    url, _ = slow_first
+    async with Sender(url, TOKEN, Pace(rate=50, concurrency=4, max_retries=2)) as sender:
+        outcomes = await sender.send([Pending(request(2, "slow"), False)] +
+                                     [Pending(request(row), False) for row in range(3, 13)])  # fmt: skip
+        assert sender.pacer.rate == 50  # one 503 with a Retry-After is that row's business
+    assert {o.status for o in outcomes.values()} == {CREATED}
+
+
+# ---------------------------------------------------------------- the run
+
+
+def test_a_library_run_leaves_the_process_signals_alone(tmp_path, sandbox, monkeypatch):
+    from uploader import upload
+
+    installed = []
+    loop_type = type(asyncio.new_event_loop())
+    monkeypatch.setattr(loop_type, "add_signal_handler", lambda self, *a: installed.append(a))
+    path = write_csv(tmp_path / "c.csv", [call_row("a"), call_row("b")])
+    summary = upload(path, base_url=sandbox.url, campaign_id="85", token=TOKEN,
+                     journal=tmp_path / "j.sqlite", progress=False)  # fmt: skip
+    assert summary.exit_code == 0 and installed == []
+    upload(path, base_url=sandbox.url, campaign_id="85", token=TOKEN, handle_signals=True,
+           journal=tmp_path / "j.sqlite", progress=False)  # fmt: skip
+    assert len(installed) == 2  # SIGINT and SIGTERM, when the command line asks
+
+
+def test_progress_counts_every_row_whatever_its_fate(tmp_path, sandbox, monkeypatch):
+    from uploader import progress, upload
+
+    counted = []
+    monkeypatch.setattr(
+        progress.Progress, "close", lambda self: counted.append((self.done, self.total))
+    )
+    rows = [call_row(f"p{i}") for i in range(6)] + [call_row("bad", calling_phone_number="12")]
+    path = write_csv(tmp_path / "c.csv", rows)
+    options = dict(base_url=sandbox.url, campaign_id="85", token=TOKEN, journal=tmp_path / "j.sqlite",
+                   chunk_size=2)  # fmt: skip
+    upload(path, progress=True, **options)  # 6 created, 1 invalid
+    upload(path, progress=True, **options)  # 6 already uploaded (from the journal), 1 invalid
+    upload(path, progress=True, dry_run=True, campaign_id="85", chunk_size=2)
+    assert [done for done, _ in counted] == [7, 7, 7]
+
+
+def test_rows_of_later_chunks_go_out_while_a_row_waits_for_its_retry(tmp_path, make_sandbox):
+    """No barrier per chunk: between a row's 503 and its retry (1 s later), rows of the next
+    chunks are sent; the results file still lists every row in input order."""
+    from uploader import upload
+
+    box = make_sandbox(unavailable_rate=0.15, retry_after=1, seed=4)
+    ids = [f"r{i:02d}" for i in range(40)]
+    path = write_csv(tmp_path / "c.csv", [call_row(i) for i in ids])
+    summary = upload(path, base_url=box.url, campaign_id="85", token=TOKEN, chunk_size=4,
+                     concurrency=4, rate=0, journal=tmp_path / "j.sqlite", progress=False)  # fmt: skip
+    assert summary.exit_code == 0
+    chunk_of = {identifier: index // 4 for index, identifier in enumerate(ids)}
+    log = [(seen["id"], seen["status"]) for seen in box.requests()]
+    overtaken = 0
+    for at, (identifier, status) in enumerate(log):
+        if status != 503:
+            continue
+        retry = next(i for i in range(at + 1, len(log)) if log[i][0] == identifier)
+        later = {
+            other for other, _ in log[at + 1 : retry] if chunk_of[other] > chunk_of[identifier]
+        }
+        overtaken += bool(later)
+    assert overtaken >= 1, log
+    results = (tmp_path / "c.results.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert [line.split(",")[1] for line in results] == ids
