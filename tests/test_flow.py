@@ -205,3 +205,18 @@ def test_rows_of_later_chunks_go_out_while_a_row_waits_for_its_retry(tmp_path, m
     assert overtaken >= 1, log
     results = (tmp_path / "c.results.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
     assert [line.split(",")[1] for line in results] == ids
+
+
+def test_the_eta_follows_the_current_rate_not_the_average():
+    from uploader.progress import Progress
+
+    bar = Progress(20_000, enabled=False)
+    bar._marks.clear()
+    bar._marks.append((0.0, 0))
+    bar.done = 6000
+    bar.line(60.0)  # a fast first minute: 100 rows/s
+    for minute in range(2, 9):  # then 10 rows/s for seven minutes
+        bar.done += 600
+        text = bar.line(60.0 * minute)
+    # 9,800 rows left at the current 10 rows/s; the average since the start (21/s) would say 7m
+    assert "10.0 rows/s" in text and "ETA 16m20s" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import deque
 
 from tqdm import tqdm
 
@@ -27,6 +28,7 @@ class Progress:
         self.enabled = enabled
         self.started = time.monotonic()
         self.last_line = self.started
+        self._marks: deque[tuple[float, int]] = deque([(self.started, 0)], maxlen=7)
         self.bar = None
         if enabled and self.stream.isatty():
             self.bar = tqdm(
@@ -54,7 +56,11 @@ class Progress:
             log.info(self.line(now))
 
     def line(self, now: float) -> str:
-        rate = self.done / max(now - self.started, 1e-9)
+        """Rows done and the current rate (over the last minute or so, not since the start: after a
+        slow minute the ETA follows), with the ETA it gives."""
+        since, done_then = self._marks[0]
+        rate = (self.done - done_then) / max(now - since, 1e-9)
+        self._marks.append((now, self.done))
         total = f"/{self.total:,}" if self.total else ""
         eta = ""
         if self.total and rate > 0 and self.total > self.done:
