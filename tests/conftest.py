@@ -74,10 +74,18 @@ def calls(tmp_path: Path):
     return make
 
 
-@pytest.fixture
-def sandbox():
+@pytest.fixture(scope="session")
+def shared_sandbox():
+    """One default sandbox for the whole session (a test with its own settings uses make_sandbox)."""
     with running_sandbox(SandboxConfig(token=TOKEN)) as running:
         yield running
+
+
+@pytest.fixture
+def sandbox(shared_sandbox):
+    """The session's sandbox, emptied of calls and recorded requests for each test."""
+    shared_sandbox.clear()
+    return shared_sandbox
 
 
 @pytest.fixture
