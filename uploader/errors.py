@@ -29,6 +29,28 @@ class ExitCode(IntEnum):
     OUTPUT_FAILED = 5  # every answer is in the journal, but an output could not be written
 
 
+def exit_code_for(
+    counts: dict[str, int], *, interrupted: bool = False, stopped: bool = False,
+    sending: bool = True, output_failed: bool = False,
+) -> ExitCode:  # fmt: skip
+    """The one place a run's exit code is decided (validate and upload alike), from its row
+    counts and why it stopped: interrupted, stopped by the API or a limit, then rows that did not
+    go in (for a run that sends, rows left unsent count too), then outputs that failed."""
+    from uploader.outcome import FINE, NOT_SENT
+
+    unsent = counts.get(NOT_SENT, 0) if sending else 0
+    bad = sum(count for status, count in counts.items() if status not in FINE | {NOT_SENT, "valid"})
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if stopped:
+        return ExitCode.STOPPED
+    if output_failed:
+        return ExitCode.OUTPUT_FAILED
+    if bad or unsent:
+        return ExitCode.ROW_PROBLEMS
+    return ExitCode.OK
+
+
 class UploaderError(Exception):
     """Base class: a problem we expected and can explain in one line."""
 

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-CREATED = "created"
-ALREADY_RECEIVED = "already_received"
-ALREADY_UPLOADED = "already_uploaded"
-INVALID = "invalid"
-REJECTED = "rejected"
-CONFLICT = "conflict"
-FAILED = "failed"
-NOT_SENT = "not_sent"
-SKIPPED = "skipped"
 
-STATUSES = (
-    CREATED,
-    ALREADY_RECEIVED,
-    ALREADY_UPLOADED,
-    SKIPPED,
-    INVALID,
-    REJECTED,
-    CONFLICT,
-    FAILED,
-    NOT_SENT,
-)
+class Status(StrEnum):
+    """A row's status in the results file (spec/cli.md); each compares equal to its text."""
+
+    CREATED = "created"
+    ALREADY_RECEIVED = "already_received"
+    ALREADY_UPLOADED = "already_uploaded"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+    REJECTED = "rejected"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"
+
+
+CREATED = Status.CREATED
+ALREADY_RECEIVED = Status.ALREADY_RECEIVED
+ALREADY_UPLOADED = Status.ALREADY_UPLOADED
+INVALID = Status.INVALID
+REJECTED = Status.REJECTED
+CONFLICT = Status.CONFLICT
+FAILED = Status.FAILED
+NOT_SENT = Status.NOT_SENT
+SKIPPED = Status.SKIPPED
+
+STATUSES = tuple(Status)  # the results file's order of statuses
 DELIVERED = frozenset({CREATED, ALREADY_RECEIVED, ALREADY_UPLOADED})
 # Rows that end the run well: delivered, or left out on purpose by the profile.
 FINE = DELIVERED | {SKIPPED}

@@ -21,16 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uploader.errors import ConfigError, ExitCode, InputError, OutputError, RowError
+from uploader.errors import ConfigError, InputError, OutputError, RowError, exit_code_for
 from uploader.files import same_file
 from uploader.journal import Journal, default_journal_path
 from uploader.mapping import MAX_SIGNALS, call_requests
 from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
 from uploader.outcome import (
     DELIVERED,
-    FINE,
     INVALID,
-    NOT_SENT,
     SKIPPED,
     STATUSES,
     RowOutcome,
@@ -308,7 +306,7 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
     summary.files["errors"] = str(errors_file.path)
     summary.problems = errors_file.problems.as_dict()
     summary.elapsed_seconds = time.monotonic() - started
-    summary.exit_code = 1 if summary.counts[INVALID] else 0
+    summary.exit_code = exit_code_for(summary.counts, sending=False)
     return summary
 
 
@@ -553,8 +551,9 @@ class Run:
     def _output_failed(self, error: OutputError) -> None:
         summary = self.summary
         summary.output_problems.append(str(error))
-        if summary.exit_code in (ExitCode.OK, ExitCode.ROW_PROBLEMS):
-            summary.exit_code = ExitCode.OUTPUT_FAILED
+        summary.exit_code = exit_code_for(summary.counts, interrupted=summary.interrupted,
+                                          stopped=self.stopped_by_run, output_failed=True,
+                                          sending=not self.options.dry_run)  # fmt: skip
 
     def _install_signals(self, sink) -> None:
         """SIGINT/SIGTERM (asked for by the command line): the first stops taking rows and lets
@@ -605,17 +604,9 @@ class Run:
             summary.files["requests"] = str(requests_file.path)
         _zone_warning(summary, self.zone_less)
         summary.interrupted = self.interrupts > 0
-        bad = sum(
-            count for status, count in summary.counts.items() if status not in FINE | {NOT_SENT}
-        )
-        if summary.interrupted:
-            summary.exit_code = ExitCode.INTERRUPTED
-        elif self.stopped_by_run:
-            summary.exit_code = ExitCode.STOPPED
-        elif bad or (summary.counts[NOT_SENT] and not self.options.dry_run):
-            summary.exit_code = ExitCode.ROW_PROBLEMS
-        else:
-            summary.exit_code = ExitCode.OK
+        summary.exit_code = exit_code_for(summary.counts, interrupted=summary.interrupted,
+                                          stopped=self.stopped_by_run,
+                                          sending=not self.options.dry_run)  # fmt: skip
 
 
 def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:
