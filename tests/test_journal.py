@@ -41,3 +41,148 @@ async def test_a_failed_late_commit_keeps_its_writes_for_the_next(tmp_path):
     journal.commit()
     assert journal.lookup(["a"])["a"].status == "created"
     journal.close()
+
+
+# ---------------------------------------------------------------- what the journal promises
+
+
+def journal_at(tmp_path, endpoint: str = "https://a.example/api", token: str = "t") -> Journal:
+    return Journal(tmp_path / "j.sqlite", endpoint=endpoint, token=token)
+
+
+def in_other_process(path, query: str):
+    """What a second reader (a kill -9 survivor, `invoca-upload journal`) sees on disk."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+async def test_a_mark_is_on_disk_before_mark_sending_returns(tmp_path):
+    journal = journal_at(tmp_path)
+    await journal.mark_sending("a", "h1")
+    assert in_other_process(
+        tmp_path / "j.sqlite", "SELECT external_call_unique_id, status FROM deliveries"
+    ) == [("a", "sending")]
+    journal.close()
+
+
+async def test_a_killed_runs_mark_is_maybe_sent_and_stays_so(tmp_path):
+    journal = journal_at(tmp_path)
+    await journal.mark_sending("a", "h1")
+    journal._db.close()  # the process dies here: no answer, no close
+    journal._lock.close()
+    again = journal_at(tmp_path)
+    entry = again.lookup(["a"])["a"]
+    assert entry.status == "sending" and entry.maybe_sent and not entry.delivered
+    await again.mark_sending("a", "h1")  # sent again: what was maybe sent stays known
+    again.record(RowOutcome(2, "a", "failed", http_status=503, attempts=1), reached=False)
+    again.commit()
+    assert again.lookup(["a"])["a"].maybe_sent  # reached by the killed run, whatever came since
+    again.close()
+
+
+async def test_a_refused_connection_leaves_the_row_not_maybe_sent(tmp_path):
+    journal = journal_at(tmp_path)
+    await journal.mark_sending("a", "h1")
+    journal.unmark("a")
+    journal.record(RowOutcome(2, "a", "failed", attempts=1, error="cannot connect"), reached=False)
+    entry = journal.lookup(["a"])["a"]
+    assert entry.status == "failed" and not entry.maybe_sent and not entry.delivered
+    journal.close()
+
+
+async def test_unmark_touches_only_a_row_in_flight(tmp_path):
+    journal = journal_at(tmp_path)
+    await journal.mark_sending("a", "h1")
+    journal.record(created("a"), reached=True)
+    journal.unmark("a")  # a late unmark must not undo a delivery
+    assert journal.lookup(["a"])["a"].delivered
+    journal.close()
+
+
+async def test_deliveries_are_per_endpoint_and_survive_a_new_token(tmp_path):
+    journal = journal_at(tmp_path, endpoint="https://one.example/api")
+    await journal.mark_sending("a", "h1")
+    journal.record(created("a"), reached=True)
+    journal.close()
+    other = journal_at(tmp_path, endpoint="https://two.example/api")
+    assert other.lookup(["a"]) == {}  # another network: not delivered there
+    other.close()
+    new_token = journal_at(tmp_path, endpoint="https://one.example/api", token="rotated")
+    entry = new_token.lookup(["a"])["a"]
+    assert entry.delivered and entry.cuid == "C-a" and entry.payload_hash == "h1"
+    new_token.close()
+
+
+async def test_attempts_add_up_and_a_cuid_is_never_lost(tmp_path):
+    journal = journal_at(tmp_path)
+    await journal.mark_sending("a", "h1")
+    journal.record(created("a"), reached=True)
+    journal.record(
+        RowOutcome(2, "a", "already_received", http_status=202, attempts=2), reached=True
+    )
+    entry = journal.lookup(["a"])["a"]
+    assert entry.attempts == 3 and entry.cuid == "C-a" and entry.status == "already_received"
+    journal.close()
+
+
+def test_the_token_is_kept_only_as_a_salted_fingerprint(tmp_path):
+    journal = journal_at(tmp_path, token="secret-token-123")
+    fingerprint = journal.fingerprint
+    journal.close()
+    raw = (tmp_path / "j.sqlite").read_bytes()
+    assert b"secret-token-123" not in raw
+    again = journal_at(tmp_path, token="secret-token-123")
+    assert again.fingerprint == fingerprint and len(fingerprint) == 32
+    assert journal_at_other_salt(tmp_path, "secret-token-123") != fingerprint
+    again.close()
+
+
+def journal_at_other_salt(tmp_path, token: str) -> str:
+    other = tmp_path / "other"
+    journal = Journal(other / "j.sqlite", endpoint="e", token=token)
+    try:
+        return journal.fingerprint
+    finally:
+        journal.close()
+
+
+def test_one_run_per_journal_and_a_stale_lock_does_not_block(tmp_path):
+    import pytest
+
+    from uploader.errors import JournalBusy
+
+    first = journal_at(tmp_path)
+    with pytest.raises(JournalBusy, match="in use by pid"):
+        journal_at(tmp_path)
+    first.close()
+    journal_at(tmp_path).close()  # the lock went with its holder
+    (tmp_path / "j.sqlite.lock").write_text("pid 999999 (invoca-upload upload)")
+    journal_at(tmp_path).close()  # a lock file left by a killed run holds no lock
+
+
+def test_a_file_that_is_not_a_journal_is_refused(tmp_path):
+    import pytest
+
+    from uploader.errors import ConfigError
+
+    (tmp_path / "j.sqlite").write_bytes(b"this is a spreadsheet, not a journal" * 100)
+    with pytest.raises(ConfigError, match="not a journal file"):
+        journal_at(tmp_path)
+
+
+def test_lookups_of_many_ids_go_in_batches(tmp_path):
+    async def fill() -> None:
+        journal = journal_at(tmp_path)
+        for index in range(2000):
+            await journal.mark_sending(f"id-{index}", "h")
+            journal.record(created(f"id-{index}"), reached=True)
+        journal.close()
+
+    asyncio.run(fill())
+    journal = journal_at(tmp_path)
+    found = journal.lookup([f"id-{index}" for index in range(2500)])
+    assert len(found) == 2000 and all(entry.delivered for entry in found.values())
+    journal.close()

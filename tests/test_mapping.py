@@ -60,3 +60,37 @@ def test_an_encoded_body_takes_no_more_memory_than_its_bytes():
     finally:
         tracemalloc.stop()
     assert per_body < len(kept[0]) + 200
+
+
+def test_a_false_signal_is_sent_false_and_a_custom_name_keeps_its_colons():
+    rows = pd.DataFrame(
+        {
+            "external_call_unique_id": ["b-1"],
+            "signal:sale": [False],
+            "signal:appointment": [True],
+            "custom:utm:source": ["google"],
+        },
+        index=[2],
+    ).astype({"external_call_unique_id": "string", "custom:utm:source": "string"})
+    (body,) = (json.loads(r.payload) for r in call_requests(rows))
+    assert body["signals"] == [{"name": "sale", "value": False},
+                               {"name": "appointment", "value": True}]  # fmt: skip
+    assert body["custom_data"] == [{"name": "utm:source", "value": "google"}]
+
+
+def test_more_signals_than_the_api_takes_are_warned_about(tmp_path):
+    from tests.conftest import call_row, write_csv
+    from uploader.pipeline import validate_file
+
+    signals = {f"signal:s{i}": "yes" for i in range(11)}
+    path = write_csv(tmp_path / "many.csv", [call_row("m", **signals)])
+    summary = validate_file(path, campaign_id="85", progress=False)
+    assert any(
+        "11 signal columns" in warning and "at most 10" in warning for warning in summary.warnings
+    )
+    ten = write_csv(
+        tmp_path / "ten.csv", [call_row("t", **{f"signal:s{i}": "yes" for i in range(10)})]
+    )
+    assert not any(
+        "signal columns" in w for w in validate_file(ten, campaign_id="85", progress=False).warnings
+    )

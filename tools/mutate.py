@@ -24,8 +24,8 @@ GUARDED = {
     "textsafe": ("uploader/textsafe.py", "tests/test_textsafe.py tests/test_results.py"),
     "mapping": ("uploader/mapping.py", "tests/test_mapping.py"),
     "flow": ("uploader/flow.py", "tests/test_flow.py"),
-    "journal": ("uploader/journal.py", "tests/test_journal.py tests/test_exactly_once.py"),
-    "client": ("uploader/client.py", "tests/test_client.py tests/test_exactly_once.py"),
+    "journal": ("uploader/journal.py", "tests/test_journal.py"),
+    "client": ("uploader/client.py", "tests/test_client.py tests/test_flow.py"),
     "normalize": ("uploader/normalize.py", "tests/test_normalize.py tests/test_never_silently_wrong.py"),
 }  # fmt: skip
 CONFIG = """[cosmic-ray]
