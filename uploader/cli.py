@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
 import signal
 import sys
 import tomllib
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import click
 
 from uploader import pipeline
 from uploader.errors import ConfigError, UploaderError
-from uploader.settings import Options
+from uploader.settings import Options, Setting
 from uploader.textsafe import printable
 
 CONFIG_FILE = "invoca-upload.toml"
@@ -89,70 +91,47 @@ def compose(*decorators: Callable) -> Callable:
     return apply
 
 
-input_options = compose(
-    option(
-        "--sheet",
-        metavar="NAME|INDEX",
-        help="Excel sheet by name or position (1 = first). Default: the first sheet with the expected header.",
-    ),
-    option(
-        "--profile",
-        default="invoca",
-        show_default=True,
-        metavar="NAME|PATH",
-        help="Column profile: a built-in name (see `invoca-upload profiles`) or a TOML file.",
-    ),
-    option("--campaign-id", metavar="ID", help="Campaign for rows whose file gives none."),
-    option(
-        "--recording-url-template",
-        metavar="TEMPLATE",
-        help="Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav",
-    ),
-    option(
-        "--timezone",
-        metavar="ZONE",
-        help="IANA zone for start times that carry none, e.g. America/New_York.",
-    ),
-    option(
-        "--dayfirst",
-        is_flag=True,
-        default=False,
-        help="Read ambiguous dates like 05/03/2024 as 5 March. Without it the order is decided "
-        "from the whole column (31/03/2024 makes it day-first).",
-    ),
-    option(
-        "--country",
-        metavar="CC",
-        help="Region of national phone numbers, e.g. GB for 020 7183 8750. Default: the "
-        "profile's, else US.",
-    ),
-    option(
-        "--encoding",
-        metavar="NAME",
-        help="Text encoding of a CSV file. Default: detected (UTF-8, UTF-16, cp1252).",
-    ),
-)
+def options_of(group: str) -> Callable:
+    """The click options of one group, made from `Options`: name, default, range, help and the
+    INVOCA_<NAME> variable come from there, so that adding an option is one edit."""
+    return compose(*(option_for(item.name) for item in dataclasses.fields(Options)
+                     if item.metadata["setting"].group == group))  # fmt: skip
 
+
+def option_for(name: str) -> Callable:
+    """The click option of one field of `Options`."""
+    item = next(item for item in dataclasses.fields(Options) if item.name == name)
+    rule: Setting = item.metadata["setting"]
+    kind = typing.get_type_hints(Options)[name]
+    kind = next((arg for arg in typing.get_args(kind) if arg is not type(None)), kind)
+    attrs: dict[str, Any] = {"help": rule.help}
+    decls: tuple[str, ...] = ("--" + name.replace("_", "-"),)
+    if kind is bool:
+        attrs.update(is_flag=True, default=False)
+        if rule.flag:  # a negative flag: --no-progress sets no_progress
+            decls = (rule.flag, rule.flag.lstrip("-").replace("-", "_"))
+        return option(*decls, **attrs)
+    if rule.path:
+        attrs["type"] = click.Path(dir_okay=False, exists=rule.must_exist)
+    elif rule.minimum is not None or rule.maximum is not None:
+        low, high = rule.minimum, rule.maximum
+        attrs["type"] = (
+            click.IntRange(None if low is None else int(low), None if high is None else int(high))
+            if kind is int
+            else click.FloatRange(low, high)
+        )
+    elif kind in (int, float):
+        attrs["type"] = kind
+    if item.default is not None:
+        attrs.update(default=item.default, show_default=True)
+    if rule.metavar:
+        attrs["metavar"] = rule.metavar
+    return option(*decls, **attrs)
+
+
+input_options = options_of("input")
 target_options = compose(
-    option(
-        "--base-url",
-        default="https://invoca.net",
-        show_default=True,
-        help="Invoca (or sandbox) address; HTTPS unless loopback.",
-    ),
-    option(
-        "--api-version", default="2022-03-01", show_default=True, help="Version in the API route."
-    ),
-    option(
-        "--token-file",
-        type=click.Path(dir_okay=False),
-        help="File holding the API token (chmod 600). Default: $INVOCA_OAUTH_TOKEN.",
-    ),
-    option(
-        "--ca-bundle",
-        type=click.Path(exists=True, dir_okay=False),
-        help="CA certificates for a corporate TLS proxy.",
-    ),
+    options_of("target"),
     click.option(
         "--token",
         hidden=True,
@@ -160,79 +139,9 @@ target_options = compose(
         callback=lambda ctx, param, value: _refuse_token(value),
     ),
 )
-
-pace_options = compose(
-    option(
-        "--rate",
-        type=click.FloatRange(min=0),
-        default=10.0,
-        show_default=True,
-        help="Requests per second (0 = unlimited).",
-    ),
-    option(
-        "--concurrency",
-        type=click.IntRange(1, 256),
-        default=8,
-        show_default=True,
-        help="Requests in flight.",
-    ),
-    option(
-        "--max-retries",
-        type=click.IntRange(min=0),
-        default=6,
-        show_default=True,
-        help="Retries for network errors, 5xx and 429.",
-    ),
-    option(
-        "--timeout",
-        type=click.FloatRange(min=0.1),
-        default=60.0,
-        show_default=True,
-        help="Seconds to wait for one answer.",
-    ),
-    option(
-        "--outage-budget",
-        type=click.FloatRange(min=1),
-        default=300.0,
-        show_default=True,
-        help="Stop (exit 3) when no request has succeeded for this many seconds.",
-    ),
-)
-
-output_options = compose(
-    option(
-        "--results",
-        type=click.Path(dir_okay=False),
-        help="Results file (.csv or .xlsx). Default: <input stem>.results.csv|xlsx beside the input.",
-    ),
-    option(
-        "--retry-file",
-        type=click.Path(dir_okay=False),
-        help="File of the rows not delivered. Default: <input stem>.retry.<ext>.",
-    ),
-    option(
-        "--summary-json",
-        type=click.Path(dir_okay=False),
-        help="Write the run's counts as JSON, for schedulers.",
-    ),
-    option(
-        "--journal",
-        type=click.Path(dir_okay=False),
-        help="Journal SQLite file. Default: in the user's data folder.",
-    ),
-    option(
-        "--log-file",
-        type=click.Path(dir_okay=False),
-        help="JSON lines: one per row outcome and one per run.",
-    ),
-    option(
-        "--no-progress",
-        "no_progress",
-        is_flag=True,
-        default=False,
-        help="No progress bar or progress lines.",
-    ),
-)
+pace_options = options_of("pace")
+output_options = options_of("output")
+run_options = options_of("run")
 
 common_options = compose(
     click.option(
@@ -314,18 +223,7 @@ def cli() -> None:
 @target_options
 @pace_options
 @output_options
-@option(
-    "--dry-run",
-    is_flag=True,
-    default=False,
-    help="Validate and map only; write <stem>.requests.jsonl; send nothing.",
-)
-@option("--strict", is_flag=True, default=False, help="Send nothing at all if any row is invalid.")
-@option(
-    "--max-errors",
-    type=click.IntRange(min=1),
-    help="Stop (exit 3) once N rows are rejected, conflict or failed.",
-)
+@run_options
 @common_options
 @library_errors
 def upload(file: Path, **kwargs: Any) -> None:
@@ -365,13 +263,7 @@ def upload(file: Path, **kwargs: Any) -> None:
     type=click.Path(dir_okay=False),
     help="Errors file. Default: <input stem>.errors.csv beside the input.",
 )
-@option(
-    "--no-progress",
-    "no_progress",
-    is_flag=True,
-    default=False,
-    help="No progress bar or progress lines.",
-)
+@option_for("progress")
 @common_options
 @library_errors
 def validate(file: Path, report: str | None, **kwargs: Any) -> None:

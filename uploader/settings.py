@@ -6,7 +6,7 @@ import ipaddress
 import math
 import os
 import stat
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,41 +18,140 @@ API_VERSION = "2022-03-01"
 MIN_RATE = 0.01  # one request in 100 s; below that a run would wait for ever between requests
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What the command line and the checks need to know of one option: its group in --help,
+    its help text, and its range or kind. The click options are made from these."""
+
+    group: str  # input, target, pace, output, run; "" for Python callers only
+    help: str = ""
+    metavar: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    path: bool = False  # a file name (must_exist: and the file must be there)
+    must_exist: bool = False
+    flag: str | None = None  # a boolean shown as this negative flag (--no-progress)
+
+
+def setting(default: object, group: str, help: str = "", **details: object):  # noqa: A002
+    return field(default=default, metadata={"setting": Setting(group, help, **details)})  # type: ignore[arg-type]
+
+
 @dataclass
 class Options:
+    """Every setting of a run, with its default, range and help: the one source the command
+    line's options, the environment variables (INVOCA_<NAME>), the config file's keys and the
+    checks of Python callers' values are all made from."""
+
     # input
-    sheet: str | None = None
-    profile: str = "invoca"
-    campaign_id: str | None = None
-    recording_url_template: str | None = None
-    timezone: str | None = None
-    dayfirst: bool = False
-    country: str | None = None  # region of national phone numbers; default: the profile's, else US
-    encoding: str | None = None
+    sheet: str | None = setting(
+        None,
+        "input",
+        "Excel sheet by name or position (1 = first). "
+        "Default: the first sheet with the expected header.",
+        metavar="NAME|INDEX",
+    )
+    profile: str = setting(
+        "invoca",
+        "input",
+        "Column profile: a built-in name (see `invoca-upload profiles`) or a TOML file.",
+        metavar="NAME|PATH",
+    )
+    campaign_id: str | None = setting(
+        None, "input", "Campaign for rows whose file gives none.", metavar="ID"
+    )
+    recording_url_template: str | None = setting(
+        None,
+        "input",
+        "Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav",
+        metavar="TEMPLATE",
+    )
+    timezone: str | None = setting(
+        None,
+        "input",
+        "IANA zone for start times that carry none, e.g. America/New_York.",
+        metavar="ZONE",
+    )
+    dayfirst: bool = setting(
+        False,
+        "input",
+        "Read ambiguous dates like 05/03/2024 as 5 March. "
+        "Without it the order is decided from the whole column (31/03/2024 "
+        "makes it day-first).",
+    )
+    country: str | None = setting(
+        None,
+        "input",
+        "Region of national phone numbers, e.g. GB for "
+        "020 7183 8750. Default: the profile's, else US.",
+        metavar="CC",
+    )
+    encoding: str | None = setting(
+        None,
+        "input",
+        "Text encoding of a CSV file. Default: detected (UTF-8, UTF-16, cp1252).",
+        metavar="NAME",
+    )
     # target
-    base_url: str = "https://invoca.net"
-    api_version: str = API_VERSION
-    token: str | None = None  # Python callers only: the CLI reads the environment or --token-file
-    token_file: str | None = None
-    ca_bundle: str | None = None
+    base_url: str = setting(
+        "https://invoca.net", "target", "Invoca (or sandbox) address; HTTPS unless loopback."
+    )
+    api_version: str = setting(API_VERSION, "target", "Version in the API route.")
+    token: str | None = setting(None, "")  # Python callers only: the CLI never takes a token
+    token_file: str | None = setting(
+        None,
+        "target",
+        "File holding the API token (chmod 600). Default: $INVOCA_OAUTH_TOKEN.",
+        path=True,
+    )
+    ca_bundle: str | None = setting(
+        None, "target", "CA certificates for a corporate TLS proxy.", path=True, must_exist=True
+    )
     # pace
-    rate: float = 10.0
-    concurrency: int = 8
-    max_retries: int = 6
-    timeout: float = 60.0
-    outage_budget: float = 300.0  # seconds without one successful answer before the run stops
+    rate: float = setting(10.0, "pace", "Requests per second (0 = unlimited).", minimum=0)
+    concurrency: int = setting(8, "pace", "Requests in flight.", minimum=1, maximum=256)
+    max_retries: int = setting(6, "pace", "Retries for network errors, 5xx and 429.", minimum=0)
+    timeout: float = setting(60.0, "pace", "Seconds to wait for one answer.", minimum=0.1)
+    outage_budget: float = setting(
+        300.0,
+        "pace",
+        "Stop (exit 3) when no request has succeeded for this many seconds.",
+        minimum=1,
+    )
     # output
-    results: str | None = None
-    retry_file: str | None = None
-    summary_json: str | None = None
-    journal: str | None = None
-    log_file: str | None = None
-    progress: bool = True
+    results: str | None = setting(
+        None,
+        "output",
+        "Results file (.csv or .xlsx). Default: <input stem>.results.csv|xlsx beside the input.",
+        path=True,
+    )
+    retry_file: str | None = setting(
+        None,
+        "output",
+        "File of the rows not delivered. Default: <input stem>.retry.<ext>.",
+        path=True,
+    )
+    summary_json: str | None = setting(
+        None, "output", "Write the run's counts as JSON, for schedulers.", path=True
+    )
+    journal: str | None = setting(
+        None, "output", "Journal SQLite file. Default: in the user's data folder.", path=True
+    )
+    log_file: str | None = setting(
+        None, "output", "JSON lines: one per row outcome and one per run.", path=True
+    )
+    progress: bool = setting(
+        True, "output", "No progress bar or progress lines.", flag="--no-progress"
+    )
     # modes
-    dry_run: bool = False
-    strict: bool = False
-    max_errors: int | None = None
-    chunk_size: int = 50_000
+    dry_run: bool = setting(
+        False, "run", "Validate and map only; write <stem>.requests.jsonl; send nothing."
+    )
+    strict: bool = setting(False, "run", "Send nothing at all if any row is invalid.")
+    max_errors: int | None = setting(
+        None, "run", "Stop (exit 3) once N rows are rejected, conflict or failed.", minimum=1
+    )
+    chunk_size: int = setting(50_000, "", minimum=1)  # rows read and checked at a time
 
     @classmethod
     def build(cls, options: Options | None = None, **overrides: object) -> Options:
@@ -80,21 +179,20 @@ class Options:
             if self.country.upper() not in phonenumbers.SUPPORTED_REGIONS:
                 raise ConfigError(f"--country {self.country}: not a region code (e.g. US, GB, ES)")
             self.country = self.country.upper()
-        for name in ("rate", "timeout", "outage_budget"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number")
-        if self.rate < 0 or 0 < self.rate < MIN_RATE:
+        for item in fields(self):
+            rule: Setting = item.metadata["setting"]
+            value = getattr(self, item.name)
+            if value is None or (rule.minimum is None and rule.maximum is None):
+                continue
+            name = "--" + item.name.replace("_", "-")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number")
+            if rule.minimum is not None and value < rule.minimum:
+                raise ConfigError(f"{name} must be at least {rule.minimum:g}")
+            if rule.maximum is not None and value > rule.maximum:
+                raise ConfigError(f"{name} must be at most {rule.maximum:g}")
+        if 0 < self.rate < MIN_RATE:
             raise ConfigError(f"--rate must be 0 (unlimited) or at least {MIN_RATE:g}")
-        if self.outage_budget < 1:
-            raise ConfigError("--outage-budget must be at least 1 second")
-        if not 1 <= self.concurrency <= 256:
-            raise ConfigError("--concurrency must be between 1 and 256")
-        if self.max_retries < 0 or self.timeout <= 0:
-            raise ConfigError("--max-retries must be 0 or more and --timeout above 0")
-        if self.max_errors is not None and self.max_errors < 1:
-            raise ConfigError("--max-errors must be 1 or more")
-        if self.chunk_size < 1:
-            raise ConfigError("chunk_size must be 1 or more")
 
     @property
     def endpoint(self) -> str:
