@@ -16,15 +16,16 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol
 
 from uploader.client import Pending
 from uploader.errors import RowError
 from uploader.journal import JournalEntry
 from uploader.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, FAILED, NOT_SENT, RowOutcome
+
+if TYPE_CHECKING:
+    from uploader.sources import Chunk
 
 MAX_OPEN = 2
 LOOKUP_BATCH = 5000  # ids looked up in the journal in one query
@@ -86,7 +87,7 @@ def what_to_send(
 class Open:
     """A chunk whose rows are out: its rows' outcomes so far and the rows still waiting."""
 
-    chunk: pd.DataFrame
+    chunk: Chunk
     errors: dict[int, list[RowError]]
     outcomes: dict[int, RowOutcome]
     waiting: dict[int, str]  # row -> its external_call_unique_id
@@ -102,7 +103,7 @@ class Open:
 class ReorderWindow:
     """Open chunks in input order; `write(chunk, outcomes, errors)` gets each one once complete."""
 
-    def __init__(self, write: Callable[[pd.DataFrame, dict[int, RowOutcome], dict], None]):
+    def __init__(self, write: Callable[[Chunk, dict[int, RowOutcome], dict], None]):
         self._write = write
         self._open: deque[Open] = deque()
         self._owner: dict[int, Open] = {}

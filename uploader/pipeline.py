@@ -39,7 +39,7 @@ from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_js
 from uploader.runlog import RunLog
 from uploader.schema import SeenIds, ValidatedChunk, validate
 from uploader.settings import Options
-from uploader.sources import Table, open_table
+from uploader.sources import Chunk, Table, open_table
 
 if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
     pass
@@ -104,17 +104,14 @@ class Prepared:
     time_options: TimeOptions
     warnings: list[str]
 
-    def rows(self, chunk_size: int) -> Iterator[tuple[pd.DataFrame, ValidatedRows]]:
+    def rows(self, chunk_size: int) -> Iterator[tuple[Chunk, ValidatedRows]]:
         """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
         (Arrow's kernels run without the GIL); what depends on earlier chunks stays in order."""
         seen = SeenIds()
         with ThreadPoolExecutor(1, thread_name_prefix="validate") as pool:
-            ahead: deque[tuple[pd.DataFrame, dict[int, str], Future]] = deque()
+            ahead: deque[tuple[Chunk, Future]] = deque()
             for chunk in self.table.chunks(chunk_size):
-                oversized = {
-                    row: self.table.oversized.pop(row) for row in list(self.table.oversized)
-                }
-                ahead.append((chunk, oversized, pool.submit(self._check, chunk)))
+                ahead.append((chunk, pool.submit(self._check, chunk.text)))
                 if len(ahead) > 1:
                     yield self._settle(*ahead.popleft(), seen)
             while ahead:
@@ -128,12 +125,10 @@ class Prepared:
         _name_cells(checked.errors, canonical.origin)
         return kept, skipped, checked
 
-    def _settle(
-        self, chunk: pd.DataFrame, oversized: dict[int, str], checking: Future, seen: SeenIds
-    ) -> tuple[pd.DataFrame, ValidatedRows]:
+    def _settle(self, chunk: Chunk, checking: Future, seen: SeenIds) -> tuple[Chunk, ValidatedRows]:
         kept, skipped, checked = checking.result()
         errors = checked.errors
-        for row, problem in oversized.items():
+        for row, problem in chunk.broken.items():
             errors[row] = [RowError(row, "", "", problem, field="row")]
         for row, first in seen.repeats(kept["external_call_unique_id"]).items():
             identifier = str(kept.at[row, "external_call_unique_id"])
@@ -246,8 +241,8 @@ def _survey(
     order = DateOrder.empty()
     for chunk in table.rewound().chunks(options.chunk_size):
         for column in columns:
-            order.add(chunk[column].astype("string").str.strip())
-        plan.survey(chunk)
+            order.add(chunk.text[column].astype("string").str.strip())
+        plan.survey(chunk.text)
     if not columns:
         return default_dayfirst
     try:
@@ -609,11 +604,11 @@ class Run:
                                           sending=not self.options.dry_run)  # fmt: skip
 
 
-def _ids(chunk: pd.DataFrame, prepared: Prepared) -> pd.Series:
+def _ids(chunk: Chunk, prepared: Prepared) -> pd.Series:
     column = prepared.plan.column("external_call_unique_id") or None
     if column is None:
         return pd.Series(pd.NA, index=chunk.index)
-    return chunk[column].astype("string").str.strip()
+    return chunk.text[column].astype("string").str.strip()
 
 
 def _count_invalid(path: Path, options: Options) -> int:

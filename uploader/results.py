@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -28,6 +28,9 @@ from uploader.errors import OutputError, RowError
 from uploader.files import AtomicFile, write_text
 from uploader.outcome import FINE, INVALID, NOT_SENT, STATUSES, RowOutcome
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
+
+if TYPE_CHECKING:
+    from uploader.sources import Chunk
 
 RESULT_COLUMNS = (
     "row",
@@ -222,7 +225,7 @@ class Outputs:
 
     def write(
         self,
-        chunk: pd.DataFrame,
+        chunk: Chunk,
         outcomes: dict[int, RowOutcome],
         errors: dict[int, list[RowError]],
     ) -> None:
@@ -242,15 +245,16 @@ class Outputs:
 
     def _write(
         self,
-        chunk: pd.DataFrame,
+        chunk: Chunk,
         outcomes: dict[int, RowOutcome],
         errors: dict[int, list[RowError]],
     ) -> None:
         # xlsx outputs give an xlsx input's cells back as they were typed (dates, numbers)
-        typed = chunk.attrs.get("typed") if self._keeps_types else None
-        source = typed.frame if typed is not None else chunk
+        typed = chunk.typed if self._keeps_types else None
+        text = chunk.text
+        source = typed.frame if typed is not None else text
         results = self._results
-        columns = [results.cells(source[name]) for name in chunk.columns]
+        columns = [results.cells(source[name]) for name in text.columns]
         raw: list[list[Any]] | None = None  # the cells as read, for retry rows
         cell = results.cell  # the row number, status and counts are ours: no formula risk
         for at, (row_number, cells) in enumerate(
@@ -274,7 +278,7 @@ class Outputs:
             results.row([*fixed, *cells], fills, notes)
             if outcome.status not in FINE and not (self.dry_run and outcome.status == NOT_SENT):
                 if raw is None:
-                    raw = [_XlsxSink.cells(source[name]) for name in chunk.columns]
+                    raw = [_XlsxSink.cells(source[name]) for name in text.columns]
                 self._retry_row([column[at] for column in raw], outcome.error)
 
     def _retry_row(self, cells: list[Any], error: str) -> None:

@@ -42,9 +42,8 @@ HeaderTest = Callable[[list[str]], bool]
 
 
 class TypedCells:
-    """An Excel chunk's cells as typed in the workbook, kept in the text chunk's attrs for xlsx
-    outputs. Built only when asked for (`frame`): validating never needs it. Compared by identity,
-    which pandas needs when it carries attrs through operations."""
+    """An Excel chunk's cells as typed in the workbook, for xlsx outputs. Built only when asked
+    for (`frame`): validating never needs it."""
 
     def __init__(self, build: Callable[[], pd.DataFrame]) -> None:
         self._build = build
@@ -69,37 +68,54 @@ SPARE_COLUMNS = 16
 
 
 @dataclass
+class Chunk:
+    """Some data rows of an input, as read: the cells as text (indexed by the row number a
+    spreadsheet shows), the workbook's typed cells for xlsx outputs, and the rows that could not be
+    read whole (more cells than the header, a cell too long), blanked, with their problem."""
+
+    text: pd.DataFrame
+    typed: TypedCells | None = None
+    broken: dict[int, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    @property
+    def index(self) -> pd.Index:
+        return self.text.index
+
+
+@dataclass
 class Table:
     """An opened input: its headers, how it was read, and its rows in chunks."""
 
     path: Path
     headers: list[str]
     columns: list[str]
-    description: str
     epoch1904: bool = False
     delimiter: str = ","
     estimated_rows: int | None = None
     blank_rows: int = 0
-    oversized: dict[int, str] = field(default_factory=dict)
-    _frames: Callable[[int], Iterator[pd.DataFrame]] | None = None
+    # text frames, or (text, typed cells) pairs for a workbook
+    _frames: Callable[[int], Iterator[pd.DataFrame | tuple[pd.DataFrame, TypedCells]]] | None = None
 
     def rewound(self) -> Table:
         """The same input from its first data row, for a pass before the real read (the date
         order); it reuses what opening did: the sniffed CSV dialect, the loaded Excel sheet."""
         assert self._frames is not None, "rewind a Table before reading it"
-        return dataclasses.replace(self, blank_rows=0, oversized={})
+        return dataclasses.replace(self, blank_rows=0)
 
-    def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[pd.DataFrame]:
-        """Yield the data rows as text; all-blank rows are counted in `blank_rows` and left out.
+    def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[Chunk]:
+        """Yield the data rows; all-blank rows are counted in `blank_rows` and left out.
 
         A row with more cells than the header, or with a cell too large, is yielded blank and its
-        problem recorded in `oversized`, so that it still gets a line in the results.
+        problem recorded in the chunk's `broken`, so that it still gets a line in the results.
         """
         assert self._frames is not None, "a Table is read once"
         frames, self._frames = self._frames, None
-        for frame in frames(size):
+        for item in frames(size):
             pa.default_memory_pool().release_unused()  # keeps a long file's peak near a short one's
-            typed = frame.attrs.get("typed")
+            frame, typed = item if isinstance(item, tuple) else (item, None)
             frame = frame.astype("string")
             present = np.column_stack(
                 [flags(pc.not_equal(arrow(frame[c]), "")) for c in frame.columns]
@@ -110,12 +126,15 @@ class Table:
                 frame, present = frame[~blank], present[~blank]
             spare = [i for i, column in enumerate(frame.columns) if column.startswith(SPARE)]
             data = frame.drop(columns=frame.columns[spare])
-            self._flag(data, pd.DataFrame(present[:, spare], index=frame.index) if spare else None)
+            broken = self._broken(
+                data, pd.DataFrame(present[:, spare], index=frame.index) if spare else None
+            )
             if typed is not None:
-                data.attrs["typed"] = typed.narrowed(data.index, data.columns)
-            yield data
+                typed = typed.narrowed(data.index, data.columns)
+            yield Chunk(data, typed, broken)
 
-    def _flag(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> None:
+    def _broken(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> dict[int, str]:
+        """Rows too wide or too long to read, blanked in `data`, with their problem."""
         width = len(self.columns)
         problems = pd.Series("", index=data.index, dtype=object)
         widest = [pc.max(pc.binary_length(arrow(data[c]))).as_py() or 0 for c in data.columns]
@@ -131,9 +150,10 @@ class Table:
             for row, filled in spare[spare.any(axis=1)].iterrows():
                 cells = width + max(i for i, value in enumerate(filled) if value) + 1
                 problems[row] = f"has {cells} cells but the header has {width}"
-        for row, problem in problems[problems != ""].items():
-            self.oversized[int(row)] = problem
+        broken = {int(row): str(problem) for row, problem in problems[problems != ""].items()}
+        for row in broken:
             data.loc[row] = None
+        return broken
 
 
 def open_table(
@@ -227,8 +247,7 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
         raise InputError(f"{path}: contains NUL bytes; is it a binary file?")
     delimiter = _delimiter(sample, path.suffix.lower())
     header, header_row, header_lines = _csv_header(path, encoding, delimiter)
-    names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-    table = _table(path, header, f"{encoding}, {names[delimiter]}-separated")
+    table = _table(path, header)
     table.delimiter = delimiter
     table.estimated_rows = max(_count_lines(path) - header_lines, 0)
 
@@ -509,7 +528,7 @@ def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
                 break
             header = [_excel_text(cell) or "" for cell in cells]
             if any(header) and (sheet is not None or is_header(header)):
-                table = _table(path, header, f"sheet {name!r}")
+                table = _table(path, header)
                 table.epoch1904 = _uses_1904(path)
                 table.estimated_rows = max(loaded.height - number, 0)
                 table._frames = functools.partial(
@@ -561,8 +580,8 @@ def _sheet_frames(
 
 def _excel_frames(
     rows: Iterator[tuple[int, list]], columns: list[str], size: int
-) -> Iterator[pd.DataFrame]:
-    """Text frames; each carries the typed cells in attrs["typed"] for xlsx outputs."""
+) -> Iterator[tuple[pd.DataFrame, TypedCells]]:
+    """Text frames, each with its typed cells for xlsx outputs."""
     width = len(columns)
     names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
     numbers: list[int] = []
@@ -580,12 +599,14 @@ def _excel_frames(
         yield _typed_frame(batch, numbers, names)
 
 
-def _typed_frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
+def _typed_frame(
+    batch: list[list], numbers: list[int], names: list[str]
+) -> tuple[pd.DataFrame, TypedCells]:
     text = _frame([[_excel_text(cell) for cell in cells] for cells in batch], numbers, names)
-    text.attrs["typed"] = TypedCells(
+    typed = TypedCells(
         lambda: _frame([[None if c == "" else c for c in cells] for cells in batch], numbers, names)
     )
-    return text
+    return text, typed
 
 
 def _frame(batch: list[list], numbers: list[int], names: list[str]) -> pd.DataFrame:
@@ -631,14 +652,14 @@ def _uses_1904(path: Path) -> bool:
 # ---------------------------------------------------------------- shared
 
 
-def _table(path: Path, header: list, description: str) -> Table:
+def _table(path: Path, header: list) -> Table:
     header = [(cell or "").strip().lstrip("\ufeff").strip() for cell in header]
     while header and not header[-1]:
         header.pop()
     if len(header) > MAX_COLUMNS:
         raise InputError(f"{path}: has {len(header)} columns; at most {MAX_COLUMNS} are read")
     columns = _unique([name or f"(column {index + 1})" for index, name in enumerate(header)])
-    return Table(path=path, headers=header, columns=columns, description=description)
+    return Table(path=path, headers=header, columns=columns)
 
 
 def _unique(names: list[str]) -> list[str]:
