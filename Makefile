@@ -18,8 +18,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check uploader tests benchmarks
-	$(BIN)/ruff format --check uploader tests benchmarks
+	$(BIN)/ruff check uploader tests benchmarks tools
+	$(BIN)/ruff format --check uploader tests benchmarks tools
 	$(BIN)/mypy uploader
 
 demo: install

@@ -1,6 +1,7 @@
 """An instant API peer for the benchmark: answers every POST with 201 and records when it came.
 
-python benchmarks/peer.py  -> prints its base URL; GET /stats gives the request times; DELETE clears.
+python benchmarks/peer.py  -> prints its base URL; GET /stats gives the request times;
+DELETE clears.
 """
 
 from __future__ import annotations

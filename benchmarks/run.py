@@ -26,8 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "uploader"]
-HEADER = ["external_call_unique_id", "start_time", "calling_phone_number", "destination_phone_number",
-          "call_direction", "recording_url", "signal:sale", "custom:channel"]  # fmt: skip
+HEADER = [
+    "external_call_unique_id",
+    "start_time",
+    "calling_phone_number",
+    "destination_phone_number",
+    "call_direction",
+    "recording_url",
+    "signal:sale",
+    "custom:channel",
+]
 ROUNDS = 3  # each timed figure is the best of this many rounds, run alternately with its reference
 FORMS = ["+1{a}555{c}", "{a}555{c}", "({a}) 555-{c}", "1{a}555{c}"]
 
@@ -51,7 +59,8 @@ def zone_less_row(index: int, rng: random.Random) -> list:
     area = rng.choice(["312", "773", "212", "415", "617"])
     return [
         f"{index:010d}-{rng.randrange(1000):03d}",
-        f"2024-{1 + index % 12:02d}-{1 + index % 28:02d} {index % 24:02d}:{index % 60:02d}:{index * 7 % 60:02d}",
+        f"2024-{1 + index % 12:02d}-{1 + index % 28:02d} "
+        f"{index % 24:02d}:{index % 60:02d}:{index * 7 % 60:02d}",
         f"{area}555{index % 10000:04d}",
         "8885551212",
         "Inbound" if index % 3 else "Outbound",
@@ -116,21 +125,34 @@ class Timed:
     done: subprocess.CompletedProcess
 
 
-def alternately(*commands: Callable[[], tuple[float, float, subprocess.CompletedProcess]],
-                rounds: int = ROUNDS) -> list[Timed]:  # fmt: skip
+def alternately(
+    *commands: Callable[[], tuple[float, float, subprocess.CompletedProcess]], rounds: int = ROUNDS
+) -> list[Timed]:
     """Run the commands in turn, `rounds` times over: a slow minute on this shared machine then
     hits each of them, and the fastest round of each is the one compared (as timeit does)."""
     results: list[list[tuple[float, float, subprocess.CompletedProcess]]] = [[] for _ in commands]
     for _ in range(rounds):
         for runs, command in zip(results, commands, strict=True):
             runs.append(command())
-    return [Timed(min(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2])
-            for runs in results]  # fmt: skip
+    return [
+        Timed(min(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2])
+        for runs in results
+    ]
 
 
 def validate(path: Path) -> tuple[float, float, subprocess.CompletedProcess]:
-    seconds, rss, done = measure([*CLI, "validate", str(path), "--no-progress", "--campaign-id", "85",
-                                  "--report", str(path.with_suffix(".errors.csv"))])  # fmt: skip
+    seconds, rss, done = measure(
+        [
+            *CLI,
+            "validate",
+            str(path),
+            "--no-progress",
+            "--campaign-id",
+            "85",
+            "--report",
+            str(path.with_suffix(".errors.csv")),
+        ]
+    )
     if done.returncode != 0:
         raise SystemExit(f"validate {path} failed: {done.stderr}")
     return seconds, rss, done
@@ -161,9 +183,24 @@ def upload(
     path: Path, peer: Peer, scratch: Path, *options: str
 ) -> tuple[float, float, subprocess.CompletedProcess]:
     env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
-    seconds, rss, done = measure([*CLI, "upload", str(path), "--base-url", peer.url, "--campaign-id", "85",
-                                "--no-progress", "--journal", str(scratch / f"journal-{time.time()}.sqlite"),
-                                "--results", str(scratch / "results.csv"), *options], env=env)  # fmt: skip
+    seconds, rss, done = measure(
+        [
+            *CLI,
+            "upload",
+            str(path),
+            "--base-url",
+            peer.url,
+            "--campaign-id",
+            "85",
+            "--no-progress",
+            "--journal",
+            str(scratch / f"journal-{time.time()}.sqlite"),
+            "--results",
+            str(scratch / "results.csv"),
+            *options,
+        ],
+        env=env,
+    )
     if done.returncode != 0:
         raise SystemExit(f"upload failed ({done.returncode}): {done.stderr[-2000:]}")
     return seconds, rss, done
@@ -187,16 +224,38 @@ LIMIT = 32 / 0.1  # Little's law: 32 requests in flight / 100 ms mean answer tim
 def flow_run(path: Path, scratch: Path, *faults: str) -> tuple[float, float, dict, list]:
     """Upload `path` to a sandbox answering in 0-200 ms (with `faults`) at --concurrency 32:
     wall seconds (start-up included), the run's own rows/s, the calls stored and the requests."""
-    box = subprocess.Popen([*CLI, "sandbox", "--port", "0", "--token", "bench", "--latency-ms", "200",
-                            *faults], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    box = subprocess.Popen(
+        [*CLI, "sandbox", "--port", "0", "--token", "bench", "--latency-ms", "200", *faults],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = box.stdout.readline().strip()  # type: ignore[union-attr]
         env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
         summary = scratch / "flow.json"
-        seconds, _, done = measure([*CLI, "upload", str(path), "--base-url", url, "--campaign-id", "85",
-                                    "--no-progress", "--journal", str(scratch / f"flow-{time.time()}.sqlite"),
-                                    "--results", str(scratch / "flow.csv"), "--rate", "0", "--concurrency", "32",
-                                    "--summary-json", str(summary)], env=env)  # fmt: skip
+        seconds, _, done = measure(
+            [
+                *CLI,
+                "upload",
+                str(path),
+                "--base-url",
+                url,
+                "--campaign-id",
+                "85",
+                "--no-progress",
+                "--journal",
+                str(scratch / f"flow-{time.time()}.sqlite"),
+                "--results",
+                str(scratch / "flow.csv"),
+                "--rate",
+                "0",
+                "--concurrency",
+                "32",
+                "--summary-json",
+                str(summary),
+            ],
+            env=env,
+        )
         if done.returncode != 0:
             raise SystemExit(f"flow upload failed ({done.returncode}): {done.stderr[-2000:]}")
         with urllib.request.urlopen(url + "/_sandbox/calls", timeout=30) as response:  # noqa: S310 - loopback
@@ -214,8 +273,11 @@ def twice_or_lost(stored: dict, requests: list) -> tuple[int, int]:
     answers: dict[str, list] = {}
     for seen in requests:
         answers.setdefault(seen.get("id"), []).append(seen["status"])
-    twice = sum(1 for statuses in answers.values()
-                if any(s not in (None, 429, 500, 503) for s in statuses[:-1]))  # fmt: skip
+    twice = sum(
+        1
+        for statuses in answers.values()
+        if any(s not in (None, 429, 500, 503) for s in statuses[:-1])
+    )
     return twice, FLOW_ROWS - len(stored)
 
 
@@ -237,10 +299,15 @@ def network_flow() -> list[tuple[str, str, str, str, str]]:
             twice, lost = twice_or_lost(stored, requests)
             refused = sum(1 for seen in requests if seen["status"] == 429)
             wall = FLOW_ROWS / seconds
-            rows.append((f"upload {FLOW_ROWS:,} rows, 0-200 ms answers, -c 32, {label}",
-                         f"{own:,.0f} rows/s (run's clock), {wall:,.0f} with start-up",
-                         f"limit {limit:,.0f} rows/s; {twice} posted twice, {lost} lost, {refused} 429s",
-                         f"{own / limit:.2f} / {wall / limit:.2f}", target))  # fmt: skip
+            rows.append(
+                (
+                    f"upload {FLOW_ROWS:,} rows, 0-200 ms answers, -c 32, {label}",
+                    f"{own:,.0f} rows/s (run's clock), {wall:,.0f} with start-up",
+                    f"limit {limit:,.0f} rows/s; {twice} posted twice, {lost} lost, {refused} 429s",
+                    f"{own / limit:.2f} / {wall / limit:.2f}",
+                    target,
+                )
+            )
     return rows
 
 
@@ -256,35 +323,77 @@ def main() -> None:
 
     print(f"1. validate 1M-row CSVs (best of {ROUNDS})...", flush=True)
     ours, ref = alternately(lambda: validate(big), read_csv(big))
-    table.append(("validate 1M-row CSV", f"{ours.seconds:.1f} s, {ours.rss:.0f} MiB",
-                  f"pandas.read_csv(dtype=str): {ref.seconds:.1f} s, {ref.rss:.0f} MiB",
-                  f"{ours.seconds / ref.seconds:.2f}x time", "<= 3x"))  # fmt: skip
+    table.append(
+        (
+            "validate 1M-row CSV",
+            f"{ours.seconds:.1f} s, {ours.rss:.0f} MiB",
+            f"pandas.read_csv(dtype=str): {ref.seconds:.1f} s, {ref.rss:.0f} MiB",
+            f"{ours.seconds / ref.seconds:.2f}x time",
+            "<= 3x",
+        )
+    )
     o_ours, o_ref = alternately(lambda: validate(other), read_csv(other))
-    table.append(("  same, zone-less times, 10-digit phones", f"{o_ours.seconds:.1f} s, {o_ours.rss:.0f} MiB",
-                  f"pandas.read_csv(dtype=str): {o_ref.seconds:.1f} s",
-                  f"{o_ours.seconds / o_ref.seconds:.2f}x time", "<= 3x"))  # fmt: skip
+    table.append(
+        (
+            "  same, zone-less times, 10-digit phones",
+            f"{o_ours.seconds:.1f} s, {o_ours.rss:.0f} MiB",
+            f"pandas.read_csv(dtype=str): {o_ref.seconds:.1f} s",
+            f"{o_ours.seconds / o_ref.seconds:.2f}x time",
+            "<= 3x",
+        )
+    )
 
     print("2. memory growth...", flush=True)
     (short,) = alternately(lambda: validate(small))
-    table.append(("peak RSS, validate 1M / 100k (medians)", f"{ours.rss:.0f} / {short.rss:.0f} MiB", "",
-                  f"{ours.rss / short.rss:.2f}x", "<= 1.3x"))  # fmt: skip
+    table.append(
+        (
+            "peak RSS, validate 1M / 100k (medians)",
+            f"{ours.rss:.0f} / {short.rss:.0f} MiB",
+            "",
+            f"{ours.rss / short.rss:.2f}x",
+            "<= 1.3x",
+        )
+    )
 
     print("5. validate 200k-row xlsx...", flush=True)
     (x_ours,) = alternately(lambda: validate(book))
     xr_seconds, xr_rss, _ = measure(pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str)"))
-    (xc,) = alternately(lambda: measure(pandas_reader(
-        f"pd.read_excel({str(book)!r}, dtype=str, engine='calamine')")))  # fmt: skip
-    table.append(("validate 200k-row xlsx", f"{x_ours.seconds:.1f} s, {x_ours.rss:.0f} MiB",
-                  f"pandas.read_excel (openpyxl): {xr_seconds:.1f} s, {xr_rss:.0f} MiB; (calamine): {xc.seconds:.1f} s",
-                  f"{x_ours.seconds / xr_seconds:.2f}x / {x_ours.seconds / xc.seconds:.2f}x", "<= 3x"))  # fmt: skip
+    (xc,) = alternately(
+        lambda: measure(
+            pandas_reader(f"pd.read_excel({str(book)!r}, dtype=str, engine='calamine')")
+        )
+    )
+    table.append(
+        (
+            "validate 200k-row xlsx",
+            f"{x_ours.seconds:.1f} s, {x_ours.rss:.0f} MiB",
+            f"pandas.read_excel (openpyxl): {xr_seconds:.1f} s, {xr_rss:.0f} MiB; "
+            f"(calamine): {xc.seconds:.1f} s",
+            f"{x_ours.seconds / xr_seconds:.2f}x / {x_ours.seconds / xc.seconds:.2f}x",
+            "<= 3x",
+        )
+    )
 
     peer = Peer()
     try:
         with tempfile.TemporaryDirectory() as folder:
             scratch = Path(folder)
             print(f"3. upload 100k rows to an instant peer (best of {ROUNDS})...", flush=True)
-            subprocess.run([*CLI, "upload", str(small), "--dry-run", "--campaign-id", "85", "--no-progress",
-                            "--results", str(scratch / "dry.csv")], check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [
+                    *CLI,
+                    "upload",
+                    str(small),
+                    "--dry-run",
+                    "--campaign-id",
+                    "85",
+                    "--no-progress",
+                    "--results",
+                    str(scratch / "dry.csv"),
+                ],
+                check=True,
+                capture_output=True,
+            )
             requests = str(small.with_name(small.stem + ".requests.jsonl"))
             endpoint = peer.url + "/api/2022-03-01/calls.json"
             posted: list[int] = []
@@ -299,41 +408,96 @@ def main() -> None:
                 return run
 
             def upload_command() -> list[str]:  # a new journal each round, or every row is done
-                return [*CLI, "upload", str(small), "--base-url", peer.url, "--campaign-id", "85",
-                        "--no-progress", "--journal", str(scratch / f"journal-{time.time()}.sqlite"),
-                        "--results", str(scratch / "results.csv"), "--rate", "0", "--concurrency", "32",
-                        "--summary-json", str(scratch / "summary.json")]  # fmt: skip
+                return [
+                    *CLI,
+                    "upload",
+                    str(small),
+                    "--base-url",
+                    peer.url,
+                    "--campaign-id",
+                    "85",
+                    "--no-progress",
+                    "--journal",
+                    str(scratch / f"journal-{time.time()}.sqlite"),
+                    "--results",
+                    str(scratch / "results.csv"),
+                    "--rate",
+                    "0",
+                    "--concurrency",
+                    "32",
+                    "--summary-json",
+                    str(scratch / "summary.json"),
+                ]
 
             env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
             up, ref, alone = alternately(
                 counted(upload_command, env=env),
-                counted(lambda: [PYTHON, str(ROOT / "benchmarks" / "reference_client.py"), endpoint, requests, "32"]),
-                counted(lambda: [PYTHON, str(ROOT / "benchmarks" / "sender_only.py"), endpoint, requests, "32"]),
-            )  # fmt: skip
+                counted(
+                    lambda: [
+                        PYTHON,
+                        str(ROOT / "benchmarks" / "reference_client.py"),
+                        endpoint,
+                        requests,
+                        "32",
+                    ]
+                ),
+                counted(
+                    lambda: [
+                        PYTHON,
+                        str(ROOT / "benchmarks" / "sender_only.py"),
+                        endpoint,
+                        requests,
+                        "32",
+                    ]
+                ),
+            )
             if up.done.returncode != 0 or set(posted) != {100_000}:
                 raise SystemExit(f"upload went wrong: posted {posted}; {up.done.stderr[-2000:]}")
             reported = json.loads((scratch / "summary.json").read_text())["rows_per_second"]
             ours_rate, theirs = 100_000 / up.seconds, 100_000 / ref.seconds
             loop = float(ref.done.stdout)
-            table.append(("upload 100k, --rate 0 --concurrency 32",
-                          f"{ours_rate:,.0f} rows/s ({up.rss:.0f} MiB)",
-                          f"minimal aiohttp client: {theirs:,.0f} rows/s",
-                          f"{ours_rate / theirs:.2f}", ">= 0.9"))  # fmt: skip
-            table.append(("  the same, as each reports it (last round)", f"{reported:,.0f} rows/s (run's own clock)",
-                          f"{100_000 / loop:,.0f} rows/s (posting loop only)",
-                          f"{reported / (100_000 / loop):.2f}", ""))  # fmt: skip
-            table.append(("  invoca-upload's Sender alone", f"{100_000 / float(alone.done.stdout):,.0f} rows/s",
-                          "the minimal client's posting loop",
-                          f"{loop / float(alone.done.stdout):.2f}", ""))  # fmt: skip
+            table.append(
+                (
+                    "upload 100k, --rate 0 --concurrency 32",
+                    f"{ours_rate:,.0f} rows/s ({up.rss:.0f} MiB)",
+                    f"minimal aiohttp client: {theirs:,.0f} rows/s",
+                    f"{ours_rate / theirs:.2f}",
+                    ">= 0.9",
+                )
+            )
+            table.append(
+                (
+                    "  the same, as each reports it (last round)",
+                    f"{reported:,.0f} rows/s (run's own clock)",
+                    f"{100_000 / loop:,.0f} rows/s (posting loop only)",
+                    f"{reported / (100_000 / loop):.2f}",
+                    "",
+                )
+            )
+            table.append(
+                (
+                    "  invoca-upload's Sender alone",
+                    f"{100_000 / float(alone.done.stdout):,.0f} rows/s",
+                    "the minimal client's posting loop",
+                    f"{loop / float(alone.done.stdout):.2f}",
+                    "",
+                )
+            )
 
             print("4. --rate 40 accuracy...", flush=True)
             peer.clear()
             sample = make_csv(scratch / "rate.csv", 400)
             upload(sample, peer, scratch, "--rate", "40", "--concurrency", "8")
             overall, busiest = rate_accuracy(peer.times(), 40)
-            table.append(("--rate 40, measured at the peer", f"{overall:.2f}/s overall, busiest second {busiest}",
-                          "40/s", f"{abs(overall - 40) / 40:.1%} off, peak {busiest / 40 - 1:+.0%}",
-                          "within 2%, peak <= +10%"))  # fmt: skip
+            table.append(
+                (
+                    "--rate 40, measured at the peer",
+                    f"{overall:.2f}/s overall, busiest second {busiest}",
+                    "40/s",
+                    f"{abs(overall - 40) / 40:.1%} off, peak {busiest / 40 - 1:+.0%}",
+                    "within 2%, peak <= +10%",
+                )
+            )
     finally:
         peer.stop()
 
@@ -341,7 +505,8 @@ def main() -> None:
 
     print()
     print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
     )
     widths = [
         max(

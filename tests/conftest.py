@@ -76,7 +76,7 @@ def calls(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def shared_sandbox():
-    """One default sandbox for the whole session (a test with its own settings uses make_sandbox)."""
+    """One default sandbox for the whole session (a test with its own settings: make_sandbox)."""
     with running_sandbox(SandboxConfig(token=TOKEN)) as running:
         yield running
 
@@ -120,7 +120,7 @@ def _isolated(tmp_path: Path, monkeypatch):
 
 
 def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:
-    """The arguments every upload test starts with: the file, the sandbox, campaign 85, a journal."""
+    """What every upload test starts with: the file, the sandbox, campaign 85, a journal."""
     return [
         "upload",
         str(path),

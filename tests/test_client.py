@@ -1,4 +1,5 @@
-"""The worker pool against the sandbox on loopback: statuses, retries, pacing, concurrency, stops."""
+"""The worker pool against the sandbox on loopback: statuses, retries, pacing, concurrency and
+stops."""
 
 from __future__ import annotations
 
@@ -222,7 +223,7 @@ async def test_429_is_retried_after_retry_after(server_for, as_date):
         Pace(rate=0, concurrency=6, max_retries=50),
         sleep=sleep,
     )
-    # the fake sleep does not really wait, so the sandbox keeps limiting; what matters is the path taken
+    # the fake sleep does not really wait, so the sandbox keeps limiting; what matters is the path
     statuses = [r["status"] for r in state.requests]
     assert 429 in statuses
     # the sandbox asks for 1 s (seconds) or about 2 s (an HTTP date): the wait is what it asked for,

@@ -1,5 +1,6 @@
 """The promise the product sells, checked at the wire: every call posted once (or again only after
-an answer that was lost), every row an outcome, under the faults a real network and a killed run make.
+an answer that was lost), every row an outcome, under the faults a real network and a killed run
+make.
 """
 
 from __future__ import annotations
@@ -54,8 +55,15 @@ def test_a_row_never_sent_by_a_killed_run_is_a_conflict_not_delivered(tmp_path, 
 
 def test_a_refused_connection_is_not_maybe_sent(tmp_path, calls):
     path = calls(3)
-    summary = upload(path, base_url="http://127.0.0.1:9", token=TOKEN, campaign_id="85",
-                     max_retries=0, journal=str(tmp_path / "j.sqlite"), progress=False)  # fmt: skip
+    summary = upload(
+        path,
+        base_url="http://127.0.0.1:9",
+        token=TOKEN,
+        campaign_id="85",
+        max_retries=0,
+        journal=str(tmp_path / "j.sqlite"),
+        progress=False,
+    )
     assert summary.counts["failed"] == 3
     journal = Journal(
         tmp_path / "j.sqlite", endpoint="http://127.0.0.1:9/api/2022-03-01/calls.json", token=TOKEN
@@ -210,9 +218,17 @@ def test_an_output_failing_after_sending_is_exit_5(tmp_path, sandbox, calls):
 def test_a_dead_server_stops_within_the_outage_budget(tmp_path, make_sandbox, calls):
     box = make_sandbox(fail_rate=1.0, seed=1)
     started = time.monotonic()
-    summary = upload(calls(20), base_url=box.url, token=TOKEN, campaign_id="85", rate=0,
-                     max_retries=50, outage_budget=1.0, journal=str(tmp_path / "j.sqlite"),
-                     progress=False)  # fmt: skip
+    summary = upload(
+        calls(20),
+        base_url=box.url,
+        token=TOKEN,
+        campaign_id="85",
+        rate=0,
+        max_retries=50,
+        outage_budget=1.0,
+        journal=str(tmp_path / "j.sqlite"),
+        progress=False,
+    )
     assert summary.exit_code == 3 and "outage budget" in summary.stopped
     assert time.monotonic() - started < 30
     assert summary.rows == 20 and summary.counts["created"] == 0
@@ -240,8 +256,12 @@ def test_sigterm_during_a_long_retry_after_writes_every_row(tmp_path, make_sandb
 def test_server_text_cannot_put_escape_codes_on_the_terminal():
     from uploader.client import classify
 
-    answer = classify(403, {"errors": {"class": "RecordInvalid", "invalid_data": "bad\x1b[2J\x1b]0;pwned\x07"}},
-                      {}, sent_before=False)  # fmt: skip
+    answer = classify(
+        403,
+        {"errors": {"class": "RecordInvalid", "invalid_data": "bad\x1b[2J\x1b]0;pwned\x07"}},
+        {},
+        sent_before=False,
+    )
     assert "\x1b" not in answer.error and "\x07" not in answer.error
 
 
@@ -263,8 +283,10 @@ def test_non_finite_and_absurd_pace_values_are_refused_at_start(tmp_path, calls,
 
 
 def test_a_token_with_control_characters_is_refused_at_start(tmp_path, calls):
-    result = run_cli(*upload_args(calls(1), "http://127.0.0.1:9", tmp_path / "j.sqlite"),
-                     env={"INVOCA_OAUTH_TOKEN": "abc\x1bdef"})  # fmt: skip
+    result = run_cli(
+        *upload_args(calls(1), "http://127.0.0.1:9", tmp_path / "j.sqlite"),
+        env={"INVOCA_OAUTH_TOKEN": "abc\x1bdef"},
+    )
     assert result.exit_code == 2 and "control" in result.output
 
 
@@ -285,9 +307,18 @@ def test_a_library_call_in_a_thread_runs_without_signals(tmp_path, sandbox, call
     import threading
 
     box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(s=upload(
-        calls(2), base_url=sandbox.url, token=TOKEN, campaign_id="85",
-        journal=str(tmp_path / "j.sqlite"), progress=False)))  # fmt: skip
+    thread = threading.Thread(
+        target=lambda: box.update(
+            s=upload(
+                calls(2),
+                base_url=sandbox.url,
+                token=TOKEN,
+                campaign_id="85",
+                journal=str(tmp_path / "j.sqlite"),
+                progress=False,
+            )
+        )
+    )
     thread.start()
     thread.join(60)
     assert box["s"].exit_code == 0

@@ -123,8 +123,12 @@ async def test_a_row_waiting_for_its_retry_holds_no_other_row(slow_first):
     url, arrivals = slow_first
     done: list[tuple[str, float]] = []
     started = time.monotonic()
-    async with Sender(url, TOKEN, Pace(rate=0, concurrency=1, max_retries=2),
-                      on_outcome=lambda o: done.append((o.external_call_unique_id, time.monotonic()))) as sender:  # fmt: skip
+    async with Sender(
+        url,
+        TOKEN,
+        Pace(rate=0, concurrency=1, max_retries=2),
+        on_outcome=lambda o: done.append((o.external_call_unique_id, time.monotonic())),
+    ) as sender:
         await sender.submit(Pending(request(2, "slow"), False))
         for row in range(3, 23):
             await sender.submit(Pending(request(row), False))
@@ -139,8 +143,10 @@ async def test_a_row_waiting_for_its_retry_holds_no_other_row(slow_first):
 async def test_isolated_503s_do_not_slow_the_rest_of_the_run(slow_first):
     url, _ = slow_first
     async with Sender(url, TOKEN, Pace(rate=50, concurrency=4, max_retries=2)) as sender:
-        outcomes = await sender.send([Pending(request(2, "slow"), False)] +
-                                     [Pending(request(row), False) for row in range(3, 13)])  # fmt: skip
+        outcomes = await sender.send(
+            [Pending(request(2, "slow"), False)]
+            + [Pending(request(row), False) for row in range(3, 13)]
+        )
         assert sender.pacer.rate == 50  # one 503 with a Retry-After is that row's business
     assert {o.status for o in outcomes.values()} == {CREATED}
 
@@ -155,11 +161,24 @@ def test_a_library_run_leaves_the_process_signals_alone(tmp_path, sandbox, monke
     loop_type = type(asyncio.new_event_loop())
     monkeypatch.setattr(loop_type, "add_signal_handler", lambda self, *a: installed.append(a))
     path = write_csv(tmp_path / "c.csv", [call_row("a"), call_row("b")])
-    summary = upload(path, base_url=sandbox.url, campaign_id="85", token=TOKEN,
-                     journal=tmp_path / "j.sqlite", progress=False)  # fmt: skip
+    summary = upload(
+        path,
+        base_url=sandbox.url,
+        campaign_id="85",
+        token=TOKEN,
+        journal=tmp_path / "j.sqlite",
+        progress=False,
+    )
     assert summary.exit_code == 0 and installed == []
-    upload(path, base_url=sandbox.url, campaign_id="85", token=TOKEN, handle_signals=True,
-           journal=tmp_path / "j.sqlite", progress=False)  # fmt: skip
+    upload(
+        path,
+        base_url=sandbox.url,
+        campaign_id="85",
+        token=TOKEN,
+        handle_signals=True,
+        journal=tmp_path / "j.sqlite",
+        progress=False,
+    )
     assert len(installed) == 2  # SIGINT and SIGTERM, when the command line asks
 
 
@@ -172,8 +191,13 @@ def test_progress_counts_every_row_whatever_its_fate(tmp_path, sandbox, monkeypa
     )
     rows = [call_row(f"p{i}") for i in range(6)] + [call_row("bad", calling_phone_number="12")]
     path = write_csv(tmp_path / "c.csv", rows)
-    options = dict(base_url=sandbox.url, campaign_id="85", token=TOKEN, journal=tmp_path / "j.sqlite",
-                   chunk_size=2)  # fmt: skip
+    options = dict(
+        base_url=sandbox.url,
+        campaign_id="85",
+        token=TOKEN,
+        journal=tmp_path / "j.sqlite",
+        chunk_size=2,
+    )
     upload(path, progress=True, **options)  # 6 created, 1 invalid
     upload(path, progress=True, **options)  # 6 already uploaded (from the journal), 1 invalid
     upload(path, progress=True, dry_run=True, campaign_id="85", chunk_size=2)
@@ -188,8 +212,17 @@ def test_rows_of_later_chunks_go_out_while_a_row_waits_for_its_retry(tmp_path, m
     box = make_sandbox(unavailable_rate=0.15, retry_after=1, seed=4)
     ids = [f"r{i:02d}" for i in range(40)]
     path = write_csv(tmp_path / "c.csv", [call_row(i) for i in ids])
-    summary = upload(path, base_url=box.url, campaign_id="85", token=TOKEN, chunk_size=4,
-                     concurrency=4, rate=0, journal=tmp_path / "j.sqlite", progress=False)  # fmt: skip
+    summary = upload(
+        path,
+        base_url=box.url,
+        campaign_id="85",
+        token=TOKEN,
+        chunk_size=4,
+        concurrency=4,
+        rate=0,
+        journal=tmp_path / "j.sqlite",
+        progress=False,
+    )
     assert summary.exit_code == 0
     chunk_of = {identifier: index // 4 for index, identifier in enumerate(ids)}
     log = [(seen["id"], seen["status"]) for seen in box.requests()]

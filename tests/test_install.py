@@ -42,13 +42,28 @@ def installed(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     # Built from a clean copy: setuptools' build/ folder in the checkout would hide a missing file.
     source = work / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", "build", "dist", "*.egg-info", ".git", "__pycache__", "*_cache", "data"))  # fmt: skip
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", "build", "dist", "*.egg-info", ".git", "__pycache__", "*_cache", "data"
+        ),
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"),
-         str(source)],
-        check=True, cwd=work,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(work / "dist"),
+            str(source),
+        ],
+        check=True,
+        cwd=work,
+    )
     wheel = next((work / "dist").glob("invoca_upload-*.whl"))
     env_dir = work / "env"
     venv.create(env_dir, with_pip=False)
@@ -67,16 +82,21 @@ def run(bin_dir: Path, *args: str, cwd: Path, **env: str) -> subprocess.Complete
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INVOCA_")}
     environment.update(env)
     return subprocess.run(
-        [str(bin_dir / "invoca-upload"), *args], cwd=cwd, env=environment,
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [str(bin_dir / "invoca-upload"), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_wheel_is_not_imported_from_the_checkout(installed, tmp_path):
     where = subprocess.check_output(
         [installed / "python", "-c", "import uploader; print(uploader.__file__)"],
-        cwd=tmp_path, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        text=True,
+    )
     assert "site-packages" in where and str(ROOT) not in where
 
 
@@ -103,10 +123,14 @@ def test_demo_writes_only_into_its_own_folder(installed, tmp_path):
     assert {"calls.xlsx", "calls.results.xlsx", "calls.summary.json"} <= written
     site_packages = Path(
         subprocess.check_output(
-            [installed / "python", "-c", "import uploader, pathlib; print(pathlib.Path(uploader.__file__).parent)"],
+            [
+                installed / "python",
+                "-c",
+                "import uploader, pathlib; print(pathlib.Path(uploader.__file__).parent)",
+            ],
             text=True,
         ).strip()
-    )  # fmt: skip
+    )
     assert not (site_packages.parent / "out").exists()
 
 
@@ -114,10 +138,20 @@ def test_an_upload_from_the_installed_command_reaches_the_sandbox(installed, tmp
     sample = write_csv(tmp_path / "calls.csv", [call_row(f"inst-{i}") for i in range(3)])
     with running_sandbox(SandboxConfig(token=TOKEN)) as sandbox:
         done = run(
-            installed, "upload", str(sample), "--campaign-id", "85", "--base-url", sandbox.url,
-            "--journal", str(tmp_path / "j.sqlite"), "--summary-json", str(tmp_path / "s.json"),
-            cwd=tmp_path, INVOCA_OAUTH_TOKEN=TOKEN,
-        )  # fmt: skip
+            installed,
+            "upload",
+            str(sample),
+            "--campaign-id",
+            "85",
+            "--base-url",
+            sandbox.url,
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "--summary-json",
+            str(tmp_path / "s.json"),
+            cwd=tmp_path,
+            INVOCA_OAUTH_TOKEN=TOKEN,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert sorted(call["id"] for call in sandbox.calls()) == ["inst-0", "inst-1", "inst-2"]
     assert json.loads((tmp_path / "s.json").read_text())["counts"]["created"] == 3

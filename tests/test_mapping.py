@@ -30,8 +30,13 @@ def test_a_body_has_present_fields_signals_as_booleans_and_custom_data_as_text()
         "signals": [{"name": "sale", "value": True}],
         "custom_data": [{"name": "agent", "value": 'Zoë "Z"\n'}],
     }
-    assert second == {"call": {"external_call_unique_id": "a-2", "recording_filename": "x.wav",
-                               "start_time": "2024-03-05T14:03:27+00:00"}}  # fmt: skip
+    assert second == {
+        "call": {
+            "external_call_unique_id": "a-2",
+            "recording_filename": "x.wav",
+            "start_time": "2024-03-05T14:03:27+00:00",
+        }
+    }
     assert [r.row for r in call_requests(rows)] == [2, 3]
 
 
@@ -73,8 +78,10 @@ def test_a_false_signal_is_sent_false_and_a_custom_name_keeps_its_colons():
         index=[2],
     ).astype({"external_call_unique_id": "string", "custom:utm:source": "string"})
     (body,) = (json.loads(r.payload) for r in call_requests(rows))
-    assert body["signals"] == [{"name": "sale", "value": False},
-                               {"name": "appointment", "value": True}]  # fmt: skip
+    assert body["signals"] == [
+        {"name": "sale", "value": False},
+        {"name": "appointment", "value": True},
+    ]
     assert body["custom_data"] == [{"name": "utm:source", "value": "google"}]
 
 

@@ -72,8 +72,10 @@ def test_an_all_ambiguous_column_is_read_month_first_and_the_summary_says_so(tmp
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(st.tuples(st.integers(1, 28), st.integers(1, 12)), min_size=1, max_size=8),
-       st.booleans())  # fmt: skip
+@given(
+    st.lists(st.tuples(st.integers(1, 28), st.integers(1, 12)), min_size=1, max_size=8),
+    st.booleans(),
+)
 def test_a_date_column_is_never_read_in_two_orders(tmp_path_factory, dates, day_first_file):
     tmp = tmp_path_factory.mktemp("dates")
     text = [
@@ -119,8 +121,15 @@ def test_a_missing_recording_names_both_columns_and_marks_both_cells(tmp_path):
     import openpyxl
 
     rows = [{**call_row("n1"), "recording_url": ""}]
-    header = ["external_call_unique_id", "start_time", "calling_phone_number",
-              "destination_phone_number", "call_direction", "recording_url", "recording_filename"]  # fmt: skip
+    header = [
+        "external_call_unique_id",
+        "start_time",
+        "calling_phone_number",
+        "destination_phone_number",
+        "call_direction",
+        "recording_url",
+        "recording_filename",
+    ]
     book = openpyxl.Workbook()
     book.active.append(header)
     book.active.append([rows[0].get(h, "") or None for h in header])

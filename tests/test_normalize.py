@@ -271,10 +271,17 @@ def test_the_fast_path_for_iso_times_agrees_with_the_general_reader(year, month,
 @settings(max_examples=200, deadline=None)
 @given(
     year=st.integers(1, 9999),
-    form=st.sampled_from(["{y:04d}-03-05T14:03:27Z", "{y:04d}-03-05 14:03", "{y:04d}/03/05 02:03:27 PM",
-                          "3/5/{y:04d} 14:03", "Tue, 05 Mar {y:04d} 14:03:27 +0000",
-                          "{y:04d}0305140327000"]),
-)  # fmt: skip
+    form=st.sampled_from(
+        [
+            "{y:04d}-03-05T14:03:27Z",
+            "{y:04d}-03-05 14:03",
+            "{y:04d}/03/05 02:03:27 PM",
+            "3/5/{y:04d} 14:03",
+            "Tue, 05 Mar {y:04d} 14:03:27 +0000",
+            "{y:04d}0305140327000",
+        ]
+    ),
+)
 def test_any_year_gives_a_time_or_a_reason_never_an_exception(year, form):
     """pandas reads years past 2262 at a coarser unit; a workbook cell dated 2263 once failed the
     whole chunk. Each value is now sent (years 1900-2099) or refused with its reason."""
@@ -288,10 +295,18 @@ def test_any_year_gives_a_time_or_a_reason_never_an_exception(year, form):
 
 
 US_ZONES = {  # written out here, not read from the code's table: a wrong offset there must fail
-    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
-    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
-    "UTC": "+00:00", "GMT": "+00:00", "Z": "+00:00",
-}  # fmt: skip
+    "EST": "-05:00",
+    "EDT": "-04:00",
+    "CST": "-06:00",
+    "CDT": "-05:00",
+    "MST": "-07:00",
+    "MDT": "-06:00",
+    "PST": "-08:00",
+    "PDT": "-07:00",
+    "UTC": "+00:00",
+    "GMT": "+00:00",
+    "Z": "+00:00",
+}
 
 
 @pytest.mark.parametrize("name", sorted(US_ZONES))

@@ -22,15 +22,21 @@ EXPECTED = Path(__file__).resolve().parent / "expected"
 # every row's status and reason and the exact body sent. --timezone is passed where the format's
 # own UTC columns must not move.
 OPTIONS = {
-    "twilio": ["--recording-url-template",
-               "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3"],
-    "five9": ["--timezone", "America/Chicago",
-              "--recording-url-template", "https://rec.example.com/five9/{CALL ID}.wav"],
+    "twilio": [
+        "--recording-url-template",
+        "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3",
+    ],
+    "five9": [
+        "--timezone",
+        "America/Chicago",
+        "--recording-url-template",
+        "https://rec.example.com/five9/{CALL ID}.wav",
+    ],
     "amazon_connect": ["--timezone", "America/New_York"],
     "aircall": ["--timezone", "America/Chicago"],
     "zoom": ["--recording-url-template", "https://zoom.example.com/rec/{call_id}"],
     "zoom-call-logs": ["--recording-url-template", "https://zoom.example.com/rec/{recording_id}"],
-}  # fmt: skip
+}
 SAMPLES = sorted(path.stem for path in (ROOT / "sample_data").glob("*.csv"))
 
 
@@ -44,20 +50,30 @@ def test_profile_sample_uploads_exactly_the_expected_calls(sample, tmp_path, san
     path = shutil.copy(ROOT / "sample_data" / f"{sample}.csv", tmp_path / f"{sample}.csv")
     result = CliRunner().invoke(
         cli,
-        [*upload_args(path, sandbox.url, tmp_path / "j.sqlite"), "--profile",
-         sample.split("-")[0], "--no-progress", *OPTIONS.get(sample, [])],
+        [
+            *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
+            "--profile",
+            sample.split("-")[0],
+            "--no-progress",
+            *OPTIONS.get(sample, []),
+        ],
         env={"INVOCA_OAUTH_TOKEN": TOKEN},
-    )  # fmt: skip
+    )
     assert result.exit_code in (0, 1), result.output
     with open(tmp_path / f"{sample}.results.csv", encoding="utf-8-sig", newline="") as results:
         rows = list(csv.DictReader(results))
     stored = {call["id"]: call["body"] for call in sandbox.calls()}
     got = [
-        {"row": int(row["row"]), "status": row["status"],
-         "error": "" if row["status"] == "created" else row["error"],
-         "body": stored.get(row["external_call_unique_id"]) if row["status"] == "created" else None}
+        {
+            "row": int(row["row"]),
+            "status": row["status"],
+            "error": "" if row["status"] == "created" else row["error"],
+            "body": stored.get(row["external_call_unique_id"])
+            if row["status"] == "created"
+            else None,
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
     expected = [
         json.loads(line) for line in (EXPECTED / f"{sample}.jsonl").read_text().splitlines()
     ]
@@ -161,7 +177,7 @@ def test_the_readme_profile_example_works(tmp_path):
 
 
 def test_five9_recordings_is_a_count_not_a_file(tmp_path):
-    """tap-five9's call_log schema: RECORDINGS counts recordings; the URL comes from the template."""
+    """tap-five9's call_log schema: RECORDINGS counts recordings; the URL comes from a template."""
     path = tmp_path / "five9.csv"
     path.write_text(
         "CALL ID,TIMESTAMP,CALL TYPE,ANI,DNIS,RECORDINGS\n"
@@ -169,8 +185,15 @@ def test_five9_recordings_is_a_count_not_a_file(tmp_path):
     )
     from uploader import upload
 
-    upload(path, profile="five9", dry_run=True, campaign_id="85", timezone="America/Chicago",
-           recording_url_template="https://rec.example.com/{CALL ID}.wav", progress=False)  # fmt: skip
+    upload(
+        path,
+        profile="five9",
+        dry_run=True,
+        campaign_id="85",
+        timezone="America/Chicago",
+        recording_url_template="https://rec.example.com/{CALL ID}.wav",
+        progress=False,
+    )
     body = json.loads((tmp_path / "five9.requests.jsonl").read_text())
     assert body["call"]["recording_url"] == "https://rec.example.com/300000000009.wav"
     assert "recording_filename" not in body["call"]
@@ -180,10 +203,24 @@ def test_five9_recordings_is_a_count_not_a_file(tmp_path):
 def test_amazon_connect_reads_every_documented_initiation_method(tmp_path):
     from uploader import upload
 
-    methods = ["INBOUND", "OUTBOUND", "TRANSFER", "QUEUE_TRANSFER", "CALLBACK", "API", "DISCONNECT",
-               "WEBRTC_API", "EXTERNAL_OUTBOUND", "MONITOR", "AGENT_REPLY", "FLOW"]  # fmt: skip
-    lines = ["ContactId,Channel,InitiationMethod,InitiationTimestamp,CustomerEndpoint.Address,"
-             "SystemEndpoint.Address,Recording.Location"]  # fmt: skip
+    methods = [
+        "INBOUND",
+        "OUTBOUND",
+        "TRANSFER",
+        "QUEUE_TRANSFER",
+        "CALLBACK",
+        "API",
+        "DISCONNECT",
+        "WEBRTC_API",
+        "EXTERNAL_OUTBOUND",
+        "MONITOR",
+        "AGENT_REPLY",
+        "FLOW",
+    ]
+    lines = [
+        "ContactId,Channel,InitiationMethod,InitiationTimestamp,CustomerEndpoint.Address,"
+        "SystemEndpoint.Address,Recording.Location"
+    ]
     for index, method in enumerate(methods):
         lines.append(
             f"c-{index},VOICE,{method},2022-01-05T17:12:59Z,+13125550143,+18885551212,rec/{index}.wav"
@@ -203,13 +240,23 @@ def test_a_problem_names_the_cell_its_value_came_from(tmp_path):
     from tests.conftest import write_xlsx
     from uploader import upload
 
-    path = write_xlsx(tmp_path / "five9.xlsx", [
-        ["CALL ID", "TIMESTAMP", "CALL TYPE", "ANI", "DNIS", "RECORDINGS"],
-        ["1", "2024-03-05 14:30:12", "Outbound", "8885551212", "312555", "1"],
-        ["2", "2024-03-05 14:30:12", "Inbound", "312555", "8885551212", "1"],
-    ])  # fmt: skip
-    summary = upload(path, profile="five9", dry_run=True, campaign_id="85", progress=False,
-                     timezone="America/Chicago", recording_url_template="https://r.example.com/{CALL ID}")  # fmt: skip
+    path = write_xlsx(
+        tmp_path / "five9.xlsx",
+        [
+            ["CALL ID", "TIMESTAMP", "CALL TYPE", "ANI", "DNIS", "RECORDINGS"],
+            ["1", "2024-03-05 14:30:12", "Outbound", "8885551212", "312555", "1"],
+            ["2", "2024-03-05 14:30:12", "Inbound", "312555", "8885551212", "1"],
+        ],
+    )
+    summary = upload(
+        path,
+        profile="five9",
+        dry_run=True,
+        campaign_id="85",
+        progress=False,
+        timezone="America/Chicago",
+        recording_url_template="https://r.example.com/{CALL ID}",
+    )
     assert summary.counts["invalid"] == 2
     sheet = load_workbook(tmp_path / "five9.results.xlsx")["Results"]
     header = [cell.value for cell in sheet[1]]
@@ -229,12 +276,19 @@ def test_a_utc_column_is_not_shifted_by_timezone_and_a_local_one_is(tmp_path):
     def sent(text: str) -> dict:
         path = tmp_path / "aircall.csv"
         path.write_text(text)
-        upload(path, profile="aircall", dry_run=True, campaign_id="85", progress=False,
-               timezone="America/Chicago")  # fmt: skip
+        upload(
+            path,
+            profile="aircall",
+            dry_run=True,
+            campaign_id="85",
+            progress=False,
+            timezone="America/Chicago",
+        )
         return json.loads((tmp_path / "aircall.requests.jsonl").read_text())["call"]
 
     dashboard = sent(
-        "call id (internal),datetime (utc),customer number,aircall number,direction,answered,recording\n"
+        "call id (internal),datetime (utc),customer number,aircall number,direction,answered,"
+        "recording\n"
         "1,2024-07-05 14:03:27,+13125550143,Line (+1 888-555-1212),inbound,Yes,https://r.example.com/1\n"
     )
     assert dashboard["start_time"] == "2024-07-05T14:03:27+00:00"

@@ -1,4 +1,4 @@
-"""Results and retry files: contract columns, input order, no formulas, and a retry file that uploads."""
+"""Results and retry files: contract columns, input order, no formulas, a retry file to upload."""
 
 from __future__ import annotations
 

@@ -72,7 +72,10 @@ def test_environment_and_config_file_set_options_and_the_command_line_wins(tmp_p
         'campaign_id = "from-file"\ntimezone = "Europe/London"\n'
     )
     monkeypatch.chdir(tmp_path)
-    CliRunner().invoke(cli, ["validate", "x.csv", "--timezone", "America/Chicago"],
-                       env={"INVOCA_CAMPAIGN_ID": "from-env"})  # fmt: skip
+    CliRunner().invoke(
+        cli,
+        ["validate", "x.csv", "--timezone", "America/Chicago"],
+        env={"INVOCA_CAMPAIGN_ID": "from-env"},
+    )
     options = seen["o"]
     assert options.campaign_id == "from-env" and options.timezone == "America/Chicago"

@@ -336,8 +336,9 @@ def _exact_chunks(path: Path, size: int) -> list[pd.DataFrame]:
     table = open_table(path, is_header=PROFILE.is_header)
     encoding = detect_encoding(path)
     header, header_row, header_lines = _csv_header(path, encoding, table.delimiter)
-    exact = functools.partial(_pandas_frames, path, encoding, table.delimiter, table.columns,
-                              header_row, header_lines)  # fmt: skip
+    exact = functools.partial(
+        _pandas_frames, path, encoding, table.delimiter, table.columns, header_row, header_lines
+    )
     table._frames = exact
     return [chunk.text for chunk in table.chunks(size)]
 
@@ -443,8 +444,11 @@ def test_repeated_ids_are_found_in_every_run_of_hashes(monkeypatch):
     monkeypatch.setattr(SeenIds, "RUN", 4)  # at most 4 ids a run: chunks of 3 make 4 runs
     seen = SeenIds()
     for start in range(0, 12, 3):
-        chunk = pd.Series([f"id-{n}" for n in range(start, start + 3)], dtype="string",
-                          index=range(start + 2, start + 5))  # fmt: skip
+        chunk = pd.Series(
+            [f"id-{n}" for n in range(start, start + 3)],
+            dtype="string",
+            index=range(start + 2, start + 5),
+        )
         assert seen.repeats(chunk) == {}
     assert len(seen._runs) == 4 and all(len(hashes) <= 4 for hashes, _ in seen._runs)
     again = pd.Series(["id-0", "id-5", "id-11", "new"], dtype="string", index=range(14, 18))
@@ -488,7 +492,7 @@ def test_a_file_read_in_many_blocks_and_chunks_keeps_every_row_and_its_number(tm
             calling_phone_number=["(312) 555-0143", "+13125550143"][i % 2],
             start_time=["2024-03-05T14:03:27Z", "2024-03-05 14:03:27"][i % 2],
             **{"custom:note": "x" * 60},
-        )  # fmt: skip
+        )
         for i in range(15_000)
     ]
     rows[4_321]["calling_phone_number"] = "555-01"

@@ -1,4 +1,5 @@
-"""Text that is safe where it lands: cells that cannot run as formulas, lines that cannot drive a terminal."""
+"""Text that is safe where it lands: cells that cannot run as formulas, lines that cannot drive a
+terminal."""
 
 from __future__ import annotations
 

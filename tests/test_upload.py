@@ -1,4 +1,5 @@
-"""upload end to end against the sandbox: results, exit codes, resume, faults, interruption, locks."""
+"""upload end to end against the sandbox: results, exit codes, resume, faults, interruption,
+locks."""
 
 from __future__ import annotations
 
@@ -185,7 +186,8 @@ def test_library_call_returns_the_summary(calls, sandbox, tmp_path):
 def test_config_file_and_environment_precedence(calls, sandbox, tmp_path):
     path = calls(2)
     (tmp_path / "invoca-upload.toml").write_text(
-        f'base_url = "{sandbox.url}"\ncampaign_id = "99"\nrate = 100\njournal = "{tmp_path / "j.sqlite"}"\n'
+        f'base_url = "{sandbox.url}"\ncampaign_id = "99"\nrate = 100\n'
+        f'journal = "{tmp_path / "j.sqlite"}"\n'
     )
     result = run_cli("upload", str(path), env={"INVOCA_CAMPAIGN_ID": "85"})
     assert result.exit_code == 0, (

@@ -26,8 +26,11 @@ GUARDED = {
     "flow": ("uploader/flow.py", "tests/test_flow.py"),
     "journal": ("uploader/journal.py", "tests/test_journal.py"),
     "client": ("uploader/client.py", "tests/test_client.py tests/test_flow.py"),
-    "normalize": ("uploader/normalize.py", "tests/test_normalize.py tests/test_never_silently_wrong.py"),
-}  # fmt: skip
+    "normalize": (
+        "uploader/normalize.py",
+        "tests/test_normalize.py tests/test_never_silently_wrong.py",
+    ),
+}
 CONFIG = """[cosmic-ray]
 module-path = "{module}"
 timeout = 300.0
@@ -44,8 +47,9 @@ def main(names: list[str]) -> int:
     if unknown:
         print(f"unknown module(s): {', '.join(sorted(unknown))}; known: {', '.join(GUARDED)}")
         return 2
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()  # fmt: skip
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     with tempfile.TemporaryDirectory(prefix="invoca-mutate-") as tmp:
         copy = Path(tmp) / "tree"
         for name in tracked:

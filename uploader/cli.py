@@ -63,7 +63,8 @@ class ConfiguredCommand(click.Command):
         config = {key.replace("-", "_"): value for key, value in data.items()}
         if "token" in config:
             raise ConfigError(
-                f"--config {path}: the token is never read from a config file; use INVOCA_OAUTH_TOKEN or --token-file"
+                f"--config {path}: the token is never read from a config file; "
+                "use INVOCA_OAUTH_TOKEN or --token-file"
             )
         unknown = sorted(set(config) - names - {"config"})
         if unknown:
@@ -94,8 +95,13 @@ def compose(*decorators: Callable) -> Callable:
 def options_of(group: str) -> Callable:
     """The click options of one group, made from `Options`: name, default, range, help and the
     INVOCA_<NAME> variable come from there, so that adding an option is one edit."""
-    return compose(*(option_for(item.name) for item in dataclasses.fields(Options)
-                     if item.metadata["setting"].group == group))  # fmt: skip
+    return compose(
+        *(
+            option_for(item.name)
+            for item in dataclasses.fields(Options)
+            if item.metadata["setting"].group == group
+        )
+    )
 
 
 def option_for(name: str) -> Callable:
@@ -166,7 +172,8 @@ common_options = compose(
 def _refuse_token(value: str | None) -> None:
     if value is not None:
         raise click.UsageError(
-            "the token is never taken on the command line: set INVOCA_OAUTH_TOKEN or use --token-file"
+            "the token is never taken on the command line: "
+            "set INVOCA_OAUTH_TOKEN or use --token-file"
         )
 
 
@@ -567,7 +574,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def _print_problems(summary: dict) -> None:
-    """The first problems in full (row, column, value, reason) and the API's most frequent reasons."""
+    """The first problems in full (row, column, value, reason), the API's most frequent reasons."""
     problems = summary.get("problems") or {}
     if not problems.get("count"):
         return
@@ -615,7 +622,8 @@ def _run_cli() -> int:
         if VERBOSE["on"]:
             raise
         click.echo(
-            f"invoca-upload: internal error: {type(error).__name__}: {error} (run with -v for details)",
+            f"invoca-upload: internal error: {type(error).__name__}: {error} "
+            "(run with -v for details)",
             err=True,
         )
         return 2

@@ -1,5 +1,6 @@
-"""Posting calls: one aiohttp session, exactly `concurrency` workers fed by a bounded queue, one shared
-pacer, retries for what can succeed later, and every answer turned into a row outcome.
+"""Posting calls: one aiohttp session, at most `concurrency` requests in flight, workers fed by a
+bounded queue, one shared pacer, retries for what can succeed later, and every answer turned into a
+row outcome.
 """
 
 from __future__ import annotations
@@ -225,8 +226,12 @@ def classify(http_status: int, body: Any, headers: dict[str, str], *, sent_befor
         )
     if http_status in (429, 503):  # a 429 slows the whole run; a 503's Retry-After is its own
         retry_after = parse_retry_after(headers.get("Retry-After"))
-        raise TransportError(f"HTTP {http_status}", http_status=http_status,
-                             retry_after=retry_after, slow_down=http_status == 429)  # fmt: skip
+        raise TransportError(
+            f"HTTP {http_status}",
+            http_status=http_status,
+            retry_after=retry_after,
+            slow_down=http_status == 429,
+        )
     if http_status >= 500:
         raise TransportError(f"HTTP {http_status} {message}".strip(), http_status=http_status)
     if http_status == 401:
@@ -264,7 +269,7 @@ class Pending:
 
 
 class Ledger(Protocol):
-    """Where each request is marked before it goes out and each answer is committed (the journal)."""
+    """Where each request is marked before it goes out and each answer committed (the journal)."""
 
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None: ...
     def unmark(self, external_call_unique_id: str) -> None: ...
@@ -335,9 +340,11 @@ class Sender:
         )
         timeout = aiohttp.ClientTimeout(total=self.pace.timeout)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, trust_env=False,
-            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies; skip the jar per request
-        )  # fmt: skip
+            connector=connector,
+            timeout=timeout,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies: no jar per request
+        )
         self._last_success = self._clock()
         self._slots = asyncio.Semaphore(self.pace.concurrency)
         workers = self.pace.concurrency * WORKERS_PER_SLOT
@@ -490,7 +497,8 @@ class Sender:
         silent = self._clock() - self._last_success
         if silent >= self._outage_seconds:
             self.stop(
-                f"no request has succeeded for {silent:.0f} s (outage budget {self._outage_seconds:g} s):"
+                f"no request has succeeded for {silent:.0f} s "
+                f"(outage budget {self._outage_seconds:g} s):"
                 f" is {self._url.host} down? Run again later; nothing is sent twice"
             )
 
@@ -568,7 +576,8 @@ class Sender:
             self._streak = (outcome.error, count)
             if count >= IDENTICAL_REJECTIONS:
                 self.stop(
-                    f"the API gave the same refusal to {count} rows in a row, a configuration problem: "
+                    f"the API gave the same refusal to {count} rows in a row, "
+                    "a configuration problem: "
                     f"{outcome.error}"
                 )
         elif outcome.status != NOT_SENT:
@@ -599,8 +608,12 @@ def _naming_campaign(answer: Answer, request: CallRequest) -> Answer:
         campaign = orjson.loads(request.payload)["call"]["advertiser_campaign_id_from_network"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return answer
-    return Answer(answer.status, answer.http_status, answer.cuid,
-                  f"{answer.error} (campaign {printable(str(campaign), 80)}: check --campaign-id)")  # fmt: skip
+    return Answer(
+        answer.status,
+        answer.http_status,
+        answer.cuid,
+        f"{answer.error} (campaign {printable(str(campaign), 80)}: check --campaign-id)",
+    )
 
 
 def _outcome(pending: Pending, answer: Answer, attempts: int) -> RowOutcome:

@@ -30,9 +30,13 @@ class ExitCode(IntEnum):
 
 
 def exit_code_for(
-    counts: dict[str, int], *, interrupted: bool = False, stopped: bool = False,
-    sending: bool = True, output_failed: bool = False,
-) -> ExitCode:  # fmt: skip
+    counts: dict[str, int],
+    *,
+    interrupted: bool = False,
+    stopped: bool = False,
+    sending: bool = True,
+    output_failed: bool = False,
+) -> ExitCode:
     """The one place a run's exit code is decided (validate and upload alike), from its row
     counts and why it stopped: interrupted, stopped by the API or a limit, then rows that did not
     go in (for a run that sends, rows left unsent count too), then outputs that failed."""

@@ -75,11 +75,17 @@ def what_to_send(
             if entry.payload_hash == request.payload_hash
             else "the row differs from what was delivered then"
         )
-        return RowOutcome(request.row, request.external_call_unique_id, ALREADY_UPLOADED,
-                          cuid=entry.cuid, error=note)  # fmt: skip
+        return RowOutcome(
+            request.row,
+            request.external_call_unique_id,
+            ALREADY_UPLOADED,
+            cuid=entry.cuid,
+            error=note,
+        )
     if stop_reason is not None:
-        return RowOutcome(request.row, request.external_call_unique_id, NOT_SENT,
-                          error=f"not sent: {stop_reason}")  # fmt: skip
+        return RowOutcome(
+            request.row, request.external_call_unique_id, NOT_SENT, error=f"not sent: {stop_reason}"
+        )
     return Pending(request, sent_before=entry is not None and entry.maybe_sent)
 
 
@@ -142,8 +148,13 @@ class ReorderWindow:
         for entry in self._open:
             for row, identifier in list(entry.waiting.items()):
                 if row in flying:
-                    outcome = RowOutcome(row, identifier, FAILED, attempts=1, error="interrupted "
-                                         "before the answer came: run again to finish")  # fmt: skip
+                    outcome = RowOutcome(
+                        row,
+                        identifier,
+                        FAILED,
+                        attempts=1,
+                        error="interrupted before the answer came: run again to finish",
+                    )
                 else:
                     outcome = RowOutcome(row, identifier, NOT_SENT, error=interrupted)
                 entry.arrived(outcome)

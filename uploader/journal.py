@@ -178,17 +178,26 @@ class Journal:
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
         """Committed just before the request goes out: a crash from here on leaves it maybe-sent."""
         now = _now()
-        self._pending.append((
-            "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"
-            " token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
-            # a mark left by a killed run may have gone out: that stays known once this one lands
-            " reached = MAX(reached, status = 'sending'),"
-            " status = excluded.status, token_fingerprint = excluded.token_fingerprint,"
-            " last_time = excluded.last_time",
-            (self.endpoint, external_call_unique_id, payload_hash, SENDING, self.fingerprint, now,
-             now),
-        ))  # fmt: skip
+        self._pending.append(
+            (
+                "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"
+                " token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
+                # a mark left by a killed run may have gone out: that stays known once this lands
+                " reached = MAX(reached, status = 'sending'),"
+                " status = excluded.status, token_fingerprint = excluded.token_fingerprint,"
+                " last_time = excluded.last_time",
+                (
+                    self.endpoint,
+                    external_call_unique_id,
+                    payload_hash,
+                    SENDING,
+                    self.fingerprint,
+                    now,
+                    now,
+                ),
+            )
+        )
         if self._tick is None:  # the first mark of this tick commits every one queued with it
             loop = asyncio.get_running_loop()
             self._tick = loop.create_future()
@@ -210,9 +219,18 @@ class Journal:
             "UPDATE deliveries SET status = ?, cuid = COALESCE(?, cuid), http_status = ?,"
             " attempts = attempts + ?, error = ?, reached = MAX(reached, ?), last_time = ?"
             " WHERE endpoint = ? AND external_call_unique_id = ?",
-            (outcome.status, outcome.cuid, outcome.http_status, outcome.attempts, outcome.error,
-             int(reached), _now(), self.endpoint, outcome.external_call_unique_id),
-        )  # fmt: skip
+            (
+                outcome.status,
+                outcome.cuid,
+                outcome.http_status,
+                outcome.attempts,
+                outcome.error,
+                int(reached),
+                _now(),
+                self.endpoint,
+                outcome.external_call_unique_id,
+            ),
+        )
 
     def _queue(self, statement: str, parameters: tuple) -> None:
         self._pending.append((statement, parameters))
@@ -285,7 +303,7 @@ def _acquire_lock(path: Path):
     return lock
 
 
-# ---------------------------------------------------------------- inspection (invoca-upload journal)
+# ---------------------------------------------------------------- inspection (`journal` command)
 
 
 def read_only(path: str | Path) -> sqlite3.Connection:
@@ -306,21 +324,37 @@ def journal_report(path: str | Path, last_runs: int = 5) -> dict:
         db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status")
     )
     runs = [
-        {"id": r[0], "started": r[1], "finished": r[2], "input": r[3], "endpoint": r[4],
-         "summary": json.loads(r[5]) if r[5] else None}
+        {
+            "id": r[0],
+            "started": r[1],
+            "finished": r[2],
+            "input": r[3],
+            "endpoint": r[4],
+            "summary": json.loads(r[5]) if r[5] else None,
+        }
         for r in db.execute(
-            "SELECT id, started, finished, input, endpoint, summary FROM runs ORDER BY id DESC LIMIT ?",
+            "SELECT id, started, finished, input, endpoint, summary FROM runs"
+            " ORDER BY id DESC LIMIT ?",
             (last_runs,),
         )
-    ]  # fmt: skip
+    ]
     db.close()
     return {"journal": str(path), "calls": counts, "runs": runs}
 
 
 def export_journal(path: str | Path, out: str | Path) -> int:
     db = read_only(path)
-    columns = ["endpoint", "external_call_unique_id", "status", "cuid", "http_status", "attempts",
-               "error", "first_time", "last_time"]  # fmt: skip
+    columns = [
+        "endpoint",
+        "external_call_unique_id",
+        "status",
+        "cuid",
+        "http_status",
+        "attempts",
+        "error",
+        "first_time",
+        "last_time",
+    ]
     count = 0
     with Path(out).open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)

@@ -60,15 +60,23 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
         body: dict[str, Any] = {
             "call": {key: values[at] for key, values in call if values[at] is not None}
         }
-        if named := [{"name": name, "value": bool(values[at])} for name, values in signals
-                     if values[at] is not None]:  # fmt: skip
+        if named := [
+            {"name": name, "value": bool(values[at])}
+            for name, values in signals
+            if values[at] is not None
+        ]:
             body["signals"] = named
-        if named := [{"name": name, "value": values[at]} for name, values in custom
-                     if values[at] is not None]:  # fmt: skip
+        if named := [
+            {"name": name, "value": values[at]} for name, values in custom if values[at] is not None
+        ]:
             body["custom_data"] = named
         payload = encode(body)
-        yield CallRequest(row=int(row_number), external_call_unique_id=ids[at], payload=payload,
-                          payload_hash=hashlib.sha256(payload).hexdigest())  # fmt: skip
+        yield CallRequest(
+            row=int(row_number),
+            external_call_unique_id=ids[at],
+            payload=payload,
+            payload_hash=hashlib.sha256(payload).hexdigest(),
+        )
 
 
 def _present_columns(

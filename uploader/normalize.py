@@ -1,8 +1,9 @@
 """Normalisers: spreadsheet text in, the one form the API gets out.
 
-Each takes a Series of trimmed text (NA for blank) and returns a `Normalized`: the values (normalised
-where readable, NA where blank, the original text where not readable) and the reasons (NA, or why the
-value could not be read). The common forms are handled with vectorised string operations; only rare
+Each takes a Series of trimmed text (NA for blank) and returns a `Normalized`: the values
+(normalised where readable, NA where blank, the original text where not readable) and the reasons
+(NA, or why the value could not be read). The common forms are handled with vectorised string
+operations; only rare
 forms fall back to a per-value parser.
 """
 
@@ -89,8 +90,18 @@ def normalize_phones(text: pd.Series, region: str = "US") -> Normalized:
 # What call logs write for a caller who withheld the number: words, and Twilio's keypad spellings
 # (+266696687 ANONYMOUS, +7378742833 RESTRICTED, +8656696 UNKNOWN, +2562533 BLOCKED,
 # +86282452253 UNAVAILABLE; Twilio support, "Why do incoming calls show a strange caller ID").
-WITHHELD_WORDS = {"anonymous", "restricted", "unavailable", "unknown", "private", "blocked",
-                  "withheld", "no caller id", "private number", "unknown caller"}  # fmt: skip
+WITHHELD_WORDS = {
+    "anonymous",
+    "restricted",
+    "unavailable",
+    "unknown",
+    "private",
+    "blocked",
+    "withheld",
+    "no caller id",
+    "private number",
+    "unknown caller",
+}
 WITHHELD_NUMBERS = {"+266696687", "+7378742833", "+8656696", "+2562533", "+86282452253"}
 WITHHELD = "the caller's number was withheld"
 
@@ -153,10 +164,18 @@ COMPRESSED = r"^\d{17}$"
 SERIAL = r"^\d{4,5}(?:\.\d+)?$"
 # Zone names US call logs write after a time; each names one fixed offset, so reading it is exact.
 ZONE_NAMES = {
-    "Z": "+0000", "UTC": "+0000", "GMT": "+0000",
-    "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
-    "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
-}  # fmt: skip
+    "Z": "+0000",
+    "UTC": "+0000",
+    "GMT": "+0000",
+    "EST": "-0500",
+    "EDT": "-0400",
+    "CST": "-0600",
+    "CDT": "-0500",
+    "MST": "-0700",
+    "MDT": "-0600",
+    "PST": "-0800",
+    "PDT": "-0700",
+}
 # The canonical column a profile fills with the zone a start time's own column is written in (a fact
 # of the export format, such as Aircall's `datetime (utc)`); it is read, never sent.
 START_TIME_ZONE = "start_time_zone"
@@ -504,10 +523,14 @@ def network_zone_form(stamps: pd.Series) -> pd.Series:
     iso = _iso_text(stamps)
     hour = stamps.dt.hour.to_numpy()
     joined = pc.binary_join_element_wise(
-        pc.replace_substring(pc.utf8_slice_codeunits(iso, 0, 10), "-", "/"), " ",
-        pc.take(HOURS_12, pa.array(hour % 12)), pc.utf8_slice_codeunits(iso, 13), " ",
-        pc.take(MERIDIEMS, pa.array(hour // 12)), "",
-    )  # fmt: skip
+        pc.replace_substring(pc.utf8_slice_codeunits(iso, 0, 10), "-", "/"),
+        " ",
+        pc.take(HOURS_12, pa.array(hour % 12)),
+        pc.utf8_slice_codeunits(iso, 13),
+        " ",
+        pc.take(MERIDIEMS, pa.array(hour // 12)),
+        "",
+    )
     return text_series(joined, stamps.index)
 
 

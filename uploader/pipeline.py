@@ -1,4 +1,5 @@
-"""The pipeline: file -> sources -> profiles -> schema -> mapping -> journal -> client -> journal -> results.
+"""The pipeline: file -> sources -> profiles -> schema -> mapping -> flow (journal, client) ->
+results.
 
 `upload()` and `validate_file()` are what the CLI calls and what Python callers use; both return a
 `RunSummary` whose `exit_code` follows the command-line contract.
@@ -137,11 +138,15 @@ class Prepared:
                 skipped[row] = f"another leg of call {identifier} (row {first})"
                 continue
             errors.setdefault(row, []).append(
-                RowError(row, "external_call_unique_id", identifier,
-                         f"is the same external_call_unique_id as row {first}",
-                         field="external_call_unique_id",
-                         input_column=self.plan.column("external_call_unique_id"))
-            )  # fmt: skip
+                RowError(
+                    row,
+                    "external_call_unique_id",
+                    identifier,
+                    f"is the same external_call_unique_id as row {first}",
+                    field="external_call_unique_id",
+                    input_column=self.plan.column("external_call_unique_id"),
+                )
+            )
         valid = checked.rows[~checked.rows.index.isin([*errors, *skipped])]
         zone_less = valid["start_time"].str.endswith("M").sum()
         return chunk, ValidatedRows(valid, errors, skipped, int(zone_less))
@@ -185,8 +190,12 @@ class ValidatedRows:
         outcomes: dict[int, RowOutcome] = {}
         for row, problems in self.errors.items():
             identifier = ids.get(row)
-            outcomes[row] = RowOutcome(row, "" if pd.isna(identifier) else str(identifier), INVALID,
-                                       error="; ".join(str(p) for p in problems))  # fmt: skip
+            outcomes[row] = RowOutcome(
+                row,
+                "" if pd.isna(identifier) else str(identifier),
+                INVALID,
+                error="; ".join(str(p) for p in problems),
+            )
         for row, reason in self.skipped.items():
             identifier = ids.get(row)
             outcomes[row] = RowOutcome(
@@ -214,7 +223,8 @@ def prepare(path: Path, options: Options) -> Prepared:
         warnings.append(f"columns not sent (kept in the results file): {', '.join(ignored)}")
     if len(plan.signals) > MAX_SIGNALS:
         warnings.append(
-            f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most {MAX_SIGNALS} per call"
+            f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most "
+            f"{MAX_SIGNALS} per call"
         )
     timezone = options.timezone or profile.timezone
     default_dayfirst = options.dayfirst or profile.dayfirst
@@ -229,9 +239,13 @@ def prepare(path: Path, options: Options) -> Prepared:
 
 
 def _survey(
-    path: Path, table: Table, options: Options, plan: ColumnPlan, default_dayfirst: bool,
+    path: Path,
+    table: Table,
+    options: Options,
+    plan: ColumnPlan,
+    default_dayfirst: bool,
     warnings: list[str],
-) -> bool:  # fmt: skip
+) -> bool:
     """What the whole file decides before any row is sent, in a first pass over the rows (the CSV
     read again, or the loaded Excel sheet walked again): the start time column's date order, and
     which legs of a multi-leg call hold the customer's number."""
@@ -252,12 +266,14 @@ def _survey(
     if order.ambiguous and not order.day_first_count and not order.month_first_count:
         way = "day first (5 March for 05/03)" if dayfirst else "month first (3 May for 05/03)"
         warnings.append(
-            f"{order.ambiguous} start times like 05/03/2024 could be read either way: all were read "
+            f"{order.ambiguous} start times like 05/03/2024 could be read either way: "
+            "all were read "
             f"{way}; pass --dayfirst or fix the profile if that is wrong"
         )
     elif order.day_first_count and not default_dayfirst:
         warnings.append(
-            f"start times read day first: the column holds {order.day_first_count} dates only valid "
+            "start times read day first: the column holds "
+            f"{order.day_first_count} dates only valid "
             f"that way (row {next(iter(order.day_first))}: {next(iter(order.day_first.values()))})"
         )
     return dayfirst
@@ -266,8 +282,13 @@ def _survey(
 # ---------------------------------------------------------------- validate
 
 
-def validate_file(path: str | Path, options: Options | None = None, *, report: str | Path | None = None,
-                  **overrides: object) -> RunSummary:  # fmt: skip
+def validate_file(
+    path: str | Path,
+    options: Options | None = None,
+    *,
+    report: str | Path | None = None,
+    **overrides: object,
+) -> RunSummary:
     """Read and check every row without sending anything; write `<stem>.errors.csv`."""
     options = Options.build(options, **overrides)
     path = Path(path)
@@ -308,7 +329,8 @@ def validate_file(path: str | Path, options: Options | None = None, *, report: s
 def _zone_warning(summary: RunSummary, zone_less: int) -> None:
     if zone_less:
         summary.warnings.append(
-            f"{zone_less} start times carry no zone: sent in the form Invoca reads in the network's own "
+            f"{zone_less} start times carry no zone: "
+            "sent in the form Invoca reads in the network's own "
             "zone; pass --timezone to send exact instants"
         )
 
@@ -393,8 +415,14 @@ class Run:
         if options.log_file:
             named["--log-file"] = Path(options.log_file)
         self._check_paths(named)
-        return lambda: Outputs(results, retry, prepared.table.headers, prepared.table.columns,
-                               delimiter, dry_run=options.dry_run)  # fmt: skip
+        return lambda: Outputs(
+            results,
+            retry,
+            prepared.table.headers,
+            prepared.table.columns,
+            delimiter,
+            dry_run=options.dry_run,
+        )
 
     async def execute(self) -> RunSummary:
         prepared = prepare(self.path, self.options)
@@ -412,8 +440,11 @@ class Run:
         async with contextlib.AsyncExitStack() as stack:
             journal = None
             if not options.dry_run:  # the lock first: a refused run touches no output
-                journal = Journal(options.journal or default_journal_path(),
-                                  endpoint=options.endpoint, token=self.token)  # fmt: skip
+                journal = Journal(
+                    options.journal or default_journal_path(),
+                    endpoint=options.endpoint,
+                    token=self.token,
+                )
                 stack.callback(journal.close)
             open_outputs = self._outputs(prepared)
             runlog = RunLog(options.log_file)
@@ -451,9 +482,16 @@ class Run:
         options = self.options
         assert self.token is not None
         pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
-        sender = Sender(options.endpoint, self.token, pace, ca_bundle=options.ca_bundle,
-                        max_errors=options.max_errors, on_outcome=progress.outcome, ledger=journal,
-                        outage_seconds=options.outage_budget)  # fmt: skip
+        sender = Sender(
+            options.endpoint,
+            self.token,
+            pace,
+            ca_bundle=options.ca_bundle,
+            max_errors=options.max_errors,
+            on_outcome=progress.outcome,
+            ledger=journal,
+            outage_seconds=options.outage_budget,
+        )
         async with sender:
             try:
                 yield sender
@@ -546,9 +584,13 @@ class Run:
     def _output_failed(self, error: OutputError) -> None:
         summary = self.summary
         summary.output_problems.append(str(error))
-        summary.exit_code = exit_code_for(summary.counts, interrupted=summary.interrupted,
-                                          stopped=self.stopped_by_run, output_failed=True,
-                                          sending=not self.options.dry_run)  # fmt: skip
+        summary.exit_code = exit_code_for(
+            summary.counts,
+            interrupted=summary.interrupted,
+            stopped=self.stopped_by_run,
+            output_failed=True,
+            sending=not self.options.dry_run,
+        )
 
     def _install_signals(self, sink) -> None:
         """SIGINT/SIGTERM (asked for by the command line): the first stops taking rows and lets
@@ -560,7 +602,8 @@ class Run:
             self.interrupts += 1
             if self.interrupts == 1 and hasattr(sink, "stop"):
                 log.warning(
-                    "stopping: finishing the requests in flight (press Ctrl-C again to stop at once)"
+                    "stopping: finishing the requests in flight "
+                    "(press Ctrl-C again to stop at once)"
                 )
                 sink.stop("interrupted")
                 loop.call_later(DRAIN_SECONDS, lambda: task.cancel() if task else None)
@@ -599,9 +642,12 @@ class Run:
             summary.files["requests"] = str(requests_file.path)
         _zone_warning(summary, self.zone_less)
         summary.interrupted = self.interrupts > 0
-        summary.exit_code = exit_code_for(summary.counts, interrupted=summary.interrupted,
-                                          stopped=self.stopped_by_run,
-                                          sending=not self.options.dry_run)  # fmt: skip
+        summary.exit_code = exit_code_for(
+            summary.counts,
+            interrupted=summary.interrupted,
+            stopped=self.stopped_by_run,
+            sending=not self.options.dry_run,
+        )
 
 
 def _ids(chunk: Chunk, prepared: Prepared) -> pd.Series:

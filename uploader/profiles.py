@@ -42,10 +42,24 @@ PSEUDO_FIELDS = ("from_number", "to_number", "recording")
 SIGNAL_PREFIXES = ("signal:", "signal.", "signals:", "signals.")
 CUSTOM_PREFIXES = ("custom:", "custom.", "custom_data:", "custom_data.")
 PROFILE_KEYS = {
-    "name", "description", "columns", "values", "constants", "timezone", "dayfirst", "country",
-    "recording_url_template", "skip", "signals", "custom", "zones", "extract", "legs",
-    "skip_unrecorded", "skip_withheld",
-}  # fmt: skip
+    "name",
+    "description",
+    "columns",
+    "values",
+    "constants",
+    "timezone",
+    "dayfirst",
+    "country",
+    "recording_url_template",
+    "skip",
+    "signals",
+    "custom",
+    "zones",
+    "extract",
+    "legs",
+    "skip_unrecorded",
+    "skip_withheld",
+}
 NUMBER_FIELDS = ("calling_phone_number", "destination_phone_number", "from_number", "to_number")
 # A party that is a browser or app user (Twilio's `client:alice`) or a SIP address, not a phone.
 RELAYED_PARTY = r"^\s*(?:client|sips?):"
@@ -99,7 +113,7 @@ class SkipRule:
 class Legs:
     """How a format writes one call as several rows.
 
-    `parent`: the column a child leg names its parent in (Twilio's ParentCallSid). A call is uploaded
+    `parent`: the column a child leg names its parent in (Twilio's ParentCallSid). A call goes up
     once, from the leg that holds the customer's phone number: the parent leg, unless a party of the
     parent is a browser or SIP user (a Voice SDK or SIP-domain call), when its child legs are.
     `same_id`: rows sharing one id are legs of one call (Zoom's call_id): the first is uploaded and
@@ -204,7 +218,8 @@ def _prefixed(headers: list[str], columns: list[str], source: str) -> tuple[dict
                 raise InputError(f"{source}: column {header!r} names no {kind}")
             if (kind, name.lower()) in seen:
                 raise InputError(
-                    f"{source}: columns {seen[(kind, name.lower())]!r} and {header!r} name the same {kind}"
+                    f"{source}: columns {seen[(kind, name.lower())]!r} and {header!r} "
+                    f"name the same {kind}"
                 )
             seen[(kind, name.lower())] = header
             target[name] = column
@@ -274,7 +289,8 @@ class ColumnPlan:
         missing = [name for name, ok in needs.items() if not ok]
         if missing:
             raise InputError(
-                f"{source}: missing column {'; '.join(_with_hint(m, self.profile, headers) for m in missing)}"
+                f"{source}: missing column "
+                + "; ".join(_with_hint(m, self.profile, headers) for m in missing)
             )
         for placeholder in self.placeholders():
             if header_key(placeholder) not in self.by_key:
@@ -426,7 +442,7 @@ class ColumnPlan:
         return url
 
     def _skips(self, chunk: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
-        """Why the profile skips a row, in order: legs, its rules, a withheld caller, no recording."""
+        """Why the profile skips a row, in order: legs, rules, a withheld caller, no recording."""
         reasons = pd.Series(pd.NA, index=chunk.index, dtype="object")
 
         def skip(hit: pd.Series, reason: str | pd.Series) -> None:
@@ -436,13 +452,21 @@ class ColumnPlan:
         parent = self._parent_column()
         if parent is not None:
             parents = clean_text(chunk[parent])
-            skip(parents.isna() & self._relayed_row(chunk), "leg of a browser or SIP user: the call is uploaded "
-                 "from its child leg, which holds the customer's number")  # fmt: skip
+            skip(
+                parents.isna() & self._relayed_row(chunk),
+                "leg of a browser or SIP user: the call is uploaded "
+                "from its child leg, which holds the customer's number",
+            )
             child = parents.notna() & ~parents.isin(self.relayed).fillna(False).astype(bool)
-            skip(child, "child leg of call " + parents.fillna("") + " (the call is uploaded from its "
-                 "parent leg)")  # fmt: skip
-            skip(parents.notna() & _relayed(out["calling_phone_number"].astype("string")),
-                 "a call between browser or SIP users: no phone number to upload")  # fmt: skip
+            skip(
+                child,
+                "child leg of call " + parents.fillna("") + " (the call is uploaded from its "
+                "parent leg)",
+            )
+            skip(
+                parents.notna() & _relayed(out["calling_phone_number"].astype("string")),
+                "a call between browser or SIP users: no phone number to upload",
+            )
         for rule in self.profile.skip:
             columns = [self.input_column(column) for column in rule.columns]
             if None in columns:
@@ -496,7 +520,8 @@ def load_profile(name_or_path: str | Path = "invoca") -> Profile:
     path: Traversable | Path = builtin.get(str(name_or_path)) or Path(name_or_path)
     if not path.is_file():
         raise ConfigError(
-            f"profile {str(name_or_path)!r} is neither a built-in profile ({', '.join(builtin)}) nor a file"
+            f"profile {str(name_or_path)!r} is neither a built-in profile "
+            f"({', '.join(builtin)}) nor a file"
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -64,8 +64,12 @@ class Progress:
         total = f"/{self.total:,}" if self.total else ""
         eta = ""
         if self.total and rate > 0 and self.total > self.done:
-            eta = f", ETA {int((self.total - self.done) / rate // 60)}m{int((self.total - self.done) / rate % 60):02d}s"
-        return f"{self.done:,}{total} {self.what}, {rate:,.1f} rows/s, {self.delivered:,} delivered, {self.failed:,} failed{eta}"
+            left = int((self.total - self.done) / rate)
+            eta = f", ETA {left // 60}m{left % 60:02d}s"
+        return (
+            f"{self.done:,}{total} {self.what}, {rate:,.1f} rows/s, {self.delivered:,} delivered, "
+            f"{self.failed:,} failed{eta}"
+        )
 
     def close(self) -> None:
         if self.bar is not None:

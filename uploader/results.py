@@ -1,8 +1,8 @@
 """What a run leaves behind: the results file, the retry file, the requests file and the summary.
 
-All writers stream chunk by chunk in input order. No cell in any of them can run as a formula: in xlsx
-every text cell is a string cell; in CSV a risky cell gets a leading apostrophe (which the reader
-strips again, so a retry file uploads as it is).
+All writers stream chunk by chunk in input order. No cell in any of them can run as a formula: in
+xlsx every text cell is a string cell; in CSV a risky cell gets a leading apostrophe (which the
+reader strips again, so a retry file uploads as it is).
 """
 
 from __future__ import annotations
@@ -44,9 +44,16 @@ RESULT_COLUMNS = (
 ERROR_COLUMNS = ("row", "column", "value", "error")
 GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
 STATUS_FILL = {
-    "created": GREEN, "already_received": GREEN, "already_uploaded": GREEN, "skipped": GREY,
-    "invalid": RED, "rejected": RED, "conflict": RED, "failed": AMBER, "not_sent": GREY,
-}  # fmt: skip
+    "created": GREEN,
+    "already_received": GREEN,
+    "already_uploaded": GREEN,
+    "skipped": GREY,
+    "invalid": RED,
+    "rejected": RED,
+    "conflict": RED,
+    "failed": AMBER,
+    "not_sent": GREY,
+}
 
 
 def own_headers(headers: list[str]) -> list[str]:
@@ -59,8 +66,15 @@ def own_headers(headers: list[str]) -> list[str]:
     ]
 
 
-COLUMN_WIDTHS = {"row": 7, "external_call_unique_id": 24, "status": 17, "cuid": 36, "http_status": 11,
-                 "attempts": 9, "error": 60}  # fmt: skip
+COLUMN_WIDTHS = {
+    "row": 7,
+    "external_call_unique_id": 24,
+    "status": 17,
+    "cuid": 36,
+    "http_status": 11,
+    "attempts": 9,
+    "error": 60,
+}
 
 
 def fit_to_width(sheet: Any) -> None:
@@ -78,7 +92,7 @@ def _text(value: Any) -> Any:
 
 
 class _CsvSink:
-    """A CSV file; `cell`/`cells` make values ready for it (text, formula-safe), `row` writes them."""
+    """A CSV file; `cell`/`cells` make values ready for it (text, formula-safe); `row` writes."""
 
     def __init__(self, path: Path, header: list[str], delimiter: str = ",") -> None:
         self.target = AtomicFile(path)
@@ -263,9 +277,15 @@ class Outputs:
             outcome = outcomes[int(row_number)]
             self.counts[outcome.status] += 1
             self.problems.outcome(outcome, errors.get(int(row_number), []))
-            fixed = [outcome.row, cell(outcome.external_call_unique_id), outcome.status,
-                     cell(outcome.cuid), outcome.http_status or "", outcome.attempts or "",
-                     cell(outcome.error)]  # fmt: skip
+            fixed = [
+                outcome.row,
+                cell(outcome.external_call_unique_id),
+                outcome.status,
+                cell(outcome.cuid),
+                outcome.http_status or "",
+                outcome.attempts or "",
+                cell(outcome.error),
+            ]
             fills = {2: STATUS_FILL[outcome.status]}
             notes: dict[int, str] = {}
             for problem in errors.get(int(row_number), []):
@@ -320,14 +340,26 @@ class ProblemSample:
         if outcome.status != INVALID:
             self.reasons[f"{outcome.status}: {outcome.error}"] += 1
         if len(self.first) < self.SHOWN:
-            self.first.append({"row": outcome.row, "column": "", "value": outcome.external_call_unique_id,
-                               "reason": f"{outcome.status}: {outcome.error}"})  # fmt: skip
+            self.first.append(
+                {
+                    "row": outcome.row,
+                    "column": "",
+                    "value": outcome.external_call_unique_id,
+                    "reason": f"{outcome.status}: {outcome.error}",
+                }
+            )
 
     def problem(self, problem: RowError) -> None:
         self.count += 1
         if len(self.first) < self.SHOWN:
-            self.first.append({"row": problem.row, "column": problem.column,
-                               "value": problem.value, "reason": problem.message})  # fmt: skip
+            self.first.append(
+                {
+                    "row": problem.row,
+                    "column": problem.column,
+                    "value": problem.value,
+                    "reason": problem.message,
+                }
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {

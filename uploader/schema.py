@@ -1,4 +1,5 @@
-"""The canonical call row: normalise each field, then validate the whole chunk with one pandera schema.
+"""The canonical call row: normalise each field, then validate the whole chunk with one pandera
+schema.
 
 Normalisers (uploader.normalize) turn readable values into the API's forms and leave unreadable ones
 as they were, so the schema's format checks catch them; the normaliser's reason, when it has one,
@@ -182,9 +183,15 @@ def _unread(canonical, reasons, columns, errors) -> None:
                 continue
             raw = canonical.at[row, column]
             errors.setdefault(row, []).append(
-                RowError(row, _label(column, columns), "" if pd.isna(raw) else str(raw), str(reason),
-                         field=column, input_column=columns.get(column, column))
-            )  # fmt: skip
+                RowError(
+                    row,
+                    _label(column, columns),
+                    "" if pd.isna(raw) else str(raw),
+                    str(reason),
+                    field=column,
+                    input_column=columns.get(column, column),
+                )
+            )
 
 
 def _label(column: str, columns: dict[str, str]) -> str:
@@ -217,19 +224,31 @@ def _collect(cases: pd.DataFrame, canonical, reasons, columns, errors) -> None:
             _recording_pair(row, columns, errors)
             continue
         errors.setdefault(row, []).append(
-            RowError(row, _label(column, columns), "" if raw is None or pd.isna(raw) else str(raw),
-                     message, field=column, input_column=columns.get(column, column) if column else "")
-        )  # fmt: skip
+            RowError(
+                row,
+                _label(column, columns),
+                "" if raw is None or pd.isna(raw) else str(raw),
+                message,
+                field=column,
+                input_column=columns.get(column, column) if column else "",
+            )
+        )
 
 
 def _recording_pair(row: int, columns: dict[str, str], errors) -> None:
     """The cross-field rule names both columns, so that the results workbook marks both cells."""
     named = [columns.get(f, f) for f in ("recording_url", "recording_filename")]
     errors.setdefault(row, []).append(
-        RowError(row, " or ".join(named), "", f"one of {' or '.join(named)} is required "
-                 "(or pass --recording-url-template)", field="recording_url",
-                 input_column=named[0], also=tuple(named[1:]))
-    )  # fmt: skip
+        RowError(
+            row,
+            " or ".join(named),
+            "",
+            f"one of {' or '.join(named)} is required (or pass --recording-url-template)",
+            field="recording_url",
+            input_column=named[0],
+            also=tuple(named[1:]),
+        )
+    )
 
 
 class SeenIds:
@@ -248,7 +267,7 @@ class SeenIds:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their rows)
 
     def repeats(self, ids: pd.Series) -> dict[int, int]:
-        """Map each row whose id appeared on an earlier row to that earlier row; remember the rest."""
+        """Map each row whose id appeared on an earlier row to that row; remember the rest."""
         present = ids.dropna()
         repeated: dict[int, int] = {}
         again = present.duplicated(keep="first")

@@ -272,9 +272,15 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
 
 
 def _pandas_frames(
-    path: Path, encoding: str, delimiter: str, columns: list[str], header_row: int,
-    header_lines: int, size: int, skip: int = 0,
-) -> Iterator[pd.DataFrame]:  # fmt: skip
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    columns: list[str],
+    header_row: int,
+    header_lines: int,
+    size: int,
+    skip: int = 0,
+) -> Iterator[pd.DataFrame]:
     """The exact reader, for every CSV: pandas' C parser, with spare columns for ragged rows.
 
     `skip` leaves out the first records, which the fast reader already yielded.
@@ -282,10 +288,20 @@ def _pandas_frames(
     spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
     try:
         reader = pd.read_csv(
-            path, sep=delimiter, encoding=encoding, header=None, skiprows=header_lines,
-            names=[*columns, *spares], dtype=str, keep_default_na=False, na_filter=False,
-            skip_blank_lines=False, chunksize=size, engine="c", index_col=False,
-        )  # fmt: skip
+            path,
+            sep=delimiter,
+            encoding=encoding,
+            header=None,
+            skiprows=header_lines,
+            names=[*columns, *spares],
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            chunksize=size,
+            engine="c",
+            index_col=False,
+        )
         with reader:
             for frame in reader:
                 frame = frame[frame.index >= skip]
@@ -322,18 +338,22 @@ def _arrow_frames(
         reader = arrow_csv.open_csv(
             path,
             read_options=arrow_csv.ReadOptions(
-                skip_rows=header_row, column_names=columns,
+                skip_rows=header_row,
+                column_names=columns,
                 encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
             ),
             parse_options=arrow_csv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
+                delimiter=delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
                 invalid_row_handler=ragged,
             ),
             convert_options=arrow_csv.ConvertOptions(
                 column_types=dict.fromkeys(columns, pa.string()),
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
-        )  # fmt: skip
+        )
     except (pa.ArrowException, UnicodeDecodeError) as error:
         raise _Irregular from error
     with contextlib.closing(reader):  # stops its read-ahead threads when left early too
@@ -638,7 +658,7 @@ def _excel_text(cell: object) -> str | None:
 
 
 def _uses_1904(path: Path) -> bool:
-    """Whether the workbook counts dates from 1904 (old Mac Excel); matters for bare serial numbers."""
+    """Whether the workbook counts dates from 1904 (old Mac Excel), for bare serial numbers."""
     import zipfile
 
     try:

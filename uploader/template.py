@@ -43,7 +43,8 @@ class TemplateColumn:
         if self.required:
             return "Required. "
         if self.one_of:
-            return f"One of {' or '.join(self.one_of)} is required (or pass --recording-url-template). "
+            either = " or ".join(self.one_of)
+            return f"One of {either} is required (or pass --recording-url-template). "
         return ""
 
 
@@ -175,13 +176,20 @@ def write_template(
 
 
 PSEUDO_COLUMNS = {
-    "from_number": TemplateColumn("from_number", "The number the call came from (swapped on outbound calls).",
-                                  TEXT, 20, True),
-    "to_number": TemplateColumn("to_number", "The number the call went to (swapped on outbound calls).",
-                                TEXT, 20, True),
-    "recording": TemplateColumn("recording", "A recording URL, or a key in your recording store.", TEXT, 40,
-                                one_of=("recording",)),
-}  # fmt: skip
+    "from_number": TemplateColumn(
+        "from_number", "The number the call came from (swapped on outbound calls).", TEXT, 20, True
+    ),
+    "to_number": TemplateColumn(
+        "to_number", "The number the call went to (swapped on outbound calls).", TEXT, 20, True
+    ),
+    "recording": TemplateColumn(
+        "recording",
+        "A recording URL, or a key in your recording store.",
+        TEXT,
+        40,
+        one_of=("recording",),
+    ),
+}
 
 
 def _profile_columns(name: str) -> list[TemplateColumn]:

@@ -182,8 +182,9 @@ async def _answer(
     if state.random.random() < config.fail_rate:
         return _server_trouble(state)
     if config.unavailable_rate and state.random.random() < config.unavailable_rate:
-        return errors(503, "ServiceUnavailable", "try again later",
-                      {"Retry-After": str(config.retry_after)})  # fmt: skip
+        return errors(
+            503, "ServiceUnavailable", "try again later", {"Retry-After": str(config.retry_after)}
+        )
     problems = check_body(
         body,
         campaigns=set(config.campaigns),

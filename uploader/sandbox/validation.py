@@ -199,6 +199,11 @@ def _wall_clock(parts: dict[str, str | None]) -> datetime | None:
         hour = 0
     millis = int((parts.get("ms") or "0").ljust(3, "0"))
     return datetime(
-        int(parts["y"] or 0), int(parts["mo"] or 0), int(parts["d"] or 0),
-        hour, int(parts["mi"] or 0), int(parts["s"] or 0), millis * 1000,
-    )  # fmt: skip
+        int(parts["y"] or 0),
+        int(parts["mo"] or 0),
+        int(parts["d"] or 0),
+        hour,
+        int(parts["mi"] or 0),
+        int(parts["s"] or 0),
+        millis * 1000,
+    )
