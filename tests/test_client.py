@@ -372,3 +372,26 @@ async def test_tls_is_verified_and_ca_bundle_trusts_a_proxy(aiohttp_server, self
     ) as sender:
         outcomes = await sender.send([Pending(request(1), False)])
     assert outcomes[3].status == "created"
+
+
+def test_the_watchdog_stops_on_limits_not_on_ordinary_failures():
+    from uploader.client import IDENTICAL_REJECTIONS, Watchdog
+    from uploader.outcome import RowOutcome
+
+    clock = {"now": 0.0}
+    dog = Watchdog(max_errors=3, outage_seconds=300, clock=lambda: clock["now"])
+    refused = RowOutcome(2, "a", "rejected", error="RecordInvalid: bad number")
+    assert dog.outcome(refused) is None and dog.outcome(RowOutcome(3, "b", "created")) is None
+    assert dog.outcome(RowOutcome(4, "c", "failed")) is None
+    assert "--max-errors 3" in dog.outcome(RowOutcome(5, "d", "conflict"))
+    same = Watchdog(max_errors=None, outage_seconds=300, clock=lambda: clock["now"])
+    reasons = [same.outcome(refused) for _ in range(IDENTICAL_REJECTIONS)]
+    assert reasons[:-1] == [None] * (IDENTICAL_REJECTIONS - 1)
+    assert "same refusal" in reasons[-1] and "RecordInvalid" in reasons[-1]
+    clock["now"] = 299.0
+    assert same.failed("api.example") is None
+    same.succeeded()
+    clock["now"] = 598.0
+    assert same.failed("api.example") is None  # 299 s since the last success
+    clock["now"] = 600.0
+    assert "outage budget 300 s" in same.failed("api.example")

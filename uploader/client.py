@@ -280,6 +280,60 @@ class _NotSent(Exception):
     """The run stopped before this request went out."""
 
 
+class Watchdog:
+    """When a run must stop although each row is fine on its own: --max-errors rows refused or
+    failed, IDENTICAL_REJECTIONS identical refusals in a row (a configuration problem, not bad
+    data), or no success at all for the outage budget. Each check returns the reason, or None."""
+
+    def __init__(
+        self, max_errors: int | None, outage_seconds: float, clock: Callable[[], float]
+    ) -> None:
+        self.max_errors = max_errors
+        self.outage_seconds = outage_seconds
+        self._clock = clock
+        self._last_success = clock()
+        self._errors = 0
+        self._streak: tuple[str, int] = ("", 0)
+
+    def started(self) -> None:
+        self._last_success = self._clock()
+
+    def succeeded(self) -> None:
+        self._last_success = self._clock()
+
+    def failed(self, host: str | None) -> str | None:
+        """An attempt failed: past the outage budget with no success at all, stop."""
+        silent = self._clock() - self._last_success
+        if silent < self.outage_seconds:
+            return None
+        return (
+            f"no request has succeeded for {silent:.0f} s "
+            f"(outage budget {self.outage_seconds:g} s):"
+            f" is {host} down? Run again later; nothing is sent twice"
+        )
+
+    def outcome(self, outcome: RowOutcome) -> str | None:
+        reason = None
+        if outcome.status in ERRORS:
+            self._errors += 1
+            if self.max_errors is not None and self._errors >= self.max_errors:
+                reason = (
+                    f"{self._errors} rows failed or were refused (--max-errors {self.max_errors})"
+                )
+        if outcome.status == REJECTED:
+            last, count = self._streak
+            count = count + 1 if outcome.error == last else 1
+            self._streak = (outcome.error, count)
+            if count >= IDENTICAL_REJECTIONS:
+                reason = (
+                    f"the API gave the same refusal to {count} rows in a row, "
+                    f"a configuration problem: {outcome.error}"
+                )
+        elif outcome.status != NOT_SENT:
+            self._streak = ("", 0)
+        return reason
+
+
 class Sender:
     """Sends rows as they are submitted, at most `concurrency` requests at a time; use as an
     async context manager. Each row's outcome goes to `on_outcome` as soon as it is known.
@@ -307,14 +361,11 @@ class Sender:
         self._url = URL(endpoint)  # parsed once, not per request
         self.pace = pace
         self.pacer = Pacer(pace.rate)
-        self.max_errors = max_errors
+        self.watchdog = Watchdog(max_errors, outage_seconds, clock)
         self.on_outcome = on_outcome
         self.ledger = ledger
         self.stop_reason: str | None = None
         self._sleep = sleep
-        self._clock = clock
-        self._outage_seconds = outage_seconds
-        self._last_success = clock()
         self._backoff = wait_random_exponential(multiplier=pace.backoff, max=pace.max_backoff)
         self._headers = {"Authorization": token, "Content-Type": "application/json"}
         self._ssl = (
@@ -328,8 +379,6 @@ class Sender:
         self._slots: asyncio.Semaphore | None = None
         self._session: aiohttp.ClientSession | None = None
         self._stopped: asyncio.Event | None = None
-        self._errors = 0
-        self._streak: tuple[str, int] = ("", 0)
 
     async def __aenter__(self) -> Sender:
         self._stopped = asyncio.Event()
@@ -345,7 +394,7 @@ class Sender:
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies: no jar per request
         )
-        self._last_success = self._clock()
+        self.watchdog.started()
         self._slots = asyncio.Semaphore(self.pace.concurrency)
         workers = self.pace.concurrency * WORKERS_PER_SLOT
         self._workers = [asyncio.create_task(self._work()) for _ in range(workers)]
@@ -413,7 +462,8 @@ class Sender:
                 self._in_flight.pop(pending.request.row, None)
                 if self.ledger is not None and outcome.attempts:
                     self.ledger.record(outcome, reached=reached)
-                self._count(outcome)
+                if reason := self.watchdog.outcome(outcome):
+                    self.stop(reason)
                 self.on_outcome(outcome)
             finally:
                 self._queue.task_done()
@@ -486,21 +536,16 @@ class Sender:
             tries.reached = True
             raise
         tries.reached = True
-        self._last_success = self._clock()
+        self.watchdog.succeeded()
         self.pacer.answered(failed=False)
         return answer
 
     def _count_failure(self, *, counted: bool = True) -> None:
-        """An attempt failed; past the outage budget with no success at all, the run stops."""
+        """An attempt failed: the pacer counts it (unless a 429), the watchdog may stop the run."""
         if counted:
             self.pacer.answered(failed=True)
-        silent = self._clock() - self._last_success
-        if silent >= self._outage_seconds:
-            self.stop(
-                f"no request has succeeded for {silent:.0f} s "
-                f"(outage budget {self._outage_seconds:g} s):"
-                f" is {self._url.host} down? Run again later; nothing is sent twice"
-            )
+        if reason := self.watchdog.failed(self._url.host):
+            self.stop(reason)
 
     def _wait_after(self, error: BaseException | None, failures: int) -> float:
         """Retry-After when the API gave one, else exponential backoff with full jitter."""
@@ -562,26 +607,6 @@ class Sender:
             except orjson.JSONDecodeError:
                 body = NOT_JSON
         return classify(status, body, headers, sent_before=sent_before)
-
-    def _count(self, outcome: RowOutcome) -> None:
-        if outcome.status in ERRORS:
-            self._errors += 1
-            if self.max_errors is not None and self._errors >= self.max_errors:
-                self.stop(
-                    f"{self._errors} rows failed or were refused (--max-errors {self.max_errors})"
-                )
-        if outcome.status == REJECTED:
-            last, count = self._streak
-            count = count + 1 if outcome.error == last else 1
-            self._streak = (outcome.error, count)
-            if count >= IDENTICAL_REJECTIONS:
-                self.stop(
-                    f"the API gave the same refusal to {count} rows in a row, "
-                    "a configuration problem: "
-                    f"{outcome.error}"
-                )
-        elif outcome.status != NOT_SENT:
-            self._streak = ("", 0)
 
 
 class _Unreached(TransportError):
