@@ -246,7 +246,7 @@ def flow_run(path: Path, scratch: Path, *faults: str) -> tuple[float, float, dic
                 "--journal",
                 str(scratch / f"flow-{time.time()}.sqlite"),
                 "--results",
-                str(scratch / "flow.csv"),
+                str(scratch / "flow-results.csv"),
                 "--rate",
                 "0",
                 "--concurrency",
