@@ -10,7 +10,9 @@ from typing import Any
 import orjson
 import pandas as pd
 
-CALL_KEYS = (
+# The API's call fields, in the order a body lists them (spec/invoca-call-ingestion.md): the one
+# list the profiles, the schema's canonical columns and the request bodies share.
+CALL_FIELDS = (
     "external_call_unique_id",
     "start_time",
     "calling_phone_number",
@@ -50,7 +52,7 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
     A body has the row's present fields (blank ones left out), its signals as booleans and its
     custom data as text; never the token. Columns are turned into Python lists once per chunk.
     """
-    call = _present_columns(rows, [key for key in CALL_KEYS if key in rows], as_text=True)
+    call = _present_columns(rows, [key for key in CALL_FIELDS if key in rows], as_text=True)
     signals = _present_columns(rows, [key for key in rows if key.startswith("signal:")])
     custom = _present_columns(
         rows, [key for key in rows if key.startswith("custom:")], as_text=True

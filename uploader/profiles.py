@@ -21,20 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from uploader.errors import ConfigError, InputError
+from uploader.mapping import CALL_FIELDS
 from uploader.normalize import START_TIME_ZONE, clean_text, is_withheld
 
-CALL_FIELDS = (
-    "external_call_unique_id",
-    "start_time",
-    "calling_phone_number",
-    "destination_phone_number",
-    "advertiser_campaign_id_from_network",
-    "call_direction",
-    "recording_url",
-    "recording_filename",
-    "language_code",
-    "recording_auth_config_id",
-)
 # Columns a profile may name besides the call fields: the originating and receiving numbers (swapped
 # on outbound calls so that calling_phone_number is always the customer) and a recording that is a
 # URL or a storage key depending on its value.
