@@ -16,6 +16,7 @@ from uploader.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
 from uploader.journal import SENDING, JournalEntry
 from uploader.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, CREATED, NOT_SENT, RowOutcome
+from uploader.runlog import RunLog
 
 
 def request(row: int, identifier: str | None = None) -> CallRequest:
@@ -53,23 +54,35 @@ def test_what_to_send_follows_the_journal():
 # ---------------------------------------------------------------- the reorder window
 
 
+class Written:
+    """Stands for the results and retry files: what the window writes, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.chunks: list[list[int]] = []
+        self.outcomes: dict[int, RowOutcome] = {}
+
+    def write(self, chunk, outcomes, errors) -> None:
+        self.chunks.append(sorted(outcomes))
+        self.outcomes.update(outcomes)
+
+
 async def test_chunks_are_written_in_input_order_whatever_order_answers_come_in():
-    written = []
-    window = ReorderWindow(lambda chunk, outcomes, errors: written.append(sorted(outcomes)))
+    written = Written()
+    window = ReorderWindow(written, RunLog(None))
     first, second = [request(2), request(3)], [request(4), request(5)]
     window.open(pd.DataFrame(index=[2, 3]), {}, {}, first)
     window.open(pd.DataFrame(index=[4, 5]), {}, {}, second)
     for row in (5, 4, 3):
         window.arrived(RowOutcome(row, f"id-{row}", CREATED))
         window.flush()
-    assert written == []  # row 2 is still out: nothing can be written before it
+    assert written.chunks == []  # row 2 is still out: nothing can be written before it
     window.arrived(RowOutcome(2, "id-2", CREATED))
     window.flush()
-    assert written == [[2, 3], [4, 5]]
+    assert written.chunks == [[2, 3], [4, 5]]
 
 
 async def test_the_window_holds_at_most_max_open_chunks():
-    window = ReorderWindow(lambda *args: None)
+    window = ReorderWindow(Written(), RunLog(None))
     for index in range(MAX_OPEN):
         window.open(pd.DataFrame(index=[index]), {}, {}, [request(index)])
     waiting = asyncio.ensure_future(window.wait_for_room())
@@ -80,11 +93,12 @@ async def test_the_window_holds_at_most_max_open_chunks():
 
 
 async def test_a_stop_gives_every_row_left_an_outcome():
-    written = {}
-    window = ReorderWindow(lambda chunk, outcomes, errors: written.update(outcomes))
+    outputs = Written()
+    window = ReorderWindow(outputs, RunLog(None))
     window.open(pd.DataFrame(index=[2, 3, 4]), {}, {}, [request(2), request(3), request(4)])
     window.arrived(RowOutcome(2, "id-2", CREATED))
     window.close([Pending(request(3), False)], "not sent: the run was interrupted")
+    written = outputs.outcomes
     assert written[2].status == CREATED
     assert written[3].status == "failed" and "interrupted before the answer" in written[3].error
     assert written[4].status == NOT_SENT and written[4].external_call_unique_id == "id-4"

@@ -25,6 +25,8 @@ from uploader.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, FAILED, NOT_SENT, RowOutcome
 
 if TYPE_CHECKING:
+    from uploader.results import Outputs
+    from uploader.runlog import RunLog
     from uploader.sources import Chunk
 
 MAX_OPEN = 2
@@ -35,7 +37,6 @@ class Sink(Protocol):
     """Where requests go: the HTTP sender, or the requests file of a dry run."""
 
     stop_reason: str | None
-    on_outcome: Callable[[RowOutcome], None]
 
     async def submit(self, pending: Pending) -> None: ...
     async def drain(self) -> None: ...
@@ -107,10 +108,12 @@ class Open:
 
 
 class ReorderWindow:
-    """Open chunks in input order; `write(chunk, outcomes, errors)` gets each one once complete."""
+    """Open chunks in input order; each is written, once complete, to the run log (one line per
+    row) and the outputs (results and retry files)."""
 
-    def __init__(self, write: Callable[[Chunk, dict[int, RowOutcome], dict], None]):
-        self._write = write
+    def __init__(self, outputs: Outputs, runlog: RunLog):
+        self._outputs = outputs
+        self._runlog = runlog
         self._open: deque[Open] = deque()
         self._owner: dict[int, Open] = {}
 
@@ -134,7 +137,9 @@ class ReorderWindow:
         """Write the complete chunks at the head."""
         while self._open and self._open[0].done.is_set():
             entry = self._open.popleft()
-            self._write(entry.chunk, entry.outcomes, entry.errors)
+            for row in sorted(entry.outcomes):
+                self._runlog.outcome(entry.outcomes[row])
+            self._outputs.write(entry.chunk, entry.outcomes, entry.errors)
 
     async def wait_for_room(self) -> None:
         while len(self._open) >= MAX_OPEN:

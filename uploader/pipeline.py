@@ -459,23 +459,37 @@ class Run:
                 prepared.table.estimated_rows, enabled=options.progress, what="rows"
             )
             stack.callback(progress.close)
-            sink = await stack.enter_async_context(self._sink(journal, requests_file, progress))
+            from uploader.flow import ReorderWindow
+
+            window = ReorderWindow(outputs, runlog)
+
+            def arrived(outcome: RowOutcome) -> None:
+                progress.outcome(outcome)
+                window.arrived(outcome)
+
+            sink = await stack.enter_async_context(self._sink(journal, requests_file, arrived))
             if journal is not None:
                 journal.start_run(str(self.path))
             if self.handle_signals:
                 self._install_signals(sink)
                 stack.callback(self._remove_signals)
-            await self._flow(prepared, outputs, journal, sink, runlog, progress)
+            await self._flow(prepared, journal, sink, window, arrived, progress)
         return self.summary
 
     @contextlib.asynccontextmanager
-    async def _sink(self, journal: Journal | None, requests_file: RequestsFile | None, progress):
-        """The HTTP sender, or for a dry run the requests file behind the same interface."""
+    async def _sink(
+        self,
+        journal: Journal | None,
+        requests_file: RequestsFile | None,
+        on_outcome: Callable[[RowOutcome], None],
+    ):
+        """The HTTP sender, or for a dry run the requests file behind the same interface; each
+        row's outcome goes to `on_outcome` as it is known."""
         from uploader.flow import DryRunSink
 
         if journal is None:
             assert requests_file is not None
-            yield DryRunSink(requests_file.write, progress.outcome)
+            yield DryRunSink(requests_file.write, on_outcome)
             return
         from uploader.client import Pace, Sender
 
@@ -488,7 +502,7 @@ class Run:
             pace,
             ca_bundle=options.ca_bundle,
             max_errors=options.max_errors,
-            on_outcome=progress.outcome,
+            on_outcome=on_outcome,
             ledger=journal,
             outage_seconds=options.outage_budget,
         )
@@ -500,23 +514,11 @@ class Run:
                     self.summary.stopped = self.summary.stopped or sender.stop_reason
                     self.stopped_by_run = True
 
-    async def _flow(self, prepared, outputs, journal, sink, runlog, progress) -> None:
-        """Rows to the sink as they are read, outcomes back in input order (see uploader.flow)."""
-        from uploader.flow import LOOKUP_BATCH, ReorderWindow, what_to_send
+    async def _flow(self, prepared, journal, sink, window, arrived, progress) -> None:
+        """Rows to the sink as they are read, outcomes back in input order (see uploader.flow);
+        `arrived` takes the outcome of a row decided here (already delivered, left by a stop)."""
+        from uploader.flow import LOOKUP_BATCH, what_to_send
 
-        def write(chunk, outcomes, errors) -> None:
-            for row in sorted(outcomes):
-                runlog.outcome(outcomes[row])
-            outputs.write(chunk, outcomes, errors)
-
-        window = ReorderWindow(write)
-        shown = sink.on_outcome
-
-        def arrived(outcome: RowOutcome) -> None:
-            shown(outcome)
-            window.arrived(outcome)
-
-        sink.on_outcome = arrived
         try:
             for chunk, checked in prepared.rows(self.options.chunk_size):
                 outcomes = checked.settled(_ids(chunk, prepared))
