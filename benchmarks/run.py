@@ -179,28 +179,32 @@ class Peer:
         self.process.wait(10)
 
 
+BENCH_ENV = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
+
+
+def upload_command(path: Path, url: str, scratch: Path, *options: str) -> list[str]:
+    """The upload every figure times, with a new journal each time (or every row is done)."""
+    return [
+        *CLI,
+        "upload",
+        str(path),
+        "--base-url",
+        url,
+        "--campaign-id",
+        "85",
+        "--no-progress",
+        "--journal",
+        str(scratch / f"journal-{time.time()}.sqlite"),
+        "--results",
+        str(scratch / f"{path.stem}.bench-results.csv"),
+        *options,
+    ]
+
+
 def upload(
     path: Path, peer: Peer, scratch: Path, *options: str
 ) -> tuple[float, float, subprocess.CompletedProcess]:
-    env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
-    seconds, rss, done = measure(
-        [
-            *CLI,
-            "upload",
-            str(path),
-            "--base-url",
-            peer.url,
-            "--campaign-id",
-            "85",
-            "--no-progress",
-            "--journal",
-            str(scratch / f"journal-{time.time()}.sqlite"),
-            "--results",
-            str(scratch / "results.csv"),
-            *options,
-        ],
-        env=env,
-    )
+    seconds, rss, done = measure(upload_command(path, peer.url, scratch, *options), env=BENCH_ENV)
     if done.returncode != 0:
         raise SystemExit(f"upload failed ({done.returncode}): {done.stderr[-2000:]}")
     return seconds, rss, done
@@ -231,30 +235,20 @@ def flow_run(path: Path, scratch: Path, *faults: str) -> tuple[float, float, dic
     )
     try:
         url = box.stdout.readline().strip()  # type: ignore[union-attr]
-        env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
         summary = scratch / "flow.json"
         seconds, _, done = measure(
-            [
-                *CLI,
-                "upload",
-                str(path),
-                "--base-url",
+            upload_command(
+                path,
                 url,
-                "--campaign-id",
-                "85",
-                "--no-progress",
-                "--journal",
-                str(scratch / f"flow-{time.time()}.sqlite"),
-                "--results",
-                str(scratch / "flow-results.csv"),
+                scratch,
                 "--rate",
                 "0",
                 "--concurrency",
                 "32",
                 "--summary-json",
                 str(summary),
-            ],
-            env=env,
+            ),
+            env=BENCH_ENV,
         )
         if done.returncode != 0:
             raise SystemExit(f"flow upload failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -407,31 +401,21 @@ def main() -> None:
 
                 return run
 
-            def upload_command() -> list[str]:  # a new journal each round, or every row is done
-                return [
-                    *CLI,
-                    "upload",
-                    str(small),
-                    "--base-url",
-                    peer.url,
-                    "--campaign-id",
-                    "85",
-                    "--no-progress",
-                    "--journal",
-                    str(scratch / f"journal-{time.time()}.sqlite"),
-                    "--results",
-                    str(scratch / "results.csv"),
-                    "--rate",
-                    "0",
-                    "--concurrency",
-                    "32",
-                    "--summary-json",
-                    str(scratch / "summary.json"),
-                ]
-
-            env = {**os.environ, "INVOCA_OAUTH_TOKEN": "bench"}
             up, ref, alone = alternately(
-                counted(upload_command, env=env),
+                counted(
+                    lambda: upload_command(
+                        small,
+                        peer.url,
+                        scratch,
+                        "--rate",
+                        "0",
+                        "--concurrency",
+                        "32",
+                        "--summary-json",
+                        str(scratch / "summary.json"),
+                    ),
+                    env=BENCH_ENV,
+                ),
                 counted(
                     lambda: [
                         PYTHON,

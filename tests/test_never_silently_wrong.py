@@ -9,7 +9,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import call_row, upload_args, write_csv
+from tests.conftest import HEADER, call_row, upload_args, write_csv
 from tests.test_upload import run_cli
 from uploader import validate_file
 from uploader.errors import InputError
@@ -121,15 +121,7 @@ def test_a_missing_recording_names_both_columns_and_marks_both_cells(tmp_path):
     import openpyxl
 
     rows = [{**call_row("n1"), "recording_url": ""}]
-    header = [
-        "external_call_unique_id",
-        "start_time",
-        "calling_phone_number",
-        "destination_phone_number",
-        "call_direction",
-        "recording_url",
-        "recording_filename",
-    ]
+    header = [*HEADER, "recording_filename"]
     book = openpyxl.Workbook()
     book.active.append(header)
     book.active.append([rows[0].get(h, "") or None for h in header])
