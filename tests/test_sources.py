@@ -20,6 +20,7 @@ from uploader.cli import cli
 from uploader.errors import InputError, UploaderError
 from uploader.pipeline import validate_file
 from uploader.profiles import load_profile
+from uploader.inputs import Input
 from uploader.sources import _csv_header, _pandas_frames, detect_encoding, open_table
 
 PROFILE = load_profile("invoca")
@@ -335,9 +336,10 @@ def _exact_chunks(path: Path, size: int) -> list[pd.DataFrame]:
     """The chunks the exact (pandas) reader gives, through the same post-processing."""
     table = open_table(path, is_header=PROFILE.is_header)
     encoding = detect_encoding(path)
-    header, header_row, header_lines = _csv_header(path, encoding, table.delimiter)
+    source = Input.file(path)
+    header, header_row, header_lines = _csv_header(source, encoding, table.delimiter)
     exact = functools.partial(
-        _pandas_frames, path, encoding, table.delimiter, table.columns, header_row, header_lines
+        _pandas_frames, source, encoding, table.delimiter, table.columns, header_row, header_lines
     )
     table._frames = exact
     return [chunk.text for chunk in table.chunks(size)]

@@ -225,7 +225,7 @@ def cli() -> None:
 
 
 @cli.command(cls=ConfiguredCommand)
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @input_options
 @target_options
 @pace_options
@@ -233,8 +233,13 @@ def cli() -> None:
 @run_options
 @common_options
 @library_errors
-def upload(file: Path, **kwargs: Any) -> None:
-    """Validate FILE, post every valid row to Invoca and write the results file.
+def upload(files: tuple[str, ...], **kwargs: Any) -> None:
+    """Validate each FILE, post every valid row to Invoca and write its results file.
+
+    A FILE is a .csv/.tsv/.txt/.xlsx/.xlsm file, compressed (.gz, .bz2, .xz, .zst) or in a .zip,
+    a folder or a glob of them, or an fsspec URL (s3://bucket/key; `pip install
+    'invoca-upload[s3]'`). Several inputs share one journal and give one summary and exit code;
+    one that cannot be read is reported and the others still run (--fail-fast stops instead).
 
     Rows already delivered (the journal remembers them) are not sent again, so running the same
     command after a stop, or on tomorrow's overlapping export, sends only what is missing.
@@ -247,6 +252,10 @@ def upload(file: Path, **kwargs: Any) -> None:
           --recording-url-template 'https://rec.example.com/{Sid}.wav'
       invoca-upload upload calls.csv --dry-run  # check and show the request bodies
       invoca-upload upload calls.csv --campaign-id 85 --base-url http://127.0.0.1:8765  # sandbox
+      invoca-upload upload 'exports/2026-11-25/*.csv.gz' --profile five9 --campaign-id 85 \\
+          --summary-json night.json      # several files: one journal, one summary
+      invoca-upload upload s3://call-logs/2026-11-25/ --profile twilio --campaign-id 85 \\
+          --out-dir s3://call-logs/results/   # needs pip install 'invoca-upload[s3]'
 
     \b
     Every option can also be set as INVOCA_<OPTION> (INVOCA_BASE_URL, INVOCA_RATE, ...) or in
@@ -257,13 +266,18 @@ def upload(file: Path, **kwargs: Any) -> None:
     2 could not start; 3 stopped by the API, an error limit or an outage; 4 interrupted;
     5 every answer is in the journal but an output could not be written.
     """
-    summary = pipeline.upload(file, _options(kwargs), handle_signals=True)
-    _print_summary(summary.as_dict())
-    sys.exit(summary.exit_code)
+    from uploader.batch import upload_all
+
+    batch = upload_all(files, _options(kwargs), handle_signals=True)
+    if batch.single:
+        _print_summary(batch.as_dict())
+    else:
+        _print_batch(batch.as_dict())
+    sys.exit(batch.exit_code)
 
 
 @cli.command(cls=ConfiguredCommand)
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file")
 @input_options
 @option(
     "--report",
@@ -273,7 +287,7 @@ def upload(file: Path, **kwargs: Any) -> None:
 @option_for("progress")
 @common_options
 @library_errors
-def validate(file: Path, report: str | None, **kwargs: Any) -> None:
+def validate(file: str, report: str | None, **kwargs: Any) -> None:
     """Check every row of FILE without sending anything (no token needed).
 
     Writes one line per problem (row, column, value, error) to the errors file.
@@ -571,6 +585,27 @@ def _print_summary(summary: dict) -> None:
         click.echo(f"stopped: {summary['stopped']}", err=True)
     if summary["interrupted"]:
         click.echo("interrupted: run the same command again to send the rest", err=True)
+
+
+def _print_batch(batch: dict) -> None:
+    """Each input's summary, then the totals."""
+    for item in batch["inputs"]:
+        if "error" in item:
+            click.echo(f"{item['input']}: not read: {item['error']}")
+        elif item.get("not_started"):
+            click.echo(f"{item['input']}: not started")
+        else:
+            _print_summary(item)
+    counts = {status: count for status, count in batch["counts"].items() if count}
+    click.echo(
+        f"All {len(batch['inputs'])} inputs: {batch['rows']:,} rows "
+        f"({batch['unreadable']} not read, {batch['not_started']} not started)"
+    )
+    for status, count in counts.items():
+        click.echo(f"  {status:<18}{count:>10,}")
+    click.echo(f"  took {batch['elapsed_seconds']:.1f} s")
+    for problem in batch["output_problems"]:
+        click.echo(f"output problem: {problem}", err=True)
 
 
 def _print_problems(summary: dict) -> None:

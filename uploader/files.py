@@ -1,6 +1,9 @@
 """Output files written safely: into a temporary file beside the target, renamed over it when
 complete. A rename replaces a symlink rather than writing through it, a killed run never leaves a
-half-written results file, and a run that was refused never touched the outputs."""
+half-written results file, and a run that was refused never touched the outputs.
+
+A target in object storage (an `inputs.Remote`) is written to a local temporary file and put in
+place whole when complete: object stores replace an object in one step, so the same holds there."""
 
 from __future__ import annotations
 
@@ -10,19 +13,21 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from uploader.errors import OutputError
+from uploader.errors import InputError, OutputError
+from uploader.inputs import Location, Remote, filesystem
 
 
 class AtomicFile:
     """A new file at `path`, visible there only after `commit()`. Write to `temporary` (a path) or
     to the text stream `open()` returns, which `commit()` and `discard()` close."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self.path = path
         self.stream: TextIO | None = None
+        folder = None if isinstance(path, Remote) else (path.parent or Path("."))
         try:
             descriptor, temporary = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".partial", dir=path.parent or Path(".")
+                prefix=f".{path.name}.", suffix=".partial", dir=folder
             )
         except OSError as error:
             raise self.failed(error) from None
@@ -40,11 +45,25 @@ class AtomicFile:
         try:
             if self.stream is not None:
                 self.stream.close()
+            if isinstance(self.path, Remote):
+                self._put(self.path)
+                return
             os.chmod(self.temporary, 0o666 & ~_umask())
             os.replace(self.temporary, self.path)
         except OSError as error:
             self.discard()
             raise self.failed(error) from None
+
+    def _put(self, target: Remote) -> None:
+        try:
+            fs, key = filesystem(target.url)
+            fs.put_file(str(self.temporary), key)
+        except InputError as error:  # the missing extra, named
+            raise OutputError(str(error)) from None
+        except Exception as error:  # the filesystem's own: credentials, network, missing bucket
+            raise OutputError(f"{target}: cannot be written ({error})") from None
+        finally:
+            self.discard()
 
     def discard(self) -> None:
         if self.stream is not None:
@@ -69,7 +88,7 @@ def append_no_follow(path: Path):  # type: ignore[no-untyped-def]
     return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
-def write_text(path: Path, text: str) -> None:
+def write_text(path: Location, text: str) -> None:
     target = AtomicFile(path)
     try:
         target.open(encoding="utf-8").write(text)
@@ -79,8 +98,10 @@ def write_text(path: Path, text: str) -> None:
     target.commit()
 
 
-def same_file(a: Path, b: Path) -> bool:
+def same_file(a: Location, b: Location) -> bool:
     """Whether two paths name one file (through symlinks, `..` or hard links)."""
+    if isinstance(a, Remote) or isinstance(b, Remote):
+        return str(a) == str(b)
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:

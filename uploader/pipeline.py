@@ -24,6 +24,7 @@ import pandas as pd
 
 from uploader.errors import ConfigError, InputError, OutputError, RowError, exit_code_for
 from uploader.files import same_file
+from uploader.inputs import Input, Location, location, single_input
 from uploader.journal import Journal, default_journal_path
 from uploader.mapping import MAX_SIGNALS, call_requests
 from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
@@ -90,10 +91,6 @@ class RunSummary:
             "problems": self.problems,
             "exit_code": int(self.exit_code),
         }
-
-
-def _beside(path: Path, suffix: str) -> Path:
-    return path.with_name(path.stem + suffix)
 
 
 @dataclass
@@ -204,17 +201,17 @@ class ValidatedRows:
         return outcomes
 
 
-def prepare(path: Path, options: Options) -> Prepared:
+def prepare(source: Input, options: Options) -> Prepared:
     profile = load_profile(options.profile)
     table = open_table(
-        path, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
+        source, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
     )
     plan = profile.plan(
         table.headers,
         table.columns,
         campaign_id=options.campaign_id,
         recording_url_template=options.recording_url_template,
-        source=str(path),
+        source=source.name,
     )
     warnings = []
     used = plan.used_columns()
@@ -228,7 +225,7 @@ def prepare(path: Path, options: Options) -> Prepared:
         )
     timezone = options.timezone or profile.timezone
     default_dayfirst = options.dayfirst or profile.dayfirst
-    dayfirst = _survey(path, table, options, plan, default_dayfirst, warnings)
+    dayfirst = _survey(source, table, options, plan, default_dayfirst, warnings)
     time_options = TimeOptions(
         timezone=timezone,
         dayfirst=dayfirst,
@@ -239,7 +236,7 @@ def prepare(path: Path, options: Options) -> Prepared:
 
 
 def _survey(
-    path: Path,
+    source: Input,
     table: Table,
     options: Options,
     plan: ColumnPlan,
@@ -262,7 +259,7 @@ def _survey(
     try:
         dayfirst = order.decide(default_dayfirst)
     except MixedDateOrder as error:
-        raise InputError(f"{path}: {error}") from None
+        raise InputError(f"{source.name}: {error}") from None
     if order.ambiguous and not order.day_first_count and not order.month_first_count:
         way = "day first (5 March for 05/03)" if dayfirst else "month first (3 May for 05/03)"
         warnings.append(
@@ -291,16 +288,16 @@ def validate_file(
 ) -> RunSummary:
     """Read and check every row without sending anything; write `<stem>.errors.csv`."""
     options = Options.build(options, **overrides)
-    path = Path(path)
+    source = single_input(str(path))
     started = time.monotonic()
-    prepared = prepare(path, options)
+    prepared = prepare(source, options)
     summary = RunSummary(
-        input=str(path),
+        input=source.name,
         command="validate",
         warnings=prepared.warnings,
         counts={"valid": 0, INVALID: 0, SKIPPED: 0},
     )
-    errors_file = ErrorsFile(Path(report) if report else _beside(path, ".errors.csv"))
+    errors_file = ErrorsFile(location(report) if report else source.output(".errors.csv"))
     progress = Progress(
         prepared.table.estimated_rows, enabled=options.progress, what="rows checked"
     )
@@ -339,29 +336,38 @@ def _zone_warning(summary: RunSummary, zone_less: int) -> None:
 
 
 def upload(
-    path: str | Path,
+    path: str | Path | Input,
     options: Options | None = None,
     *,
     handle_signals: bool = False,
     **overrides: object,
 ) -> RunSummary:
-    """Validate, map and send every row of a spreadsheet; write the results (and retry) file.
+    """Validate, map and send every row of one spreadsheet (a path or URL, compressed or not);
+    write its results (and retry) file. For several inputs see `upload_all()`.
 
     With `handle_signals` (the command line asks for it), SIGINT and SIGTERM stop the run gently
     (exit 4) instead of raising KeyboardInterrupt; a library caller keeps its own handling."""
     options = Options.build(options, **overrides)
-    path = Path(path)
-    token = None
-    if not options.dry_run:
-        options.check_target()
-        token = options.resolve_token()
-    run = Run(path, options, token, handle_signals=handle_signals)
+    token = target_token(options)
+    source = path if isinstance(path, Input) else single_input(str(path))
+    run = Run(source, options, token, handle_signals=handle_signals)
+    with restored_signals(handle_signals):
+        return run.perform()
+
+
+def target_token(options: Options) -> str | None:
+    """The API token a sending run needs (None for a dry run), after checking the target."""
+    if options.dry_run:
+        return None
+    options.check_target()
+    return options.resolve_token()
+
+
+@contextlib.contextmanager
+def restored_signals(handle_signals: bool) -> Iterator[None]:
     handlers = _current_handlers() if handle_signals else {}
     try:
-        return asyncio.run(run.execute())
-    except asyncio.CancelledError:
-        # A second Ctrl-C: the run stopped at once; journal, results and summary were still written.
-        return run.summary
+        yield
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
@@ -375,39 +381,48 @@ def _current_handlers() -> dict[int, Any]:
 
 
 class Run:
-    """One upload run: owns the journal, the sender and the output files for its duration."""
+    """One upload run of one input: owns the sender and the output files for its duration, and
+    the journal too unless it is given one (several inputs share one journal and its lock)."""
 
     def __init__(
-        self, path: Path, options: Options, token: str | None, *, handle_signals: bool = False
+        self,
+        source: Input,
+        options: Options,
+        token: str | None,
+        *,
+        handle_signals: bool = False,
+        journal: Journal | None = None,
+        writes_summary: bool = True,
     ) -> None:
-        self.path = path
+        self.source = source
+        self.shared_journal = journal
+        self.writes_summary = writes_summary  # False: the batch writes --summary-json
         self.handle_signals = handle_signals
         self.options = options
         self.token = token
         self.started = time.monotonic()
         self.summary = RunSummary(
-            input=str(path), command="dry-run" if options.dry_run else "upload"
+            input=source.name, command="dry-run" if options.dry_run else "upload"
         )
         self.interrupts = 0
         self.zone_less = 0
         self.stopped_by_run = False  # the API, an error limit or an outage stopped it: exit 3
 
+    def perform(self) -> RunSummary:
+        """Run `execute()` in an event loop of its own."""
+        try:
+            return asyncio.run(self.execute())
+        except asyncio.CancelledError:
+            # A second Ctrl-C: the run stopped at once; journal, results, summary still written.
+            return self.summary
+
     def _outputs(self, prepared: Prepared) -> Callable[[], Outputs]:
         """Check every output path (none may be the input, the journal or another output) before
         anything is written; the returned function opens the results and retry files."""
-        path, options = self.path, self.options
-        default_suffix = ".xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
-        results = (
-            Path(options.results) if options.results else _beside(path, ".results" + default_suffix)
-        )
-        retry_suffix = ".xlsx" if path.suffix.lower() == ".xlsm" else path.suffix
-        retry = (
-            Path(options.retry_file)
-            if options.retry_file
-            else _beside(path, ".retry" + retry_suffix)
-        )
+        options = self.options
+        results, retry = output_paths(self.source, options)
         delimiter = prepared.table.delimiter
-        named: dict[str, Path] = {"--results": results, "--retry-file": retry}
+        named: dict[str, Location] = {"--results": results, "--retry-file": retry}
         if options.dry_run:
             named["the requests file"] = self._requests_path()
         if options.summary_json:
@@ -415,6 +430,12 @@ class Run:
         if options.log_file:
             named["--log-file"] = Path(options.log_file)
         self._check_paths(named)
+        folder = _out_dir(options)
+        if isinstance(folder, Path):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise OutputError(f"--out-dir {folder}: cannot be made ({error.strerror})") from None
         return lambda: Outputs(
             results,
             retry,
@@ -425,26 +446,26 @@ class Run:
         )
 
     async def execute(self) -> RunSummary:
-        prepared = prepare(self.path, self.options)
+        prepared = prepare(self.source, self.options)
         self.summary.warnings.extend(prepared.warnings)
         if self.options.strict and not self.options.dry_run:
-            invalid = _count_invalid(self.path, self.options)
+            invalid = _count_invalid(self.source, self.options)
             if invalid:
                 self.summary.stopped = f"--strict: {invalid} invalid rows, nothing sent"
                 self.options = Options.build(self.options, dry_run=True)
-                prepared = prepare(self.path, self.options)
+                prepared = prepare(self.source, self.options)
         options = self.options
         # Every resource of the run is opened here and closed by the stack, in reverse: the
         # summary is computed, then the outputs put in place, the --summary-json written (it
         # states the exit code returned), the run recorded, and the journal closed last.
         async with contextlib.AsyncExitStack() as stack:
             journal = None
-            if not options.dry_run:  # the lock first: a refused run touches no output
-                journal = Journal(
-                    options.journal or default_journal_path(),
-                    endpoint=options.endpoint,
-                    token=self.token,
-                )
+            if options.dry_run:
+                pass
+            elif self.shared_journal is not None:
+                journal = self.shared_journal
+            else:  # the lock first: a refused run touches no output
+                journal = open_journal(options, self.token)
                 stack.callback(journal.close)
             open_outputs = self._outputs(prepared)
             runlog = RunLog(options.log_file)
@@ -469,7 +490,7 @@ class Run:
 
             sink = await stack.enter_async_context(self._sink(journal, requests_file, arrived))
             if journal is not None:
-                journal.start_run(str(self.path))
+                journal.start_run(self.source.name)
             if self.handle_signals:
                 self._install_signals(sink)
                 stack.callback(self._remove_signals)
@@ -547,12 +568,12 @@ class Run:
         finally:  # a second Ctrl-C or an error: every row still gets its line
             window.close(sink.in_flight(), "not sent: the run was interrupted")
 
-    def _requests_path(self) -> Path:
-        return _beside(self.path, ".requests.jsonl")
+    def _requests_path(self) -> Location:
+        return self.source.output(".requests.jsonl", _out_dir(self.options))
 
-    def _check_paths(self, outputs: dict[str, Path]) -> None:
+    def _check_paths(self, outputs: dict[str, Location]) -> None:
         """No output may be the input, the journal or another output (a typo would destroy it)."""
-        named = {"the input": self.path, **outputs}
+        named = {"the input": self.source.origin, **outputs}
         if self.options.journal and not self.options.dry_run:
             named["--journal"] = Path(self.options.journal)
         items = list(named.items())
@@ -572,7 +593,7 @@ class Run:
             self.summary.files.pop("retry", None)
 
     def _write_summary_json(self) -> None:
-        if self.options.summary_json:
+        if self.options.summary_json and self.writes_summary:
             try:
                 write_summary_json(Path(self.options.summary_json), self.summary.as_dict())
             except OutputError as error:
@@ -659,6 +680,35 @@ def _ids(chunk: Chunk, prepared: Prepared) -> pd.Series:
     return chunk.text[column].astype("string").str.strip()
 
 
-def _count_invalid(path: Path, options: Options) -> int:
-    prepared = prepare(path, options)
+def open_journal(options: Options, token: str | None) -> Journal:
+    return Journal(
+        options.journal or default_journal_path(), endpoint=options.endpoint, token=token
+    )
+
+
+def output_paths(source: Input, options: Options) -> tuple[Location, Location]:
+    """Where an input's results and retry files go: as named, else `<stem>.results.csv|xlsx` and
+    `<stem>.retry.<ext>` beside the input or in --out-dir."""
+    excel = source.suffix in (".xlsx", ".xlsm")
+    folder = _out_dir(options)
+    results = (
+        location(options.results)
+        if options.results
+        else source.output(".results" + (".xlsx" if excel else ".csv"), folder)
+    )
+    retry_suffix = ".xlsx" if source.suffix == ".xlsm" else source.suffix
+    retry = (
+        location(options.retry_file)
+        if options.retry_file
+        else source.output(".retry" + retry_suffix, folder)
+    )
+    return results, retry
+
+
+def _out_dir(options: Options) -> Location | None:
+    return location(options.out_dir) if options.out_dir else None
+
+
+def _count_invalid(source: Input, options: Options) -> int:
+    prepared = prepare(source, options)
     return sum(len(checked.errors) for _, checked in prepared.rows(options.chunk_size))

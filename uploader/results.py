@@ -11,7 +11,6 @@ import csv
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -26,6 +25,7 @@ from openpyxl.utils import get_column_letter
 from uploader.arrowtext import arrow, prefixed
 from uploader.errors import OutputError, RowError
 from uploader.files import AtomicFile, write_text
+from uploader.inputs import Location
 from uploader.outcome import FINE, INVALID, NOT_SENT, STATUSES, RowOutcome
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
@@ -94,7 +94,7 @@ def _text(value: Any) -> Any:
 class _CsvSink:
     """A CSV file; `cell`/`cells` make values ready for it (text, formula-safe); `row` writes."""
 
-    def __init__(self, path: Path, header: list[str], delimiter: str = ",") -> None:
+    def __init__(self, path: Location, header: list[str], delimiter: str = ",") -> None:
         self.target = AtomicFile(path)
         self.writer = csv.writer(
             self.target.open(newline="", encoding="utf-8-sig"), delimiter=delimiter
@@ -142,7 +142,7 @@ class _XlsxSink:
     def cells(column: pd.Series) -> list[Any]:
         return column.astype(object).where(column.notna(), None).tolist()
 
-    def __init__(self, path: Path, header: list[str], title: str) -> None:
+    def __init__(self, path: Location, header: list[str], title: str) -> None:
         self.path = path
         self.target = AtomicFile(path)
         self.book = Workbook(write_only=True)
@@ -205,7 +205,7 @@ class _XlsxSink:
         self.target.discard()
 
 
-def _sink(path: Path, header: list[str], title: str, delimiter: str = ","):
+def _sink(path: Location, header: list[str], title: str, delimiter: str = ","):
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return _XlsxSink(path, header, title)
     return _CsvSink(path, header, "\t" if path.suffix.lower() == ".tsv" else delimiter)
@@ -215,8 +215,8 @@ def _sink(path: Path, header: list[str], title: str, delimiter: str = ","):
 class Outputs:
     """The results file, and the retry file once there is a row to retry."""
 
-    results_path: Path
-    retry_path: Path
+    results_path: Location
+    retry_path: Location
     headers: list[str]
     columns: list[str]
     delimiter: str = ","
@@ -372,7 +372,7 @@ class ProblemSample:
 class RequestsFile:
     """`--dry-run`: each request body as one JSON line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self.path = path
         self._sink = AtomicFile(path)
         self.stream = self._sink.open(encoding="utf-8")
@@ -387,7 +387,7 @@ class RequestsFile:
 class ErrorsFile:
     """`validate`: one line per problem (row, column, value, error)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self.path = path
         self._sink = _CsvSink(path, list(ERROR_COLUMNS))
         self.problems = ProblemSample()
@@ -402,5 +402,5 @@ class ErrorsFile:
         self._sink.close()
 
 
-def write_summary_json(path: Path, summary: dict) -> None:
+def write_summary_json(path: Location, summary: dict) -> None:
     write_text(path, json.dumps(summary, indent=2) + "\n")

@@ -122,7 +122,8 @@ class Options:
     results: str | None = setting(
         None,
         "output",
-        "Results file (.csv or .xlsx). Default: <input stem>.results.csv|xlsx beside the input.",
+        "Results file (.csv or .xlsx; a path or URL). "
+        "Default: <input stem>.results.csv|xlsx beside the input.",
         path=True,
     )
     retry_file: str | None = setting(
@@ -130,6 +131,13 @@ class Options:
         "output",
         "File of the rows not delivered. Default: <input stem>.retry.<ext>.",
         path=True,
+    )
+    out_dir: str | None = setting(
+        None,
+        "output",
+        "Folder or URL (s3://...) for each input's results, retry and requests files. "
+        "Default: beside the input.",
+        metavar="DIR|URL",
     )
     summary_json: str | None = setting(
         None, "output", "Write the run's counts as JSON, for schedulers.", path=True
@@ -148,6 +156,9 @@ class Options:
         False, "run", "Validate and map only; write <stem>.requests.jsonl; send nothing."
     )
     strict: bool = setting(False, "run", "Send nothing at all if any row is invalid.")
+    fail_fast: bool = setting(
+        False, "run", "With several inputs: stop at the first that cannot be read."
+    )
     max_errors: int | None = setting(
         None, "run", "Stop (exit 3) once N rows are rejected, conflict or failed.", minimum=1
     )

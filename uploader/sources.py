@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import datetime as dt
 import functools
+import io
 import itertools
 import math
 import re
@@ -29,6 +30,7 @@ from pyarrow import csv as arrow_csv
 from uploader.arrowtext import arrow, flags
 from uploader.arrowtext import lengths as lengths_of
 from uploader.errors import InputError
+from uploader.inputs import Input, single_input
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -89,7 +91,7 @@ class Chunk:
 class Table:
     """An opened input: its headers, how it was read, and its rows in chunks."""
 
-    path: Path
+    source: Input
     headers: list[str]
     columns: list[str]
     epoch1904: bool = False
@@ -157,61 +159,87 @@ class Table:
 
 
 def open_table(
-    path: str | Path,
+    source: Input | str | Path,
     *,
     is_header: HeaderTest,
     sheet: str | None = None,
     encoding: str | None = None,
 ) -> Table:
-    """Open a CSV/TSV/TXT or XLSX/XLSM file for reading."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a spreadsheet")
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():  # a FIFO or a device would block or never end
-        raise InputError(f"{path}: is not a regular file")
-    suffix = path.suffix.lower()
+    """Open a spreadsheet for reading: an `Input` (see uploader.inputs) or a path or URL naming one
+    CSV/TSV/TXT or XLSX/XLSM file, compressed or not."""
+    if not isinstance(source, Input):
+        source = single_input(str(source))
     try:
-        if suffix in CSV_SUFFIXES:
-            return _open_csv(path, encoding, is_header)
-        if suffix in EXCEL_SUFFIXES:
-            return _open_excel(path, sheet, is_header)
+        if source.suffix in CSV_SUFFIXES:
+            return _open_csv(source, encoding, is_header)
+        if source.suffix in EXCEL_SUFFIXES:
+            return _open_excel(source, sheet, is_header)
     except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
-    if suffix == ".xls":
-        raise InputError(f"{path}: old .xls workbooks are not read; save it as .xlsx or .csv")
+        raise InputError(f"{source.name}: cannot be read ({error.strerror or error})") from error
+    if source.suffix == ".xls":
+        raise InputError(
+            f"{source.name}: old .xls workbooks are not read; save it as .xlsx or .csv"
+        )
     raise InputError(
-        f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .txt or .xlsx"
+        f"{source.name}: unknown file type {source.suffix or '(none)'}; "
+        "use .csv, .tsv, .txt or .xlsx (compressed or in a .zip too)"
     )
 
 
 # ---------------------------------------------------------------- CSV
 
 
-def detect_encoding(path: Path) -> str:
-    """BOMs first; then UTF-8 if the whole file decodes; else the best single-byte guess."""
-    with path.open("rb") as stream:
-        head = stream.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        stream.seek(0)
-        utf8 = codecs.getincrementaldecoder("utf-8")()
-        encoding = "utf-8"
+@dataclass
+class _Scan:
+    """What one pass over a CSV's bytes tells: its encoding, its line count (an estimate of its rows
+    for progress), its size and its last bytes (for a quote left open at the end)."""
+
+    encoding: str
+    lines: int
+    size: int
+    tail: bytes
+
+
+TAIL_BYTES = 2 * MAX_CELL
+
+
+def _scan(source: Input, encoding: str | None) -> _Scan:
+    """BOMs first; then UTF-8 if the whole file decodes; else the best single-byte guess. One pass,
+    which also counts the lines and keeps the tail (a compressed file is not decompressed twice)."""
+    lines = size = 0
+    tail = b""
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    found = encoding
+    with source.open() as stream:
         while block := stream.read(1 << 20):
-            if b"\x00" in block:
+            if size == 0 and found is None:
+                if block.startswith(codecs.BOM_UTF8):
+                    found = "utf-8-sig"
+                elif block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    found = "utf-16"
+                else:
+                    found = "utf-8?"  # still to be decided by the whole file
+            if found in ("utf-8?", "cp1252?", "latin-1?") and b"\x00" in block:
                 raise InputError(
-                    f"{path}: contains NUL bytes; is it a binary file or UTF-16 without a BOM?"
+                    f"{source.name}: contains NUL bytes; "
+                    "is it a binary file or UTF-16 without a BOM?"
                 )
-            encoding = _narrow(encoding, block, utf8)
-        if encoding == "utf-8":
-            try:
-                utf8.decode(b"", final=True)
-            except UnicodeDecodeError:
-                encoding = "cp1252"
-    return encoding
+            if found and found.endswith("?"):
+                found = _narrow(found[:-1], block, utf8) + "?"
+            size += len(block)
+            lines += block.count(b"\n")
+            tail = (tail + block)[-TAIL_BYTES:]
+    if found == "utf-8?":
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            found = "cp1252?"
+    return _Scan((found or "utf-8").removesuffix("?"), max(lines, 1), size, tail)
+
+
+def detect_encoding(path: Path) -> str:
+    """The encoding of a local CSV file (see `_scan`)."""
+    return _scan(Input.file(path), None).encoding
 
 
 def _narrow(encoding: str, block: bytes, utf8: codecs.IncrementalDecoder) -> str:
@@ -231,32 +259,37 @@ def _narrow(encoding: str, block: bytes, utf8: codecs.IncrementalDecoder) -> str
     return encoding
 
 
-def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty")
-    encoding = encoding or detect_encoding(path)
+def _text(source: Input, encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(source.open(), encoding=encoding, newline="")
+
+
+def _open_csv(source: Input, encoding: str | None, is_header: HeaderTest) -> Table:
+    scan = _scan(source, encoding)
+    if scan.size == 0:
+        raise InputError(f"{source.name}: the file is empty")
+    encoding = scan.encoding
     try:
         codecs.lookup(encoding)
-        with path.open(encoding=encoding, newline="") as stream:
+        with _text(source, encoding) as stream:
             sample = stream.read(65536)
     except LookupError as error:
-        raise InputError(f"{path}: unknown encoding {encoding}") from error
+        raise InputError(f"{source.name}: unknown encoding {encoding}") from error
     except UnicodeDecodeError as error:
-        raise InputError(f"{path}: cannot be read as {encoding}; try --encoding") from error
+        raise InputError(f"{source.name}: cannot be read as {encoding}; try --encoding") from error
     if "\x00" in sample:
-        raise InputError(f"{path}: contains NUL bytes; is it a binary file?")
-    delimiter = _delimiter(sample, path.suffix.lower())
-    header, header_row, header_lines = _csv_header(path, encoding, delimiter)
-    table = _table(path, header)
+        raise InputError(f"{source.name}: contains NUL bytes; is it a binary file?")
+    delimiter = _delimiter(sample, source.suffix)
+    header, header_row, header_lines = _csv_header(source, encoding, delimiter)
+    table = _table(source, header)
     table.delimiter = delimiter
-    table.estimated_rows = max(_count_lines(path) - header_lines, 0)
+    table.estimated_rows = max(scan.lines - header_lines, 0)
 
     def frames(size: int) -> Iterator[pd.DataFrame]:
         done = 0
         if encoding != "utf-16" and header_lines == header_row:
             try:
                 for frame in _arrow_frames(
-                    path, encoding, delimiter, table.columns, header_row, size
+                    source, encoding, delimiter, table.columns, header_row, size, scan.tail
                 ):
                     done += len(frame)
                     yield frame
@@ -264,7 +297,7 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
             except _Irregular:
                 pass  # the exact reader below takes over where the fast one stopped
         yield from _pandas_frames(
-            path, encoding, delimiter, table.columns, header_row, header_lines, size, skip=done
+            source, encoding, delimiter, table.columns, header_row, header_lines, size, skip=done
         )
 
     table._frames = frames
@@ -272,7 +305,7 @@ def _open_csv(path: Path, encoding: str | None, is_header: HeaderTest) -> Table:
 
 
 def _pandas_frames(
-    path: Path,
+    source: Input,
     encoding: str,
     delimiter: str,
     columns: list[str],
@@ -287,32 +320,35 @@ def _pandas_frames(
     """
     spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
     try:
-        reader = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding=encoding,
-            header=None,
-            skiprows=header_lines,
-            names=[*columns, *spares],
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            chunksize=size,
-            engine="c",
-            index_col=False,
-        )
-        with reader:
-            for frame in reader:
-                frame = frame[frame.index >= skip]
-                if len(frame):
-                    frame.index = frame.index + header_row + 1
-                    frame.index.name = "row"
-                    yield frame
+        with source.open() as stream:
+            reader = pd.read_csv(
+                stream,
+                sep=delimiter,
+                encoding=encoding,
+                header=None,
+                skiprows=header_lines,
+                names=[*columns, *spares],
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                chunksize=size,
+                engine="c",
+                index_col=False,
+            )
+            with reader:
+                for frame in reader:
+                    frame = frame[frame.index >= skip]
+                    if len(frame):
+                        frame.index = frame.index + header_row + 1
+                        frame.index.name = "row"
+                        yield frame
     except pd.errors.ParserError as error:
-        raise InputError(f"{path}: {_parser_problem(str(error), header_row)}") from error
+        raise InputError(f"{source.name}: {_parser_problem(str(error), header_row)}") from error
     except UnicodeDecodeError as error:
-        raise InputError(f"{path}: cannot be decoded as {encoding}; try --encoding") from error
+        raise InputError(
+            f"{source.name}: cannot be decoded as {encoding}; try --encoding"
+        ) from error
 
 
 class _Irregular(Exception):
@@ -321,7 +357,13 @@ class _Irregular(Exception):
 
 
 def _arrow_frames(
-    path: Path, encoding: str, delimiter: str, columns: list[str], header_row: int, size: int
+    source: Input,
+    encoding: str,
+    delimiter: str,
+    columns: list[str],
+    header_row: int,
+    size: int,
+    tail: bytes,
 ) -> Iterator[pd.DataFrame]:
     """The fast path: Arrow's multi-threaded CSV reader, its text kept as Arrow strings.
 
@@ -334,36 +376,39 @@ def _arrow_frames(
         skipped.append(row.text)
         return "skip"
 
-    try:
-        reader = arrow_csv.open_csv(
-            path,
-            read_options=arrow_csv.ReadOptions(
-                skip_rows=header_row,
-                column_names=columns,
-                encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
-            ),
-            parse_options=arrow_csv.ParseOptions(
-                delimiter=delimiter,
-                newlines_in_values=True,
-                ignore_empty_lines=False,
-                invalid_row_handler=ragged,
-            ),
-            convert_options=arrow_csv.ConvertOptions(
-                column_types=dict.fromkeys(columns, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowException, UnicodeDecodeError) as error:
-        raise _Irregular from error
-    with contextlib.closing(reader):  # stops its read-ahead threads when left early too
+    with contextlib.ExitStack() as stack:
+        # a plain file is read by Arrow's own threads; other content through its Python stream
+        raw = str(source.local) if source.local else stack.enter_context(source.open())
+        try:
+            reader = arrow_csv.open_csv(
+                raw,
+                read_options=arrow_csv.ReadOptions(
+                    skip_rows=header_row,
+                    column_names=columns,
+                    encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+                ),
+                parse_options=arrow_csv.ParseOptions(
+                    delimiter=delimiter,
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=ragged,
+                ),
+                convert_options=arrow_csv.ConvertOptions(
+                    column_types=dict.fromkeys(columns, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowException, UnicodeDecodeError) as error:
+            raise _Irregular from error
+        stack.enter_context(contextlib.closing(reader))  # stops its read-ahead threads
         try:
             whole = pa.Table.from_batches([], schema=reader.schema)
             start = header_row + 1
             for batch in itertools.chain(reader, [None]):
                 if batch is not None:
                     whole = pa.concat_tables([whole, pa.Table.from_batches([batch])])
-                elif len(whole) and _ends_in_open_quote(path, encoding, delimiter, whole):
+                elif len(whole) and _ends_in_open_quote(tail, encoding, delimiter, whole):
                     raise _Irregular
                 # the last row waits for the end of the file: only then can it be checked
                 while len(whole) > size or (batch is None and len(whole)):
@@ -380,33 +425,31 @@ def _arrow_frames(
             raise _Irregular from error
 
 
-def _ends_in_open_quote(path: Path, encoding: str, delimiter: str, rows: pa.Table) -> bool:
+def _ends_in_open_quote(tail: bytes, encoding: str, delimiter: str, rows: pa.Table) -> bool:
     """Whether the file ends inside a quoted field: Arrow reads that field as running to the end
     of the file, where pandas (the exact reader) refuses the file. Then the file's last bytes are
-    the opening quote, after a delimiter or a line break, and the last value, its quotes doubled."""
+    the opening quote, after a delimiter or a line break, and the last value, its quotes doubled.
+    A last value longer than the kept tail cannot be checked: the exact reader decides."""
     last = rows.column(rows.num_columns - 1)[-1].as_py() or ""
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
     opened = ('"' + last.replace('"', '""')).encode(codec)
-    size = path.stat().st_size
-    if size <= len(opened):
-        return False
-    with path.open("rb") as stream:
-        stream.seek(size - len(opened) - 1)
-        tail = stream.read()
-    return tail[1:] == opened and tail[:1] in (delimiter.encode(codec), b"\n", b"\r")
+    if len(opened) + 1 > len(tail):
+        return len(tail) >= TAIL_BYTES
+    end = tail[-len(opened) - 1 :]
+    return end[1:] == opened and end[:1] in (delimiter.encode(codec), b"\n", b"\r")
 
 
-def _csv_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
+def _csv_header(source: Input, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
     """The first non-blank record: its cells, its row number and the lines it took up."""
-    with path.open(encoding=encoding, newline="") as stream:
+    with _text(source, encoding) as stream:
         reader = csv.reader(stream, delimiter=delimiter)
         try:
             for number, cells in enumerate(reader, start=1):
                 if any(cell.strip() for cell in cells):
                     return cells, number, reader.line_num
         except csv.Error as error:
-            raise InputError(f"{path}: the header row cannot be read ({error})") from error
-    raise InputError(f"{path}: has no header row")
+            raise InputError(f"{source.name}: the header row cannot be read ({error})") from error
+    raise InputError(f"{source.name}: has no header row")
 
 
 def _parser_problem(message: str, header_row: int) -> str:
@@ -418,15 +461,6 @@ def _parser_problem(message: str, header_row: int) -> str:
     if quote:
         return f"row {int(quote.group(1)) + header_row}: a quote is opened and never closed"
     return message.strip().splitlines()[-1].replace("Error tokenizing data. C error: ", "")
-
-
-def _count_lines(path: Path) -> int:
-    """Lines in the file (a fast estimate of its rows, for progress)."""
-    count = 0
-    with path.open("rb") as stream:
-        while block := stream.read(1 << 20):
-            count += block.count(b"\n")
-    return max(count, 1)
 
 
 def _delimiter(sample: str, suffix: str) -> str:
@@ -469,31 +503,31 @@ _ANY_REFS = _ref_patterns(rb"\sr=[\"']")
 _UNUSUAL_REF = (b"\tr=", b"\nr=", b"\rr=", b"r='")
 
 
-def _check_bounds(path: Path) -> None:
+def _check_bounds(path: Path, name: str) -> None:
     """Refuse a workbook whose sheets would take the machine, before any sheet is loaded."""
     import zipfile
 
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        raise InputError(f"{path}: cannot be opened as an Excel workbook ({error})") from error
+        raise InputError(f"{name}: cannot be opened as an Excel workbook ({error})") from error
     with archive:
         entries = archive.infolist()
         if sum(entry.file_size for entry in entries) > MAX_XML_BYTES:
-            raise InputError(f"{path}: unpacks to more than {MAX_XML_BYTES // 1024**3} GiB")
+            raise InputError(f"{name}: unpacks to more than {MAX_XML_BYTES // 1024**3} GiB")
         for entry in entries:
             ratio = entry.file_size / max(entry.compress_size, 1)
             if entry.file_size > BOMB_MIN_BYTES and ratio > BOMB_RATIO:
                 raise InputError(
-                    f"{path}: {entry.filename} unpacks {ratio:.0f} times larger than it is stored "
+                    f"{name}: {entry.filename} unpacks {ratio:.0f} times larger than it is stored "
                     f"(limit {BOMB_RATIO}x): not read"
                 )
         for entry in entries:
             if entry.filename.startswith("xl/worksheets/") and entry.filename.endswith(".xml"):
-                _check_sheet_extent(path, archive, entry)
+                _check_sheet_extent(name, archive, entry)
 
 
-def _check_sheet_extent(path: Path, archive, entry) -> None:  # type: ignore[no-untyped-def]
+def _check_sheet_extent(name: str, archive, entry) -> None:  # type: ignore[no-untyped-def]
     rows = columns = 0  # columns: the widest past Z, 0 when every cell is in A-Z
     tail = b""
     with archive.open(entry) as stream:
@@ -506,18 +540,19 @@ def _check_sheet_extent(path: Path, archive, entry) -> None:  # type: ignore[no-
             if found := wide.findall(text):
                 columns = max(columns, max(map(_column_number, set(found))))
             tail = text[-200:]
-    name = entry.filename.rsplit("/", 1)[-1]
+    sheet = entry.filename.rsplit("/", 1)[-1]
     if rows > EXCEL_MAX_ROWS:
         raise InputError(
-            f"{path}: {name} reaches row {rows:,}, past Excel's last ({EXCEL_MAX_ROWS:,})"
+            f"{name}: {sheet} reaches row {rows:,}, past Excel's last ({EXCEL_MAX_ROWS:,})"
         )
     if columns > EXCEL_MAX_COLUMNS:
         raise InputError(
-            f"{path}: {name} reaches column {columns:,}, past Excel's last ({EXCEL_MAX_COLUMNS:,})"
+            f"{name}: {sheet} reaches column {columns:,}, past Excel's last ({EXCEL_MAX_COLUMNS:,})"
         )
     if rows * columns > MAX_DENSE_CELLS:
         raise InputError(
-            f"{path}: {name} spans {rows:,} rows by {columns:,} columns ({rows * columns:,} cells; "
+            f"{name}: {sheet} spans {rows:,} rows by {columns:,} columns "
+            f"({rows * columns:,} cells; "
             f"at most {MAX_DENSE_CELLS:,} are read): delete the stray cells far from the data"
         )
 
@@ -529,42 +564,43 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def _open_excel(path: Path, sheet: str | None, is_header: HeaderTest) -> Table:
+def _open_excel(source: Input, sheet: str | None, is_header: HeaderTest) -> Table:
     from python_calamine import CalamineError, CalamineWorkbook
 
-    _check_bounds(path)
+    path, label = source.local_file(), source.name
+    _check_bounds(path, label)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as error:
-        raise InputError(f"{path}: cannot be opened as an Excel workbook ({error})") from error
+        raise InputError(f"{label}: cannot be opened as an Excel workbook ({error})") from error
     visible = [
         meta.name for meta in workbook.sheets_metadata if str(meta.visible).endswith("Visible")
     ]
-    for name in _sheet_candidates(path, visible, workbook.sheet_names, sheet):
-        loaded = _load_sheet(path, workbook, name)  # parses the whole sheet: once
-        rows = _excel_rows(path, loaded, name)
+    for name in _sheet_candidates(label, visible, workbook.sheet_names, sheet):
+        loaded = _load_sheet(label, workbook, name)  # parses the whole sheet: once
+        rows = _excel_rows(label, loaded, name)
         for number, cells in rows:
             if number > HEADER_SEARCH_ROWS:
                 break
             header = [_excel_text(cell) or "" for cell in cells]
             if any(header) and (sheet is not None or is_header(header)):
-                table = _table(path, header)
+                table = _table(source, header)
                 table.epoch1904 = _uses_1904(path)
                 table.estimated_rows = max(loaded.height - number, 0)
                 table._frames = functools.partial(
-                    _sheet_frames, path, loaded, name, number, table.columns
+                    _sheet_frames, label, loaded, name, number, table.columns
                 )
                 return table
     if sheet is not None:
-        raise InputError(f"{path}: sheet {sheet!r} has no header row")
+        raise InputError(f"{label}: sheet {sheet!r} has no header row")
     raise InputError(
-        f"{path}: no sheet has a recognisable header in its first {HEADER_SEARCH_ROWS} rows "
+        f"{label}: no sheet has a recognisable header in its first {HEADER_SEARCH_ROWS} rows "
         f"(sheets: {', '.join(visible)}); pick one with --sheet"
     )
 
 
 def _sheet_candidates(
-    path: Path, visible: list[str], every: list[str], sheet: str | None
+    label: str, visible: list[str], every: list[str], sheet: str | None
 ) -> list[str]:
     if sheet is None:
         return visible
@@ -572,29 +608,29 @@ def _sheet_candidates(
         return [sheet]
     if sheet.isdigit() and 1 <= int(sheet) <= len(every):
         return [every[int(sheet) - 1]]
-    raise InputError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(every)})")
+    raise InputError(f"{label}: no sheet {sheet!r} (sheets: {', '.join(every)})")
 
 
-def _load_sheet(path: Path, workbook, name: str):
+def _load_sheet(label: str, workbook, name: str):
     try:
         return workbook.get_sheet_by_name(name)
     except Exception as error:  # calamine raises its own errors for damaged sheets
-        raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
+        raise InputError(f"{label}: sheet {name!r} cannot be read ({error})") from error
 
 
-def _excel_rows(path: Path, loaded, name: str) -> Iterator[tuple[int, list]]:
+def _excel_rows(label: str, loaded, name: str) -> Iterator[tuple[int, list]]:
     try:
         for number, cells in enumerate(loaded.iter_rows(), start=1):
             yield number, list(cells)
     except Exception as error:  # calamine raises its own errors for damaged sheets
-        raise InputError(f"{path}: sheet {name!r} cannot be read ({error})") from error
+        raise InputError(f"{label}: sheet {name!r} cannot be read ({error})") from error
 
 
 def _sheet_frames(
-    path: Path, loaded, name: str, header_row: int, columns: list[str], size: int
+    label: str, loaded, name: str, header_row: int, columns: list[str], size: int
 ) -> Iterator[pd.DataFrame]:  # type: ignore[no-untyped-def]
     """The data rows of a loaded sheet, from the row after its header (each call from there)."""
-    rows = itertools.islice(_excel_rows(path, loaded, name), header_row, None)
+    rows = itertools.islice(_excel_rows(label, loaded, name), header_row, None)
     return _excel_frames(rows, columns, size)
 
 
@@ -672,14 +708,16 @@ def _uses_1904(path: Path) -> bool:
 # ---------------------------------------------------------------- shared
 
 
-def _table(path: Path, header: list) -> Table:
+def _table(source: Input, header: list) -> Table:
     header = [(cell or "").strip().lstrip("\ufeff").strip() for cell in header]
     while header and not header[-1]:
         header.pop()
     if len(header) > MAX_COLUMNS:
-        raise InputError(f"{path}: has {len(header)} columns; at most {MAX_COLUMNS} are read")
+        raise InputError(
+            f"{source.name}: has {len(header)} columns; at most {MAX_COLUMNS} are read"
+        )
     columns = _unique([name or f"(column {index + 1})" for index, name in enumerate(header)])
-    return Table(path=path, headers=header, columns=columns)
+    return Table(source=source, headers=header, columns=columns)
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -1,0 +1,431 @@
+"""What the command line names, as the spreadsheets to read: local files, folders and globs, zip
+archives, compressed files (`.gz`, `.bz2`, `.xz`, `.zst`) and objects at fsspec URLs
+(`s3://bucket/key`, `gs://`, `az://`, ...).
+
+Every spreadsheet becomes an `Input`: a name for messages (`night.zip[calls.csv]`), the format of
+its content, a way to open that content as a fresh binary stream (decompressed on the fly: a CSV is
+never copied whole; a workbook, which a reader must seek in, is copied once into a private
+temporary file when it is not a plain local file), and the folder its outputs go to by default.
+
+Object storage goes through fsspec and the vendor's filesystem, installed as an extra
+(`invoca-upload[s3]`); credentials come only from that library's usual chain (environment, shared
+files, instance roles), never from options, and are never written anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import posixpath
+import shutil
+import tempfile
+import weakref
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, cast
+
+from uploader.errors import InputError
+
+SPREADSHEET_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
+# fsspec's names for the codecs (fsspec.compression.compr); `.zip` is an archive, read below.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+# What this tool writes beside an input: a folder or a glob of last night's exports must not take
+# yesterday's results back in as input.
+OUTPUT_MARKS = (".results.", ".retry.", ".errors.", ".requests.")
+# The extra that brings each protocol's fsspec filesystem.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+
+
+@dataclass(frozen=True)
+class Remote:
+    """An object-storage location (`s3://bucket/folder/name.csv`), with the few path operations the
+    outputs need."""
+
+    url: str
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.url.rstrip("/"))
+
+    @property
+    def suffix(self) -> str:
+        return posixpath.splitext(self.name)[1]
+
+    @property
+    def stem(self) -> str:
+        return posixpath.splitext(self.name)[0]
+
+    def __truediv__(self, name: str) -> Remote:
+        return Remote(self.url.rstrip("/") + "/" + name)
+
+    def with_name(self, name: str) -> Remote:
+        return Remote(posixpath.dirname(self.url.rstrip("/")) + "/" + name)
+
+
+Location = Path | Remote
+
+
+def is_url(text: str) -> bool:
+    protocol, separator, _ = text.partition("://")
+    return bool(separator) and protocol.isidentifier() and protocol.lower() != "file"
+
+
+def location(text: str | Path) -> Location:
+    """A place the user named for an output: a local path or an fsspec URL."""
+    if isinstance(text, str) and is_url(text):
+        return Remote(text)
+    if isinstance(text, str) and text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    return Path(text)
+
+
+def filesystem(url: str):  # type: ignore[no-untyped-def]
+    """The fsspec filesystem for a URL and the path within it; a missing extra is named."""
+    import fsspec
+
+    protocol = url.partition("://")[0].lower()
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError:
+        extra = EXTRAS.get(protocol)
+        hint = f"pip install 'invoca-upload[{extra}]'" if extra else "install its fsspec filesystem"
+        raise InputError(f"{url}: reading {protocol}:// needs an extra package: {hint}") from None
+    except ValueError as error:
+        raise InputError(f"{url}: {error}") from None
+
+
+class _Owned(io.BufferedIOBase):
+    """A readable stream that closes what it was read through (the archive, the raw file) too."""
+
+    def __init__(self, stream: IO[bytes], *owners: IO[bytes] | zipfile.ZipFile) -> None:
+        super().__init__()
+        self._stream = stream
+        self._owners = owners
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._stream.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def close(self) -> None:
+        if not self.closed:
+            for item in (self._stream, *self._owners):
+                with contextlib.suppress(Exception):
+                    item.close()
+        super().close()
+
+
+@dataclass
+class Input:
+    """One spreadsheet to read.
+
+    `name` is how messages name it; `suffix` is its content's format; `open()` gives its content
+    from the start, decompressed; `origin` is the file or object it is read from (an archive for
+    a member), `local` the plain file itself when it is one; `home` is the folder its outputs go to
+    by default, `stem` the start of their names."""
+
+    name: str
+    suffix: str
+    open: Callable[[], IO[bytes]]
+    origin: Location
+    home: Location
+    stem: str
+    local: Path | None = None
+    _copy: Path | None = field(default=None, repr=False)
+
+    @classmethod
+    def file(cls, path: str | Path) -> Input:
+        """A plain local file, as the single-file callers name it."""
+        path = Path(path)
+        return cls(
+            name=str(path),
+            suffix=path.suffix.lower(),
+            open=lambda: path.open("rb"),
+            origin=path,
+            home=path.parent,
+            stem=path.stem,
+            local=path,
+        )
+
+    @property
+    def remote(self) -> bool:
+        return isinstance(self.home, Remote)
+
+    def local_file(self) -> Path:
+        """A local file holding the content, for readers that seek (a workbook is a zip archive):
+        the file itself, or a private copy removed when this Input is collected."""
+        if self.local is not None:
+            return self.local
+        if self._copy is None:
+            folder = tempfile.mkdtemp(prefix="invoca-upload-")
+            weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+            copy = Path(folder) / f"content{self.suffix}"
+            try:
+                with self.open() as source, copy.open("wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+            except OSError as error:
+                raise InputError(f"{self.name}: cannot be read ({_reason(error)})") from error
+            self._copy = copy
+        return self._copy
+
+    def output(self, suffix: str, folder: Location | None = None) -> Location:
+        """Where an output of this input goes: `<stem><suffix>` in `folder`, else in its home."""
+        return (folder or self.home) / (self.stem + suffix)
+
+
+@dataclass
+class Unreadable:
+    """A named input that holds nothing to read, and why."""
+
+    name: str
+    problem: str
+
+
+def expand(specs: list[str]) -> list[Input | Unreadable]:
+    """The spreadsheets the command line names, in its order; a folder or glob in name order. An
+    input named twice is read once."""
+    found: list[Input | Unreadable] = []
+    for spec in specs:
+        try:
+            found.extend(_expand(spec))
+        except InputError as error:
+            found.append(Unreadable(spec, str(error)))
+    seen: set[str] = set()
+    unique = []
+    for item in found:
+        if item.name not in seen:
+            seen.add(item.name)
+            unique.append(item)
+    return unique
+
+
+def _expand(spec: str) -> Iterator[Input | Unreadable]:
+    if is_url(spec):
+        yield from _expand_remote(spec)
+        return
+    path = Path(spec.removeprefix("file://")).expanduser()
+    if path.is_dir():
+        children = sorted(child for child in path.iterdir() if child.is_file())
+        yield from _listed([str(child) for child in children], spec, _local_entry)
+    elif not path.exists() and glob.has_magic(spec):
+        yield from _listed(sorted(glob.glob(str(path))), spec, _local_entry)
+    else:
+        yield from _local_entry(str(path))
+
+
+def _expand_remote(url: str) -> Iterator[Input | Unreadable]:
+    fs, key = filesystem(url)
+
+    def entry(name: str) -> Iterator[Input | Unreadable]:
+        yield from _remote_entry(fs, name, fs.unstrip_protocol(name))
+
+    try:
+        if glob.has_magic(key):
+            yield from _listed(sorted(fs.glob(key)), url, entry)
+        elif fs.isdir(key):
+            listing = fs.ls(key, detail=True)
+            children = sorted(item["name"] for item in listing if item.get("type") == "file")
+            yield from _listed(children, url, entry)
+        else:
+            yield from _remote_entry(fs, key, url)
+    except InputError:
+        raise
+    except Exception as error:  # the filesystem's own errors: credentials, network, missing bucket
+        raise InputError(f"{url}: cannot be listed ({_reason(error)})") from error
+
+
+def _listed(
+    names: list[str], spec: str, entry: Callable[[str], Iterator[Input | Unreadable]]
+) -> Iterator[Input | Unreadable]:
+    """The spreadsheets among a folder's or a glob's files (not hidden, not this tool's outputs)."""
+    chosen = [name for name in names if _is_spreadsheet_name(posixpath.basename(name))]
+    if not chosen:
+        raise InputError(f"{spec}: holds no CSV or Excel file")
+    for name in chosen:
+        yield from entry(name)
+
+
+def _is_spreadsheet_name(name: str) -> bool:
+    lowered = name.lower()
+    if lowered.startswith((".", "~$")) or any(mark in lowered for mark in OUTPUT_MARKS):
+        return False
+    inner, _ = _split_compression(lowered)
+    return inner.endswith(SPREADSHEET_SUFFIXES) or lowered.endswith(".zip")
+
+
+def _local_entry(name: str) -> Iterator[Input | Unreadable]:
+    path = Path(name)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder inside a folder; name it on its own")
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InputError(f"{path}: is not a regular file")
+    inner, compression = _split_compression(path.name)
+    opened = lambda: path.open("rb")  # noqa: E731
+    if path.suffix.lower() == ".zip":
+        yield from _members(str(path), opened, path, path.stem)
+    elif compression:
+        yield _compressed(str(path), inner, opened, path, compression)
+    else:
+        yield Input.file(path)
+
+
+def _remote_entry(fs, key: str, url: str) -> Iterator[Input | Unreadable]:  # type: ignore[no-untyped-def]
+    if not fs.exists(key):
+        raise InputError(f"{url}: no such object")
+    name = posixpath.basename(key)
+    inner, compression = _split_compression(name)
+
+    def raw() -> IO[bytes]:
+        try:
+            return fs.open(key, "rb")
+        except Exception as error:
+            raise InputError(f"{url}: cannot be read ({_reason(error)})") from error
+
+    origin = Remote(url)
+    if name.lower().endswith(".zip"):
+        yield from _members(url, raw, origin, posixpath.splitext(name)[0])
+    elif compression:
+        yield _compressed(url, inner, raw, origin, compression)
+    else:
+        stem, suffix = posixpath.splitext(name)
+        home = _parent(origin)
+        yield Input(name=url, suffix=suffix.lower(), open=raw, origin=origin, home=home, stem=stem)
+
+
+def _split_compression(name: str) -> tuple[str, str | None]:
+    """`calls.csv.gz` -> (`calls.csv`, "gzip")."""
+    stem, suffix = posixpath.splitext(name)
+    compression = COMPRESSIONS.get(suffix.lower())
+    return (stem, compression) if compression else (name, None)
+
+
+def _compressed(
+    name: str,
+    inner: str,
+    raw: Callable[[], IO[bytes]],
+    origin: Location,
+    compression: str,
+    stem: str | None = None,
+) -> Input:
+    from fsspec.compression import compr
+
+    codec = compr.get(compression)
+    if codec is None:
+        extra = "zstd" if compression == "zstd" else compression
+        raise InputError(
+            f"{name}: reading {compression} files needs pip install 'invoca-upload[{extra}]'"
+        )
+
+    def opened() -> IO[bytes]:
+        stream = raw()
+        return cast(IO[bytes], _Owned(codec(stream, mode="rb"), stream))
+
+    inner_stem, suffix = posixpath.splitext(inner)
+    return Input(
+        name=name,
+        suffix=suffix.lower(),
+        open=opened,
+        origin=origin,
+        home=_parent(origin),
+        stem=stem or inner_stem,
+    )
+
+
+def _members(
+    name: str, raw: Callable[[], IO[bytes]], origin: Location, stem: str
+) -> Iterator[Input | Unreadable]:
+    """The spreadsheets in a zip archive, in the archive's order; each is read from the archive
+    (streamed, decompressed on the fly). Outputs: `<zip stem>.<member stem>.results.csv`, or
+    `<zip stem>.results.csv` when the archive holds one spreadsheet."""
+    try:
+        with raw() as stream, zipfile.ZipFile(stream) as archive:
+            entries = [
+                entry
+                for entry in archive.infolist()
+                if not entry.is_dir()
+                and not entry.filename.startswith("__MACOSX/")
+                and _is_spreadsheet_name(posixpath.basename(entry.filename))
+                and not entry.filename.lower().endswith(".zip")
+            ]
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputError(f"{name}: cannot be opened as a zip archive ({_reason(error)})") from error
+    if not entries:
+        raise InputError(f"{name}: the zip archive holds no CSV or Excel file")
+    for entry in entries:
+        member = entry.filename
+        inner, compression = _split_compression(posixpath.basename(member))
+        member_stem, suffix = posixpath.splitext(inner)
+        label = f"{name}[{member}]"
+        if entry.flag_bits & 0x1:
+            yield Unreadable(label, f"{label}: is encrypted; unpack it first")
+            continue
+
+        def opened(member: str = member) -> IO[bytes]:
+            stream = raw()
+            archive = zipfile.ZipFile(stream)
+            return cast(IO[bytes], _Owned(archive.open(member), archive, stream))
+
+        output_stem = stem if len(entries) == 1 else f"{stem}.{member_stem}"
+        if compression:
+            yield _compressed(label, inner, opened, origin, compression, output_stem)
+            continue
+        yield Input(
+            name=label,
+            suffix=suffix.lower(),
+            open=opened,
+            origin=origin,
+            home=_parent(origin),
+            stem=output_stem,
+        )
+
+
+def _parent(origin: Location) -> Location:
+    return Remote(posixpath.dirname(origin.url)) if isinstance(origin, Remote) else origin.parent
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def single_input(spec: str) -> Input:
+    """The one spreadsheet a path or URL names (for `validate` and the single-file API)."""
+    found = list(_expand_one(spec))
+    for item in found:
+        if isinstance(item, Unreadable):
+            raise InputError(item.problem)
+    if len(found) != 1:
+        names = ", ".join(item.name for item in found[:5])
+        raise InputError(f"{spec}: holds {len(found)} spreadsheets ({names}); name one")
+    item = found[0]
+    assert isinstance(item, Input)
+    return item
+
+
+def _expand_one(spec: str) -> Iterator[Input | Unreadable]:
+    if is_url(spec):
+        fs, key = filesystem(spec)
+        try:
+            yield from _remote_entry(fs, key, spec)
+        except InputError:
+            raise
+        except Exception as error:  # the filesystem's own errors: credentials, network
+            raise InputError(f"{spec}: cannot be read ({_reason(error)})") from error
+        return
+    path = Path(spec)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a spreadsheet")
+    yield from _local_entry(spec)
