@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from tests.conftest import HEADER, call_row, write_csv, write_xlsx
 from uploader.cli import cli
 from uploader.errors import InputError, UploaderError
+from uploader.inputs import Input
 from uploader.pipeline import validate_file
 from uploader.profiles import load_profile
-from uploader.inputs import Input
 from uploader.sources import _csv_header, _pandas_frames, detect_encoding, open_table
 
 PROFILE = load_profile("invoca")

@@ -629,7 +629,11 @@ def _print_problems(summary: dict) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(format="invoca-upload: %(message)s", level=logging.INFO, stream=sys.stderr)
+    # Our own INFO lines; other libraries' (botocore's "Found credentials ...") from WARNING up.
+    logging.basicConfig(
+        format="invoca-upload: %(message)s", level=logging.WARNING, stream=sys.stderr
+    )
+    logging.getLogger("uploader").setLevel(logging.INFO)
     code = _run_cli()
     # Everything is written and the exit code chosen: a late Ctrl-C must not turn it into a signal.
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -241,7 +241,7 @@ def _expand_remote(url: str) -> Iterator[Input | Unreadable]:
     except InputError:
         raise
     except Exception as error:  # the filesystem's own errors: credentials, network, missing bucket
-        raise InputError(f"{url}: cannot be listed ({_reason(error)})") from error
+        raise InputError(f"{url}: cannot be read ({_reason(error)})") from error
 
 
 def _listed(

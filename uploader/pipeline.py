@@ -435,7 +435,9 @@ class Run:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise OutputError(f"--out-dir {folder}: cannot be made ({error.strerror})") from None
+                raise OutputError(
+                    f"--out-dir {folder}: cannot be made ({error.strerror})"
+                ) from None
         return lambda: Outputs(
             results,
             retry,

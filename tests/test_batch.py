@@ -1,0 +1,269 @@
+"""A night of exports in one command: several files (compressed, zipped, in a bucket), one journal,
+one results file per input, one summary and one exit code; every call stored exactly once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.conftest import TOKEN, call_row, wait_for, write_csv
+from tests.test_upload import assert_exactly_once, read_results, run_cli
+
+
+def night_args(url: str, journal, *inputs) -> list[str]:
+    return [
+        "upload",
+        *map(str, inputs),
+        "--base-url",
+        url,
+        "--campaign-id",
+        "85",
+        "--journal",
+        str(journal),
+        "--rate",
+        "0",
+    ]
+
+
+def test_several_inputs_one_journal_one_summary_and_a_broken_file_reported(tmp_path, sandbox):
+    a = write_csv(tmp_path / "a.csv", [call_row(f"a{i}") for i in range(3)])
+    b = tmp_path / "b.csv.gz"
+    b.write_bytes(gzip.compress(write_csv(tmp_path / "b-plain.csv", [call_row("b0")]).read_bytes()))
+    (tmp_path / "broken.csv").write_bytes(b"\x00\x01binary")
+    summary_path = tmp_path / "night.json"
+    result = run_cli(
+        *night_args(sandbox.url, tmp_path / "j.sqlite", a, tmp_path / "broken.csv", b),
+        "--summary-json",
+        str(summary_path),
+    )
+    assert result.exit_code == 1, result.output
+    assert sorted(c["id"] for c in sandbox.calls()) == ["a0", "a1", "a2", "b0"]
+    assert [r["status"] for r in read_results(tmp_path / "a.results.csv")] == ["created"] * 3
+    assert [r["status"] for r in read_results(tmp_path / "b.results.csv")] == ["created"]
+    summary = json.loads(summary_path.read_text())
+    assert summary["exit_code"] == 1
+    assert summary["counts"]["created"] == 4 and summary["unreadable"] == 1
+    assert [item["input"] for item in summary["inputs"]] == [
+        str(a),
+        str(b),
+        str(tmp_path / "broken.csv"),
+    ]
+    assert "NUL bytes" in summary["inputs"][2]["error"]
+    assert "broken.csv: not read" in result.output and "All 3 inputs: 4 rows" in result.output
+
+
+def test_fail_fast_stops_at_the_first_input_that_cannot_be_read(tmp_path, sandbox):
+    a = write_csv(tmp_path / "a.csv", [call_row("a0")])
+    c = write_csv(tmp_path / "c.csv", [call_row("c0")])
+    result = run_cli(
+        *night_args(sandbox.url, tmp_path / "j.sqlite", a, tmp_path / "missing.csv", c),
+        "--fail-fast",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
+    assert result.exit_code == 1, result.output
+    assert [c["id"] for c in sandbox.calls()] == ["a0"]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["not_started"] == 1 and summary["inputs"][-1] == {
+        "input": str(c),
+        "not_started": True,
+    }
+    assert not (tmp_path / "c.results.csv").exists()
+
+
+def test_only_unreadable_inputs_cannot_start(tmp_path, sandbox):
+    result = run_cli(
+        *night_args(sandbox.url, tmp_path / "j.sqlite", tmp_path / "x.csv", tmp_path / "y.csv")
+    )
+    assert result.exit_code == 2, result.output
+    assert sandbox.requests() == []
+
+
+def test_overlapping_exports_store_each_call_once(tmp_path, sandbox):
+    monday = write_csv(tmp_path / "monday.csv", [call_row(f"m{i}") for i in range(5)])
+    tuesday = write_csv(tmp_path / "tuesday.csv", [call_row(f"m{i}") for i in range(3, 8)])
+    with zipfile.ZipFile(tmp_path / "night.zip", "w") as archive:
+        archive.write(monday, "monday.csv")
+        archive.write(tuesday, "tuesday.csv")
+    result = run_cli(*night_args(sandbox.url, tmp_path / "j.sqlite", tmp_path / "night.zip"))
+    assert result.exit_code == 0, result.output
+    assert_exactly_once(sandbox, [f"m{i}" for i in range(8)])
+    second = read_results(tmp_path / "night.tuesday.results.csv")
+    assert [r["status"] for r in second] == ["already_uploaded"] * 2 + ["created"] * 3
+
+
+def test_results_and_retry_file_name_one_file_so_several_inputs_use_out_dir(tmp_path, sandbox):
+    a = write_csv(tmp_path / "a.csv", [call_row("a0")])
+    b = write_csv(tmp_path / "b.csv", [call_row("b0")])
+    refused = run_cli(*night_args(sandbox.url, tmp_path / "j.sqlite", a, b), "--results", "r.csv")
+    assert refused.exit_code == 2 and "--out-dir" in refused.output
+    out = tmp_path / "out" / "night"
+    result = run_cli(*night_args(sandbox.url, tmp_path / "j.sqlite", a, b), "--out-dir", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.results.csv", "b.results.csv"]
+
+
+def test_two_inputs_that_would_write_one_results_file_are_refused(tmp_path, sandbox):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        write_csv(tmp_path / folder / "calls.csv", [call_row(folder)])
+    result = run_cli(
+        *night_args(sandbox.url, tmp_path / "j.sqlite", tmp_path / "x", tmp_path / "y"),
+        "--out-dir",
+        str(tmp_path / "out"),
+    )
+    assert result.exit_code == 2 and "would both write" in result.output
+    assert sandbox.requests() == []
+
+
+def test_kill_9_in_the_second_file_then_the_same_command_sends_only_the_rest(
+    tmp_path, make_sandbox
+):
+    box = make_sandbox(latency_ms=5)
+    first = write_csv(tmp_path / "first.csv", [call_row(f"f{i}") for i in range(50)])
+    second = write_csv(tmp_path / "second.csv", [call_row(f"s{i}") for i in range(300)])
+    args = [
+        *night_args(box.url, tmp_path / "j.sqlite", first, second),
+        "--rate",
+        "100",
+        "--concurrency",
+        "4",
+        "--no-progress",
+    ]
+    env = {**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "uploader", *args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: sum(r.get("id", "").startswith("s") for r in box.requests()) >= 40)
+    process.kill()
+    process.wait(10)
+    assert len(box.calls()) < 350
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_exactly_once(box, [f"f{i}" for i in range(50)] + [f"s{i}" for i in range(300)], 4)
+    firsts = read_results(tmp_path / "first.results.csv")
+    assert {r["status"] for r in firsts} == {"already_uploaded"}
+
+
+# ---------------------------------------------------------------- object storage
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's) on loopback, for the whole session."""
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server, monkeypatch, request):
+    """A new bucket; credentials and endpoint from the environment, as the AWS chain reads them."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "night-job")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "night-job-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    name = "night-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    fs.mkdir(name)
+    return fs, name
+
+
+def test_a_night_in_a_bucket_uploads_and_writes_results_back(tmp_path, sandbox, bucket):
+    fs, name = bucket
+    a = write_csv(tmp_path / "a.csv", [call_row(f"a{i}") for i in range(3)])
+    fs.pipe(f"{name}/2026-11-25/a.csv.gz", gzip.compress(a.read_bytes()))
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as archive:
+        archive.writestr("b.csv", write_csv(tmp_path / "b.csv", [call_row("b0")]).read_bytes())
+    fs.put_file(str(tmp_path / "b.zip"), f"{name}/2026-11-25/b.zip")
+    fs.pipe(f"{name}/2026-11-25/a.results.csv", b"yesterday's, not an input")
+    result = run_cli(
+        *night_args(sandbox.url, tmp_path / "j.sqlite", f"s3://{name}/2026-11-25/"),
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(c["id"] for c in sandbox.calls()) == ["a0", "a1", "a2", "b0"]
+    fs.invalidate_cache()
+    written = fs.cat(f"{name}/2026-11-25/a.results.csv").decode("utf-8-sig").splitlines()
+    assert written[0].startswith("row,external_call_unique_id,status,cuid")
+    assert [line.split(",")[2] for line in written[1:]] == ["created"] * 3
+    assert fs.exists(f"{name}/2026-11-25/b.results.csv")
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["inputs"][0]["files"]["results"] == f"s3://{name}/2026-11-25/a.results.csv"
+
+
+def test_a_missing_object_is_reported_and_the_rest_still_goes(tmp_path, sandbox, bucket):
+    fs, name = bucket
+    fs.pipe(f"{name}/c.csv", write_csv(tmp_path / "c.csv", [call_row("c0")]).read_bytes())
+    result = run_cli(
+        *night_args(
+            sandbox.url, tmp_path / "j.sqlite", f"s3://{name}/gone.csv", f"s3://{name}/c.csv"
+        ),
+        "--out-dir",
+        str(tmp_path / "results"),
+    )
+    assert result.exit_code == 1, result.output
+    assert f"s3://{name}/gone.csv: no such object" in result.output
+    assert [c["id"] for c in sandbox.calls()] == ["c0"]
+    assert (tmp_path / "results" / "c.results.csv").exists()
+
+
+def test_wrong_credentials_are_a_clear_message_not_a_traceback(tmp_path, sandbox):
+    """A server that checks credentials (moto, IAM enforced) asked with keys it never issued."""
+    pytest.importorskip("s3fs")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from moto.server import ThreadedMotoServer; import time;"
+            "s = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False); s.start();"
+            "print(s.get_host_and_port()[1], flush=True); time.sleep(120)",
+        ],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        port = int(server.stdout.readline())
+        env = {
+            **os.environ,
+            "INVOCA_OAUTH_TOKEN": TOKEN,
+            "AWS_ACCESS_KEY_ID": "AKIANOTISSUEDBYTHEM",
+            "AWS_SECRET_ACCESS_KEY": "wrong",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+        }
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "uploader",
+                *night_args(sandbox.url, tmp_path / "j", "s3://night/a.csv"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.kill()
+        server.wait(10)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "s3://night/a.csv" in done.stderr, done.stderr
+    assert "wrong" not in done.stderr  # the secret is never shown

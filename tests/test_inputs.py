@@ -1,0 +1,167 @@
+"""What the command line can name as input: folders, globs, zip archives, compressed files. Each is
+read exactly as the same spreadsheet stored plainly: same cells, row numbers, encoding and
+messages, with the message naming the input as the user named it."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import HEADER, call_row, write_csv, write_xlsx
+from uploader.errors import InputError
+from uploader.inputs import Input, Remote, Unreadable, expand, filesystem, single_input
+from uploader.profiles import load_profile
+from uploader.sources import open_table
+
+PROFILE = load_profile("invoca")
+COMPRESS = {
+    ".gz": gzip.compress,
+    ".bz2": bz2.compress,
+    ".xz": lzma.compress,
+}
+
+
+def _zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
+COMPRESS[".zst"] = _zstd
+
+
+def cells(source) -> pd.DataFrame:
+    table = open_table(source, is_header=PROFILE.is_header)
+    return pd.concat([chunk.text for chunk in table.chunks(3)])
+
+
+def names(items) -> list[str]:
+    return [Path(item.name).name if not item.name.endswith("]") else item.name for item in items]
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESS))
+def test_a_compressed_csv_reads_exactly_as_the_plain_one(tmp_path, suffix):
+    rows = [call_row(f"c{i}", calling_phone_number="Café 312 555 0143") for i in range(8)]
+    plain = write_csv(tmp_path / "calls.csv", rows, encoding="cp1252")
+    packed = tmp_path / f"calls.csv{suffix}"
+    packed.write_bytes(COMPRESS[suffix](plain.read_bytes()))
+    source = single_input(str(packed))
+    assert (source.suffix, source.stem, source.home) == (".csv", "calls", tmp_path)
+    assert source.local is None and source.origin == packed
+    pd.testing.assert_frame_equal(cells(source), cells(plain))
+    assert cells(source).index.tolist() == list(range(2, 10))
+
+
+def test_a_problem_in_a_compressed_file_names_it(tmp_path):
+    text = ",".join(HEADER) + '\nid-1,"2024-03-05\n'
+    (tmp_path / "broken.csv.gz").write_bytes(gzip.compress(text.encode()))
+    with pytest.raises(InputError, match=r"^\S*broken\.csv\.gz: row 2: a quote is opened"):
+        cells(str(tmp_path / "broken.csv.gz"))
+
+
+def test_a_zip_holds_one_input_per_spreadsheet_named_after_archive_and_member(tmp_path):
+    write_csv(tmp_path / "a.csv", [call_row("z1")])
+    write_xlsx(tmp_path / "b.xlsx", [HEADER, list(call_row("z2").values())])
+    with zipfile.ZipFile(tmp_path / "night.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(tmp_path / "a.csv", "exports/a.csv")
+        archive.write(tmp_path / "b.xlsx", "b.xlsx")
+        archive.writestr("__MACOSX/._a.csv", b"junk")
+        archive.writestr("README.md", b"not a spreadsheet")
+    found = expand([str(tmp_path / "night.zip")])
+    assert [item.name for item in found] == [
+        f"{tmp_path}/night.zip[exports/a.csv]",
+        f"{tmp_path}/night.zip[b.xlsx]",
+    ]
+    first, second = found
+    assert isinstance(first, Input) and isinstance(second, Input)
+    assert first.output(".results.csv") == tmp_path / "night.a.results.csv"
+    assert second.output(".results.xlsx") == tmp_path / "night.b.results.xlsx"
+    assert cells(first)["external_call_unique_id"].tolist() == ["z1"]
+    assert cells(second)["external_call_unique_id"].tolist() == ["z2"]
+
+
+def test_a_zip_of_one_spreadsheet_writes_outputs_under_the_archives_name(tmp_path):
+    write_csv(tmp_path / "export-2026-11-25.csv", [call_row("z1")])
+    with zipfile.ZipFile(tmp_path / "night.zip", "w") as archive:
+        archive.write(tmp_path / "export-2026-11-25.csv", "export-2026-11-25.csv")
+    (source,) = expand([str(tmp_path / "night.zip")])
+    assert isinstance(source, Input)
+    assert source.output(".results.csv") == tmp_path / "night.results.csv"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"PK\x03\x04 not really", "cannot be opened as a zip archive"), (None, "holds no CSV")],
+)
+def test_a_zip_without_spreadsheets_is_unreadable_with_a_reason(tmp_path, content, problem):
+    path = tmp_path / "night.zip"
+    if content is None:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.pdf", b"%PDF")
+    else:
+        path.write_bytes(content)
+    (item,) = expand([str(path)])
+    assert isinstance(item, Unreadable) and problem in item.problem and str(path) in item.problem
+
+
+def test_a_folder_gives_its_spreadsheets_in_name_order_without_our_own_outputs(tmp_path):
+    folder = tmp_path / "2026-11-25"
+    folder.mkdir()
+    for name in ("b.csv", "a.csv.gz", "c.xlsx"):
+        (folder / name).write_bytes(b"x")
+    for name in ("a.results.csv", "b.retry.csv", "a.errors.csv", "x.requests.jsonl", ".hidden.csv"):
+        (folder / name).write_bytes(b"x")
+    (folder / "notes.pdf").write_bytes(b"x")
+    (folder / "sub").mkdir()
+    assert names(expand([str(folder)])) == ["a.csv.gz", "b.csv", "c.xlsx"]
+    assert names(expand([str(folder / "*.csv*")])) == ["a.csv.gz", "b.csv"]
+
+
+def test_inputs_named_twice_are_read_once_and_missing_ones_reported(tmp_path):
+    plain = write_csv(tmp_path / "calls.csv", [call_row("a")])
+    found = expand(
+        [str(plain), str(tmp_path / "missing.csv"), str(plain), str(tmp_path / "*.nope")]
+    )
+    assert [type(item).__name__ for item in found] == ["Input", "Unreadable", "Unreadable"]
+    assert "no such file" in found[1].problem
+    assert "holds no CSV or Excel file" in found[2].problem
+
+
+def test_a_compressed_workbook_is_read_through_a_private_copy(tmp_path):
+    book = write_xlsx(tmp_path / "calls.xlsx", [HEADER, list(call_row("w1").values())])
+    packed = tmp_path / "calls.xlsx.gz"
+    packed.write_bytes(gzip.compress(book.read_bytes()))
+    source = single_input(str(packed))
+    assert cells(source)["external_call_unique_id"].tolist() == ["w1"]
+    copy = source.local_file()
+    assert copy.exists() and copy != book
+    del source
+    import gc
+
+    gc.collect()
+    assert not copy.exists()
+
+
+def test_a_protocol_without_its_extra_names_the_package_to_install():
+    pytest.importorskip("fsspec")
+    try:
+        import gcsfs  # noqa: F401
+
+        pytest.skip("gcsfs is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(InputError, match=r"pip install 'invoca-upload\[gcs\]'"):
+        filesystem("gs://bucket/calls.csv")
+
+
+def test_a_remote_location_keeps_its_url_through_path_operations():
+    results = Remote("s3://bucket/night/calls.csv").with_name("calls.results.csv")
+    assert str(results) == "s3://bucket/night/calls.results.csv"
+    assert (results.suffix, results.stem) == (".csv", "calls.results")
+    assert str(Remote("s3://bucket/out/") / "a.csv") == "s3://bucket/out/a.csv"
