@@ -5,6 +5,7 @@ summary = upload("calls.xlsx", campaign_id="85", token="...")
 print(summary.counts, summary.exit_code)
 """
 
+from uploader.batch import BatchSummary, upload_all
 from uploader.errors import (
     ConfigError,
     ExitCode,
@@ -21,6 +22,7 @@ from uploader.pipeline import RunSummary, upload, validate_file
 from uploader.settings import Options
 
 __all__ = [
+    "BatchSummary",
     "ConfigError",
     "ExitCode",
     "InputError",
@@ -34,5 +36,6 @@ __all__ = [
     "TransportError",
     "UploaderError",
     "upload",
+    "upload_all",
     "validate_file",
 ]
