@@ -186,5 +186,5 @@ def _check_distinct(sources: list[Input], options: Options) -> None:
         if other != source.name:
             raise ConfigError(
                 f"{other} and {source.name} would both write {results}; "
-                "upload them in separate runs or without --out-dir"
+                "upload them in separate runs (or into separate --out-dir folders)"
             )
