@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		echo "note: no Chromium here, so the web page's browser tests are skipped (apt-get install chromium)"
 	$(BIN)/python -m pytest -q
 
 lint: install

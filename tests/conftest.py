@@ -117,6 +117,7 @@ def _isolated(tmp_path: Path, monkeypatch):
         if key.startswith("INVOCA_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:

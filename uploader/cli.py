@@ -564,6 +564,67 @@ def demo(out: Path) -> None:
     sys.exit(run_demo(out, echo=click.echo))
 
 
+@cli.command(cls=ConfiguredCommand)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option("--no-browser", is_flag=True, default=False, help="Do not open a browser.")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the files given to the page and their results. "
+    "Default: ui/ in the user's data folder.",
+)
+@target_options
+@pace_options
+@option_for("journal")
+@common_options
+@library_errors
+def ui(port: int, no_browser: bool, work_dir: Path | None, **kwargs: Any) -> None:
+    """Open the analyst's workbench: a local web page from file to results.
+
+    The same checks, journal and sender as the command line: drop a CSV or workbook, choose
+    the settings, fix the rows with problems in the page, upload with live progress, download
+    the results. It listens on 127.0.0.1 only; the address it prints carries a key for this
+    launch. The API token typed into the page stays in this process's memory.
+
+    \b
+    Examples:
+      invoca-upload ui
+      invoca-upload ui --port 8800 --no-browser
+      invoca-upload ui --base-url http://127.0.0.1:8765   # rehearse against the sandbox
+    """
+    import asyncio
+    import webbrowser
+
+    import platformdirs
+
+    from uploader.ui.server import Workbench, serve
+
+    options = _options(kwargs)
+    folder = work_dir or Path(platformdirs.user_data_dir("invoca-upload")) / "ui"
+    folder.mkdir(parents=True, exist_ok=True)
+    bench = Workbench(options=options, work_dir=folder)
+
+    def announce(address: str) -> None:
+        click.echo(f"invoca-upload ui: open {address}  (Ctrl-C to stop)")
+        sys.stdout.flush()
+        if not no_browser:
+            webbrowser.open(address)
+
+    try:
+        asyncio.run(serve(bench, announce=announce, port=port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        click.echo(f"invoca-upload: error: cannot listen on 127.0.0.1:{port} ({error})", err=True)
+        sys.exit(2)
+
+
 # ---------------------------------------------------------------- output
 
 

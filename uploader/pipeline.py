@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from uploader.control import RunControl
 from uploader.errors import ConfigError, InputError, OutputError, RowError, exit_code_for
 from uploader.files import same_file
 from uploader.inputs import Input, Location, location, single_input
@@ -284,9 +285,11 @@ def validate_file(
     options: Options | None = None,
     *,
     report: str | Path | None = None,
+    on_chunk: Callable[[Chunk, ValidatedRows], None] | None = None,
     **overrides: object,
 ) -> RunSummary:
-    """Read and check every row without sending anything; write `<stem>.errors.csv`."""
+    """Read and check every row without sending anything; write `<stem>.errors.csv`. `on_chunk`
+    sees each chunk's cells with its problems (the web page shows the rows to fix)."""
     options = Options.build(options, **overrides)
     source = single_input(str(path))
     started = time.monotonic()
@@ -306,6 +309,8 @@ def validate_file(
         for chunk, checked in prepared.rows(options.chunk_size):
             for row in sorted(checked.errors):
                 errors_file.write(checked.errors[row])
+            if on_chunk is not None:
+                on_chunk(chunk, checked)
             summary.counts[INVALID] += len(checked.errors)
             summary.counts[SKIPPED] += len(checked.skipped)
             summary.counts["valid"] += len(chunk) - len(checked.errors) - len(checked.skipped)
@@ -340,17 +345,19 @@ def upload(
     options: Options | None = None,
     *,
     handle_signals: bool = False,
+    control: RunControl | None = None,
     **overrides: object,
 ) -> RunSummary:
     """Validate, map and send every row of one spreadsheet (a path or URL, compressed or not);
     write its results (and retry) file. For several inputs see `upload_all()`.
 
     With `handle_signals` (the command line asks for it), SIGINT and SIGTERM stop the run gently
-    (exit 4) instead of raising KeyboardInterrupt; a library caller keeps its own handling."""
+    (exit 4) instead of raising KeyboardInterrupt; a library caller keeps its own handling. A
+    `control` lets another thread follow the progress and stop the run the same way."""
     options = Options.build(options, **overrides)
     token = target_token(options)
     source = path if isinstance(path, Input) else single_input(str(path))
-    run = Run(source, options, token, handle_signals=handle_signals)
+    run = Run(source, options, token, handle_signals=handle_signals, control=control)
     with restored_signals(handle_signals):
         return run.perform()
 
@@ -393,8 +400,10 @@ class Run:
         handle_signals: bool = False,
         journal: Journal | None = None,
         writes_summary: bool = True,
+        control: RunControl | None = None,
     ) -> None:
         self.source = source
+        self.control = control
         self.shared_journal = journal
         self.writes_summary = writes_summary  # False: the batch writes --summary-json
         self.handle_signals = handle_signals
@@ -479,7 +488,10 @@ class Run:
             requests_file = RequestsFile(self._requests_path()) if options.dry_run else None
             stack.callback(self._finish, prepared, outputs, requests_file)
             progress = Progress(
-                prepared.table.estimated_rows, enabled=options.progress, what="rows"
+                prepared.table.estimated_rows,
+                enabled=options.progress,
+                what="rows",
+                listener=self.control.update if self.control else None,
             )
             stack.callback(progress.close)
             from uploader.flow import ReorderWindow
@@ -493,9 +505,13 @@ class Run:
             sink = await stack.enter_async_context(self._sink(journal, requests_file, arrived))
             if journal is not None:
                 journal.start_run(self.source.name)
+            interrupt = self._interrupter(sink)
             if self.handle_signals:
-                self._install_signals(sink)
+                self._install_signals(interrupt)
                 stack.callback(self._remove_signals)
+            if self.control is not None:
+                self.control.attach(interrupt)
+                stack.callback(self.control.detach)
             await self._flow(prepared, journal, sink, window, arrived, progress)
         return self.summary
 
@@ -617,9 +633,10 @@ class Run:
             sending=not self.options.dry_run,
         )
 
-    def _install_signals(self, sink) -> None:
-        """SIGINT/SIGTERM (asked for by the command line): the first stops taking rows and lets
-        the requests in flight finish (DRAIN_SECONDS at most), the second stops at once."""
+    def _interrupter(self, sink) -> Callable[[], None]:
+        """What SIGINT/SIGTERM (asked for by the command line) and a RunControl's stop() do: the
+        first stops taking rows and lets the requests in flight finish (DRAIN_SECONDS at most),
+        the second stops at once."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
 
@@ -635,6 +652,10 @@ class Run:
             elif task is not None:
                 task.cancel()
 
+        return interrupt
+
+    def _install_signals(self, interrupt: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
         # Outside the main thread (a notebook, a worker) Python's default handling applies.
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

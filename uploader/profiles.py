@@ -489,6 +489,75 @@ def _with_hint(missing: str, profile: Profile, headers: list[str]) -> str:
     return missing
 
 
+# ---------------------------------------------------------------- choosing and saving
+
+
+def suggest_profile(headers: list[str]) -> str | None:
+    """The profile (built-in or saved) that recognises these headers and matches most fields."""
+    keys = {header_key(header) for header in headers}
+    best, best_score = None, 0
+    for name in [*builtin_profiles(), *saved_profiles()]:
+        try:
+            profile = load_profile(name)
+        except ConfigError:
+            continue  # a broken saved profile is reported when it is chosen
+        if not profile.is_header(headers):
+            continue
+        score = sum(
+            any(header_key(alias) in keys for alias in aliases)
+            for aliases in profile.columns.values()
+        )
+        if score > best_score:
+            best, best_score = name, score
+    return best
+
+
+def field_matches(profile: Profile, headers: list[str]) -> dict[str, str | None]:
+    """Each column field of the profile and the header it reads (None when the file has none)."""
+    by_key = {header_key(header): header for header in reversed(headers) if header}
+    return {
+        field_name: next(
+            (by_key[header_key(alias)] for alias in aliases if header_key(alias) in by_key), None
+        )
+        for field_name, aliases in profile.columns.items()
+    }
+
+
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def save_profile(name: str, base: str, mapping: dict[str, str]) -> Path:
+    """A copy of the profile `base` (its rules, comments and citations kept) in which each field
+    of `mapping` reads the given header first; saved under `name` for later runs (`--profile
+    NAME` finds it too)."""
+    import tomlkit
+
+    if not PROFILE_NAME.fullmatch(name) or name in builtin_profiles():
+        raise ConfigError(
+            f"profile name {name!r}: use letters, digits, - and _ (not a built-in profile's name)"
+        )
+    document = tomlkit.parse(_profile_file(base).read_text(encoding="utf-8"))
+    document["name"] = name
+    document["description"] = f"{base}, with columns mapped on the web page"
+    columns = document.setdefault("columns", tomlkit.table())
+    for field_name, header in mapping.items():
+        if field_name not in CALL_FIELDS and field_name not in PSEUDO_FIELDS:
+            raise ConfigError(f"{field_name} is not a call field")
+        if not header.strip():
+            continue
+        before = [alias for alias in columns.get(field_name, []) if alias != header]
+        columns[field_name] = [header, *before]
+    text = tomlkit.dumps(document)
+    profile_from_dict(tomllib.loads(text), name)  # what is saved must load
+    from uploader.files import write_text
+
+    folder = user_profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    write_text(path, text)
+    return path
+
+
 # ---------------------------------------------------------------- loading
 
 
@@ -503,15 +572,38 @@ def builtin_profiles() -> dict[str, Traversable]:
     return dict(sorted(found.items()))
 
 
-def load_profile(name_or_path: str | Path = "invoca") -> Profile:
-    """A built-in profile by name, or a user's TOML file by path."""
+def user_profiles_dir() -> Path:
+    """Where profiles saved from the web page live (one TOML file each, usable by name)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("invoca-upload")) / "profiles"
+
+
+def saved_profiles() -> dict[str, Path]:
+    folder = user_profiles_dir()
+    if not folder.is_dir():
+        return {}
+    return {path.stem: path for path in sorted(folder.glob("*.toml")) if path.is_file()}
+
+
+def _profile_file(name_or_path: str | Path) -> Traversable | Path:
     builtin = builtin_profiles()
-    path: Traversable | Path = builtin.get(str(name_or_path)) or Path(name_or_path)
+    path: Traversable | Path = (
+        builtin.get(str(name_or_path))
+        or saved_profiles().get(str(name_or_path))
+        or Path(name_or_path)
+    )
     if not path.is_file():
         raise ConfigError(
             f"profile {str(name_or_path)!r} is neither a built-in profile "
-            f"({', '.join(builtin)}) nor a file"
+            f"({', '.join(builtin)}), a saved one, nor a file"
         )
+    return path
+
+
+def load_profile(name_or_path: str | Path = "invoca") -> Profile:
+    """A built-in profile by name, a saved one by name (see `save_profile`), or a TOML file."""
+    path = _profile_file(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:

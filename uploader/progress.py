@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -16,9 +17,19 @@ LOG_EVERY = 10.0
 
 
 class Progress:
+    """Rows done of the total, delivered and failed: shown on stderr when `enabled`, and given to
+    `listener` (the web page's run) after every change."""
+
     def __init__(
-        self, total: int | None, *, enabled: bool = True, what: str = "rows", stream=None
+        self,
+        total: int | None,
+        *,
+        enabled: bool = True,
+        what: str = "rows",
+        stream=None,
+        listener: Callable[[Progress], None] | None = None,
     ) -> None:
+        self.listener = listener
         self.stream = stream or sys.stderr
         self.total = total
         self.what = what
@@ -43,9 +54,13 @@ class Progress:
         self.advance(1)
 
     def advance(self, rows: int) -> None:
-        if not self.enabled or rows <= 0:
+        if rows <= 0:
             return
         self.done += rows
+        if self.listener is not None:
+            self.listener(self)
+        if not self.enabled:
+            return
         if self.bar is not None:
             self.bar.update(rows)
             self.bar.set_postfix(delivered=self.delivered, failed=self.failed, refresh=False)

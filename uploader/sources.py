@@ -96,6 +96,8 @@ class Table:
     columns: list[str]
     epoch1904: bool = False
     delimiter: str = ","
+    sheet: str | None = None  # a workbook's sheet read, and its first column (0 = A)
+    first_column: int = 0
     estimated_rows: int | None = None
     blank_rows: int = 0
     # text frames, or (text, typed cells) pairs for a workbook
@@ -586,6 +588,7 @@ def _open_excel(source: Input, sheet: str | None, is_header: HeaderTest) -> Tabl
             if any(header) and (sheet is not None or is_header(header)):
                 table = _table(source, header)
                 table.epoch1904 = _uses_1904(path)
+                table.sheet, table.first_column = name, loaded.start[1]
                 table.estimated_rows = max(loaded.height - number, 0)
                 table._frames = functools.partial(
                     _sheet_frames, label, loaded, name, number, table.columns

@@ -1,0 +1,348 @@
+"""The analyst's web page, driven in a real headless Chromium (Debian's package, through
+Playwright) against `invoca-upload ui` and the sandbox: drop a workbook with planted mistakes, fix
+one in the page, upload, watch the progress, download the results; and the page's defences.
+
+Browser tests run when a Chromium is installed (`.ci/run` installs Debian's); without one they are
+skipped with a message that says so. Set SCREENSHOTS=docs/screenshots to refresh the README's
+pictures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import openpyxl
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import HEADER, TOKEN, Lines, call_row, wait_for, write_csv, write_xlsx
+
+CHROMIUM = next(
+    (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
+)
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium here: apt-get install chromium to run the browser tests"
+)
+
+
+class Page:
+    """A running `invoca-upload ui`: its address (with the key), port and work folder."""
+
+    def __init__(self, process: subprocess.Popen, address: str, work: Path) -> None:
+        self.process, self.address, self.work = process, address, work
+        self.port = int(address.split(":")[2].split("/")[0])
+        self.base = f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def ui(tmp_path, sandbox):
+    def start(*extra: str, env: dict | None = None) -> Page:
+        work = tmp_path / "work"
+        command = [
+            sys.executable,
+            "-m",
+            "uploader",
+            "ui",
+            "--no-browser",
+            "--work-dir",
+            str(work),
+            "--base-url",
+            sandbox.url,
+            "--journal",
+            str(tmp_path / "journal.sqlite"),
+            *extra,
+        ]
+        environment = {k: v for k, v in os.environ.items() if k != "INVOCA_OAUTH_TOKEN"}
+        environment.update(env or {})
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
+        )
+        started.append(process)
+        line = Lines(process.stdout).wait_for(lambda text: "open http://" in text, 30)
+        return Page(process, line.split("open ")[1].split()[0], work)
+
+    started: list[subprocess.Popen] = []
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no Chromium here: apt-get install chromium to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = launched.new_context(
+            viewport={"width": 1280, "height": 800}, accept_downloads=True
+        )
+        context.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
+        yield context
+        context.close()
+        launched.close()
+
+
+def screenshot(page, name: str) -> None:
+    folder = os.environ.get("SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def planted_workbook(path: Path) -> Path:
+    """Five calls: row 3's caller has too few digits, row 5's direction is not one the API has."""
+    rows = [call_row(f"ui-{i}") for i in range(5)]
+    rows[1]["calling_phone_number"] = "(312) 555-01"
+    rows[3]["call_direction"] = "sideways"
+    return write_xlsx(path, [HEADER, *[[row[name] for name in HEADER] for row in rows]])
+
+
+@needs_browser
+def test_from_file_to_results_in_the_browser(tmp_path, ui, browser, sandbox):
+    page_server = ui()
+    page = browser.new_page()
+    page.goto(page_server.address)
+    assert page.url == page_server.base + "/"  # the key is exchanged for a cookie, then dropped
+    page.set_input_files("#file-input", str(planted_workbook(tmp_path / "calls.xlsx")))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    assert page.input_value("#profile") == "invoca"
+    page.fill("#campaign-id", "85")
+    page.fill("#timezone", "America/New_York")
+    page.click("#check-button")
+    page.wait_for_selector("#counts li[data-status=invalid]")
+    assert page.inner_text("#counts li[data-status=invalid] b") == "2"
+    bad = page.locator("#problems-table td.bad")
+    assert bad.count() == 2
+    assert "too few digits" in page.inner_text("#problems-table tr[data-row='3'] td.reason")
+    screenshot(page, "check")
+
+    # fix row 3 in the page, with the keyboard: Enter opens the cell, Enter saves and re-checks
+    page.focus("#problems-table tr[data-row='3'] td.bad")
+    page.keyboard.press("Enter")
+    page.fill("#problems-table tr[data-row='3'] td.bad input", "(312) 555-0143")
+    page.keyboard.press("Enter")
+    expect(page.locator("#counts li[data-status=invalid] b")).to_have_text("1")
+    assert page.locator("#problems-table tbody tr").count() == 1
+
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    expect(page.locator("#token-state")).to_contain_text("typed into this page")
+    assert page.input_value("#token-input") == ""  # the field is emptied; the page keeps no copy
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+    bar = page.locator("#progress")
+    assert bar.get_attribute("value") is not None
+    assert bar.evaluate("node => node.value === node.max")
+    assert page.inner_text("#result-counts li[data-status=created] b") == "4"
+    assert "sideways" in page.inner_text("#failed-table") or "direction" in page.inner_text(
+        "#failed-table"
+    )
+    page.wait_for_selector("#history-table tbody tr")
+    screenshot(page, "results")
+
+    with page.expect_download() as download:
+        page.click("#download-results")
+    saved = tmp_path / "downloaded.xlsx"
+    download.value.save_as(saved)
+    sheet = openpyxl.load_workbook(saved).active
+    header = [cell.value for cell in sheet[1]]
+    results = [
+        dict(zip(header, (cell.value for cell in row), strict=False))
+        for row in sheet.iter_rows(min_row=2)
+    ]
+    stored = {call["id"]: call for call in sandbox.calls()}
+    assert [r["status"] for r in results] == ["created"] * 3 + ["invalid", "created"]
+    assert {r["external_call_unique_id"]: r["cuid"] for r in results if r["cuid"]} == {
+        i: call["cuid"] for i, call in stored.items()
+    }
+    assert stored["ui-1"]["body"]["call"]["calling_phone_number"] == "+13125550143"
+    assert "ui-3" not in stored
+    # the typed token is nowhere on disk
+    for path in [*page_server.work.rglob("*"), tmp_path / "journal.sqlite"]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@needs_browser
+def test_stop_in_the_page_is_a_first_ctrl_c_and_the_next_upload_sends_the_rest(
+    tmp_path, ui, browser, sandbox
+):
+    ids = [f"stop-{i}" for i in range(120)]
+    path = write_csv(tmp_path / "long.csv", [call_row(i) for i in ids])
+    page_server = ui("--rate", "20", env={"INVOCA_OAUTH_TOKEN": TOKEN})
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.set_input_files("#file-input", str(path))
+    page.fill("#campaign-id", "85")
+    expect(page.locator("#token-state")).to_contain_text("set (from INVOCA_OAUTH_TOKEN)")
+    page.click("#upload-button")
+    wait_for(lambda: len(sandbox.calls()) >= 10)
+    screenshot(page, "progress")
+    page.click("#stop-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+    assert "Stopped" in page.inner_text("#result-note")
+    first = len(sandbox.calls())
+    assert 10 <= first < len(ids)
+    page.click("#upload-button")
+    expect(page.locator("#step-results")).to_be_hidden()
+    expect(page.locator("#step-results")).to_be_visible()
+    expect(page.locator("#result-note")).to_have_text("")
+    assert sorted(call["id"] for call in sandbox.calls()) == sorted(ids)
+    assert len([r for r in sandbox.requests() if r["status"] == 201]) == len(ids)
+
+
+@needs_browser
+def test_columns_mapped_in_the_page_are_saved_as_a_profile(tmp_path, ui, browser, sandbox):
+    header = [
+        "external_call_unique_id",
+        "start_time",
+        "Caller",
+        "destination_phone_number",
+        "call_direction",
+        "recording_url",
+    ]
+    rows = [{**call_row("map-0"), "Caller": "(312) 555-0143"}]
+    path = write_csv(tmp_path / "export.csv", rows, header=header)
+    page_server = ui(env={"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.set_input_files("#file-input", str(path))
+    page.fill("#campaign-id", "85")
+    page.click("#check-button")
+    page.wait_for_selector("#mapping:not([hidden])")
+    assert "calling_phone_number" in page.inner_text("#check-error")
+    page.select_option("#mapping-table select[data-field=calling_phone_number]", "Caller")
+    page.fill("#mapping-name", "my-export")
+    page.click("#mapping-save")
+    page.wait_for_selector("#counts li[data-status=valid]")
+    assert page.input_value("#profile") == "my-export"
+    saved = tmp_path / "config" / "invoca-upload" / "profiles" / "my-export.toml"
+    assert '"Caller"' in saved.read_text()
+
+
+# ---------------------------------------------------------------- defences (no browser needed)
+
+
+def fetch(
+    page: Page, path: str, *, cookie: str | None = None, data: bytes | None = None, **headers
+):
+    request = urllib.request.Request(page.base + path, data=data, headers=headers)
+    if cookie:
+        request.add_header("Cookie", cookie)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def session(page: Page) -> str:
+    status, _, headers = fetch(page, "/?key=" + page.address.split("key=")[1])
+    assert status == 302
+    cookie = headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    return cookie.split(";")[0]
+
+
+def test_the_page_refuses_requests_without_the_key_from_other_origins_or_hosts(ui):
+    page = ui()
+    assert fetch(page, "/api/state")[0] == 403
+    assert fetch(page, "/?key=wrong")[0] == 403
+    cookie = session(page)
+    status, body, headers = fetch(page, "/api/state", cookie=cookie)
+    assert status == 200 and json.loads(body)["token"] == ""
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    token = json.dumps({"token": "stolen"}).encode()
+    # a form or script on another site posting to the page
+    assert (
+        fetch(page, "/api/token", cookie=cookie, data=token, Origin="https://evil.example")[0]
+        == 403
+    )
+    assert fetch(page, "/api/token", cookie=cookie, data=token)[0] == 403  # no Origin at all
+    # DNS rebinding: the browser thinks it talks to evil.example
+    rebound = fetch(page, "/api/state", cookie=cookie, Host=f"evil.example:{page.port}")
+    assert rebound[0] == 403
+    own = {"Origin": page.base}
+    status, body, _ = fetch(
+        page, "/api/token", cookie=cookie, data=json.dumps({"token": TOKEN}).encode(), **own
+    )
+    assert status == 200 and TOKEN not in body
+    assert TOKEN not in fetch(page, "/api/state", cookie=cookie)[1]
+
+
+def test_the_page_listens_on_loopback_only(ui):
+    page = ui()
+    import socket
+
+    outside = [
+        address
+        for *_, (address, *_) in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        if not address.startswith("127.")
+    ]
+    for address in outside[:1]:
+        with pytest.raises(OSError), socket.create_connection((address, page.port), timeout=2):
+            pass
+    assert page.address.startswith("http://127.0.0.1:")
+
+
+def test_a_file_that_is_not_a_spreadsheet_is_refused_and_not_kept(ui):
+    page = ui()
+    cookie = session(page)
+    boundary = "xyz"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="../../evil.sh"\r\n\r\n'
+        f"echo hi\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(page.base + "/api/files", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Cookie", cookie)
+    request.add_header("Origin", page.base)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400 and "not a .csv" in refused.value.read().decode()
+    assert not list(page.work.rglob("evil.sh"))
+
+
+def test_a_fix_lands_in_the_cell_the_check_named_csv_and_workbook(tmp_path):
+    from uploader.settings import Options
+    from uploader.ui.cells import edit_cell
+
+    rows = [call_row("e0"), call_row("e1", calling_phone_number="Café 12")]
+    csv_path = write_csv(tmp_path / "calls.csv", rows, encoding="cp1252", delimiter=";")
+    edit_cell(csv_path, Options(), 3, "calling_phone_number", "Zoë (312) 555-0143")
+    text = csv_path.read_bytes().decode("cp1252").splitlines()
+    assert (
+        text[2].split(";")[2] == "Zoë (312) 555-0143" and text[1].split(";")[2] == "(312) 555-0143"
+    )
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Calls"
+    book.create_sheet("Notes")["A1"] = "kept"
+    for offset, row in enumerate([HEADER, [call_row("w0")[h] for h in HEADER]]):
+        for column, value in enumerate(row):
+            sheet.cell(row=3 + offset, column=3 + column, value=value)  # the table starts at C3
+    book.save(tmp_path / "calls.xlsx")
+    edit_cell(tmp_path / "calls.xlsx", Options(), 4, "call_direction", "outbound")
+    edited = openpyxl.load_workbook(tmp_path / "calls.xlsx")
+    assert edited["Calls"]["G4"].value == "outbound"  # call_direction is the 5th column from C
+    assert edited["Notes"]["A1"].value == "kept"

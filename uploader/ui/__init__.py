@@ -1,0 +1,1 @@
+"""The analyst's local web page (see server.py)."""
