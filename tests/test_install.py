@@ -155,3 +155,43 @@ def test_an_upload_from_the_installed_command_reaches_the_sandbox(installed, tmp
         assert done.returncode == 0, done.stdout + done.stderr
         assert sorted(call["id"] for call in sandbox.calls()) == ["inst-0", "inst-1", "inst-2"]
     assert json.loads((tmp_path / "s.json").read_text())["counts"]["created"] == 3
+
+
+def test_the_installed_web_page_serves_its_own_assets(installed, tmp_path):
+    """The page's HTML, script and style ship inside the wheel (no CDN, no checkout)."""
+    import urllib.request
+
+    from tests.conftest import Lines
+
+    process = subprocess.Popen(
+        [str(installed / "invoca-upload"), "ui", "--no-browser", "--work-dir", str(tmp_path / "w")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = Lines(process.stdout).wait_for(lambda text: "open http://" in text, 30)
+        address = line.split("open ")[1].split()[0]
+        base = address.split("/?")[0]
+
+        class Keep(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(Keep)
+        try:
+            opener.open(address, timeout=10)
+        except urllib.error.HTTPError as redirect:
+            cookie = redirect.headers["Set-Cookie"].split(";")[0]
+        for path, marker in [
+            ("/", "invoca-upload"),
+            ("/static/app.js", "use strict"),
+            ("/static/app.css", "--accent"),
+        ]:
+            request = urllib.request.Request(base + path, headers={"Cookie": cookie})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert marker in response.read().decode(), path
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -343,3 +343,33 @@ reason = "not a call ({value})"
     assert rows[4] == ("skipped", "withheld caller")
     assert rows[5] == ("not_sent", "")
     assert summary.exit_code == 1
+
+
+def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp_path):
+    from uploader.profiles import (
+        field_matches,
+        load_profile,
+        save_profile,
+        saved_profiles,
+        suggest_profile,
+    )
+
+    headers = ["Call SID", "Start", "Caller", "Business line", "Way", "Audio"]
+    assert suggest_profile(headers) is None
+    path = save_profile(
+        "night-export",
+        "twilio",
+        {"external_call_unique_id": "Call SID", "start_time": "Start", "from_number": "Caller"},
+    )
+    assert saved_profiles() == {"night-export": path}
+    saved, twilio = load_profile("night-export"), load_profile("twilio")
+    assert saved.columns["from_number"][0] == "Caller"
+    assert saved.columns["from_number"][1:] == twilio.columns["from_number"]
+    assert saved.legs == twilio.legs and saved.values == twilio.values  # the rules are kept
+    assert "twilio.com" in path.read_text()  # and so are the base profile's citations
+    assert field_matches(saved, headers)["from_number"] == "Caller"
+    assert suggest_profile(headers) == "night-export"
+    with pytest.raises(ConfigError, match="built-in"):
+        save_profile("twilio", "invoca", {})
+    with pytest.raises(ConfigError, match="not a call field"):
+        save_profile("other", "invoca", {"favourite_colour": "Caller"})

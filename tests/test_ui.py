@@ -346,3 +346,25 @@ def test_a_fix_lands_in_the_cell_the_check_named_csv_and_workbook(tmp_path):
     edited = openpyxl.load_workbook(tmp_path / "calls.xlsx")
     assert edited["Calls"]["G4"].value == "outbound"  # call_direction is the 5th column from C
     assert edited["Notes"]["A1"].value == "kept"
+
+
+def test_a_file_larger_than_the_limit_is_refused_and_not_kept(ui):
+    page = ui("--max-upload-mb", "1")
+    cookie = session(page)
+    boundary = "xyz"
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+        ).encode()
+        + b"a,b\n" * 400_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(page.base + "/api/files", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Cookie", cookie)
+    request.add_header("Origin", page.base)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413 and "larger than 1 MB" in refused.value.read().decode()
+    assert not list(page.work.rglob("big.csv"))

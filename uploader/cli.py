@@ -348,17 +348,20 @@ def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...], profi
 
 @cli.command()
 def profiles() -> None:
-    """List the built-in column profiles (use one with --profile NAME).
+    """List the built-in column profiles and those saved from the web page (use one with
+    --profile NAME).
 
     \b
     Example:
       invoca-upload profiles
       invoca-upload upload calls.csv --profile twilio --campaign-id 85
     """
-    from uploader.profiles import builtin_profiles, load_profile
+    from uploader.profiles import builtin_profiles, load_profile, saved_profiles
 
     for name in builtin_profiles():
         click.echo(f"{name:<16}{load_profile(name).description}")
+    for name, path in saved_profiles().items():
+        click.echo(f"{name:<16}saved: {path}")
 
 
 @cli.command("journal")
@@ -574,6 +577,13 @@ def demo(out: Path) -> None:
 )
 @click.option("--no-browser", is_flag=True, default=False, help="Do not open a browser.")
 @click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1, 10_000),
+    default=200,
+    show_default=True,
+    help="Largest file the page takes.",
+)
+@click.option(
     "--work-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the files given to the page and their results. "
@@ -584,7 +594,9 @@ def demo(out: Path) -> None:
 @option_for("journal")
 @common_options
 @library_errors
-def ui(port: int, no_browser: bool, work_dir: Path | None, **kwargs: Any) -> None:
+def ui(
+    port: int, no_browser: bool, max_upload_mb: int, work_dir: Path | None, **kwargs: Any
+) -> None:
     """Open the analyst's workbench: a local web page from file to results.
 
     The same checks, journal and sender as the command line: drop a CSV or workbook, choose
@@ -608,7 +620,7 @@ def ui(port: int, no_browser: bool, work_dir: Path | None, **kwargs: Any) -> Non
     options = _options(kwargs)
     folder = work_dir or Path(platformdirs.user_data_dir("invoca-upload")) / "ui"
     folder.mkdir(parents=True, exist_ok=True)
-    bench = Workbench(options=options, work_dir=folder)
+    bench = Workbench(options=options, work_dir=folder, max_upload=max_upload_mb * 1024**2)
 
     def announce(address: str) -> None:
         click.echo(f"invoca-upload ui: open {address}  (Ctrl-C to stop)")

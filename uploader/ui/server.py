@@ -25,6 +25,7 @@ import itertools
 import logging
 import re
 import secrets
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ class Workbench:
     key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     session: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     port: int = 0
+    max_upload: int = MAX_UPLOAD_BYTES
     token: str | None = None  # typed into the page: memory only
     uploads: dict[str, Upload] = field(default_factory=dict)
     runs: dict[str, PageRun] = field(default_factory=dict)
@@ -256,7 +258,7 @@ async def state(request: web.Request) -> web.Response:
             "base_url": bench.options.base_url,
             "profiles": list(builtin_profiles()),
             "saved_profiles": list(saved_profiles()),
-            "max_upload_bytes": MAX_UPLOAD_BYTES,
+            "max_upload_bytes": bench.max_upload,
         }
     )
 
@@ -323,11 +325,13 @@ async def receive_file(request: web.Request) -> web.Response:
     with path.open("wb") as stream:
         while chunk := await part.read_chunk(1 << 20):
             size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
+            if size > bench.max_upload:
                 stream.close()
-                path.unlink()
+                shutil.rmtree(folder)
                 raise web.HTTPRequestEntityTooLarge(
-                    max_size=MAX_UPLOAD_BYTES, actual_size=size, text="the file is too large"
+                    max_size=bench.max_upload,
+                    actual_size=size,
+                    text=f"the file is larger than {bench.max_upload // 1024**2} MB",
                 )
             stream.write(chunk)
     upload = Upload(ident, path, name)
