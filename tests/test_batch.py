@@ -12,23 +12,13 @@ import zipfile
 
 import pytest
 
-from tests.conftest import TOKEN, call_row, wait_for, write_csv
+from tests.conftest import TOKEN, call_row, upload_args, wait_for, write_csv
 from tests.test_upload import assert_exactly_once, read_results, run_cli
 
 
-def night_args(url: str, journal, *inputs) -> list[str]:
-    return [
-        "upload",
-        *map(str, inputs),
-        "--base-url",
-        url,
-        "--campaign-id",
-        "85",
-        "--journal",
-        str(journal),
-        "--rate",
-        "0",
-    ]
+def night_args(url: str, journal, first, *more) -> list[str]:
+    """Several inputs after the usual upload arguments (click takes them between options too)."""
+    return [*upload_args(first, url, journal), *map(str, more), "--rate", "0"]
 
 
 def test_several_inputs_one_journal_one_summary_and_a_broken_file_reported(tmp_path, sandbox):

@@ -303,68 +303,35 @@ def test_the_page_listens_on_loopback_only(ui):
     assert page.address.startswith("http://127.0.0.1:")
 
 
-def test_a_file_that_is_not_a_spreadsheet_is_refused_and_not_kept(ui):
-    page = ui()
-    cookie = session(page)
-    boundary = "xyz"
-    body = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="../../evil.sh"\r\n\r\n'
-        f"echo hi\r\n--{boundary}--\r\n"
-    ).encode()
-    request = urllib.request.Request(page.base + "/api/files", data=body, method="POST")
-    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
-    request.add_header("Cookie", cookie)
-    request.add_header("Origin", page.base)
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 400 and "not a .csv" in refused.value.read().decode()
-    assert not list(page.work.rglob("evil.sh"))
-
-
-def test_a_fix_lands_in_the_cell_the_check_named_csv_and_workbook(tmp_path):
-    from uploader.settings import Options
-    from uploader.ui.cells import edit_cell
-
-    rows = [call_row("e0"), call_row("e1", calling_phone_number="Café 12")]
-    csv_path = write_csv(tmp_path / "calls.csv", rows, encoding="cp1252", delimiter=";")
-    edit_cell(csv_path, Options(), 3, "calling_phone_number", "Zoë (312) 555-0143")
-    text = csv_path.read_bytes().decode("cp1252").splitlines()
-    assert (
-        text[2].split(";")[2] == "Zoë (312) 555-0143" and text[1].split(";")[2] == "(312) 555-0143"
-    )
-
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Calls"
-    book.create_sheet("Notes")["A1"] = "kept"
-    for offset, row in enumerate([HEADER, [call_row("w0")[h] for h in HEADER]]):
-        for column, value in enumerate(row):
-            sheet.cell(row=3 + offset, column=3 + column, value=value)  # the table starts at C3
-    book.save(tmp_path / "calls.xlsx")
-    edit_cell(tmp_path / "calls.xlsx", Options(), 4, "call_direction", "outbound")
-    edited = openpyxl.load_workbook(tmp_path / "calls.xlsx")
-    assert edited["Calls"]["G4"].value == "outbound"  # call_direction is the 5th column from C
-    assert edited["Notes"]["A1"].value == "kept"
-
-
-def test_a_file_larger_than_the_limit_is_refused_and_not_kept(ui):
-    page = ui("--max-upload-mb", "1")
-    cookie = session(page)
-    boundary = "xyz"
+def send_file(page: Page, name: str, content: bytes):
+    """A file posted as the page posts it (multipart, with the page's cookie and Origin)."""
+    boundary = "invoca-upload-test"
     body = (
         (
             f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+            f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'
         ).encode()
-        + b"a,b\n" * 400_000
+        + content
         + f"\r\n--{boundary}--\r\n".encode()
     )
     request = urllib.request.Request(page.base + "/api/files", data=body, method="POST")
     request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
-    request.add_header("Cookie", cookie)
+    request.add_header("Cookie", session(page))
     request.add_header("Origin", page.base)
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 413 and "larger than 1 MB" in refused.value.read().decode()
+    return refused.value.code, refused.value.read().decode()
+
+
+def test_a_file_that_is_not_a_spreadsheet_is_refused_and_not_kept(ui):
+    page = ui()
+    status, reason = send_file(page, "../../evil.sh", b"echo hi")
+    assert status == 400 and "not a .csv" in reason
+    assert not list(page.work.rglob("evil.sh"))
+
+
+def test_a_file_larger_than_the_limit_is_refused_and_not_kept(ui):
+    page = ui("--max-upload-mb", "1")
+    status, reason = send_file(page, "big.csv", b"a,b\n" * 400_000)
+    assert status == 413 and "larger than 1 MB" in reason
     assert not list(page.work.rglob("big.csv"))

@@ -332,6 +332,13 @@ def _compressed(
         stream = raw()
         return cast(IO[bytes], _Owned(codec(stream, mode="rb"), stream))
 
+    return _inside(name, inner, opened, origin, stem)
+
+
+def _inside(
+    name: str, inner: str, opened: Callable[[], IO[bytes]], origin: Location, stem: str | None
+) -> Input:
+    """An input read out of `origin` (compressed, or an archive's member), its outputs beside it."""
     inner_stem, suffix = posixpath.splitext(inner)
     return Input(
         name=name,
@@ -381,14 +388,7 @@ def _members(
         if compression:
             yield _compressed(label, inner, opened, origin, compression, output_stem)
             continue
-        yield Input(
-            name=label,
-            suffix=suffix.lower(),
-            open=opened,
-            origin=origin,
-            home=_parent(origin),
-            stem=output_stem,
-        )
+        yield _inside(label, inner, opened, origin, output_stem)
 
 
 def _parent(origin: Location) -> Location:
