@@ -257,3 +257,31 @@ def test_wrong_credentials_are_a_clear_message_not_a_traceback(tmp_path, sandbox
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "s3://night/a.csv" in done.stderr, done.stderr
     assert "wrong" not in done.stderr  # the secret is never shown
+
+
+def test_ctrl_c_in_the_second_file_stops_the_night_and_says_so(tmp_path, make_sandbox):
+    import signal
+
+    box = make_sandbox(latency_ms=5)
+    files = [
+        write_csv(tmp_path / f"{name}.csv", [call_row(f"{name}{i}") for i in range(count)])
+        for name, count in (("a", 5), ("b", 400), ("c", 5))
+    ]
+    args = [*night_args(box.url, tmp_path / "j.sqlite", *files), "--rate", "50", "--no-progress"]
+    summary = tmp_path / "s.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uploader", *args, "--summary-json", str(summary)],
+        env={**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: sum(r.get("id", "").startswith("b") for r in box.requests()) >= 20)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 4
+    document = json.loads(summary.read_text())
+    assert document["exit_code"] == 4 and document["interrupted"]
+    assert document["inputs"][-1] == {"input": str(files[2]), "not_started": True}
+    assert not any(call["id"].startswith("c") for call in box.calls())
+    b_results = read_results(tmp_path / "b.results.csv")
+    assert len(b_results) == 400 and "not_sent" in {r["status"] for r in b_results}

@@ -125,9 +125,9 @@ def test_a_folder_gives_its_spreadsheets_in_name_order_without_our_own_outputs(t
 
 def test_inputs_named_twice_are_read_once_and_missing_ones_reported(tmp_path):
     plain = write_csv(tmp_path / "calls.csv", [call_row("a")])
-    found = expand(
-        [str(plain), str(tmp_path / "missing.csv"), str(plain), str(tmp_path / "*.nope")]
-    )
+    (tmp_path / "link.csv").symlink_to(plain)
+    again = [f"{tmp_path}/./calls.csv", str(tmp_path / "link.csv")]  # the same file, other names
+    found = expand([str(plain), str(tmp_path / "missing.csv"), *again, str(tmp_path / "*.nope")])
     assert [type(item).__name__ for item in found] == ["Input", "Unreadable", "Unreadable"]
     assert "no such file" in found[1].problem
     assert "holds no CSV or Excel file" in found[2].problem

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from uploader.errors import ConfigError, ExitCode, InputError, OutputError
 from uploader.inputs import Input, Unreadable, expand
+from uploader.journal import Journal
 from uploader.outcome import DELIVERED, STATUSES
 from uploader.pipeline import (
     Run,
@@ -43,6 +47,7 @@ class BatchSummary:
     unreadable: list[Unreadable] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    interrupted: bool = False  # between two runs, or while the next one opened its input
     exit_code: int = 0
     output_problems: list[str] = field(default_factory=list)
 
@@ -56,7 +61,7 @@ class BatchSummary:
 
     @property
     def single(self) -> bool:
-        return len(self.runs) == 1 and not self.unreadable and not self.not_started
+        return len(self.runs) == 1 and not (self.unreadable or self.not_started or self.interrupted)
 
     def as_dict(self) -> dict[str, Any]:
         if self.single:
@@ -86,7 +91,7 @@ class BatchSummary:
             "files": {},
             "warnings": [],
             "stopped": next((run.stopped for run in self.runs if run.stopped), None),
-            "interrupted": any(run.interrupted for run in self.runs),
+            "interrupted": self.interrupted or any(run.interrupted for run in self.runs),
             "output_problems": self.output_problems,
             "problems": {},
             "unreadable": len(self.unreadable),
@@ -123,32 +128,7 @@ def upload_all(
         if not options.dry_run:
             journal = open_journal(options, token)
             stack.callback(journal.close)
-        for index, item in enumerate(items):
-            if isinstance(item, Input):
-                run = Run(
-                    item,
-                    options,
-                    token,
-                    handle_signals=handle_signals,
-                    journal=journal,
-                    writes_summary=False,  # the batch writes the one summary
-                )
-                try:
-                    batch.runs.append(run.perform())
-                except InputError as error:
-                    if len(items) == 1:
-                        raise
-                    item = Unreadable(item.name, str(error))
-                else:
-                    if run.interrupts or run.stopped_by_run:
-                        batch.not_started = [later.name for later in items[index + 1 :]]
-                        break
-                    continue
-            log.error("%s", item.problem)
-            batch.unreadable.append(item)
-            if options.fail_fast:
-                batch.not_started = [later.name for later in items[index + 1 :]]
-                break
+        _run_each(batch, items, options, token, journal, handle_signals)
     batch.elapsed_seconds = time.monotonic() - started
     batch.exit_code = batch_exit_code(batch)
     if options.summary_json:
@@ -160,11 +140,70 @@ def upload_all(
     return batch
 
 
+def _run_each(
+    batch: BatchSummary,
+    items: list[Input | Unreadable],
+    options: Options,
+    token: str | None,
+    journal: Journal | None,
+    handle_signals: bool,
+) -> None:
+    """The inputs in order. Between two runs (and while the next one opens its input, before it
+    takes over the signals) SIGINT/SIGTERM stop the batch at once: nothing of that input is sent,
+    and the summary says interrupted."""
+    for index, item in enumerate(items):
+        if isinstance(item, Input):
+            run = Run(
+                item,
+                options,
+                token,
+                handle_signals=handle_signals,
+                journal=journal,
+                writes_summary=False,  # the batch writes the one summary
+            )
+            try:
+                with _stopping_between_runs(handle_signals):
+                    batch.runs.append(run.perform())
+            except KeyboardInterrupt:
+                batch.interrupted = True
+                batch.not_started = [later.name for later in items[index:]]
+                return
+            except InputError as error:
+                if len(items) == 1:
+                    raise
+                item = Unreadable(item.name, str(error))
+            else:
+                if run.interrupts or run.stopped_by_run:
+                    batch.not_started = [later.name for later in items[index + 1 :]]
+                    return
+                continue
+        log.error("%s", item.problem)
+        batch.unreadable.append(item)
+        if options.fail_fast:
+            batch.not_started = [later.name for later in items[index + 1 :]]
+            return
+
+
+@contextlib.contextmanager
+def _stopping_between_runs(handle_signals: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt until the run installs its own handling."""
+    if handle_signals and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupted)
+    yield
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def batch_exit_code(batch: BatchSummary) -> ExitCode:
     """The one exit code of several runs: the most urgent of theirs (interrupted, stopped, an
     output lost, row problems); an input that could not be read counts as row problems, or as
     "could not start" when no input could be read at all."""
     codes = {ExitCode(run.exit_code) for run in batch.runs}
+    if batch.interrupted:
+        codes.add(ExitCode.INTERRUPTED)
     if batch.output_problems:
         codes.add(ExitCode.OUTPUT_FAILED)
     for urgent in (ExitCode.INTERRUPTED, ExitCode.STOPPED, ExitCode.OUTPUT_FAILED):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
+import os
 import posixpath
 import shutil
 import tempfile
@@ -141,7 +142,14 @@ class Input:
     home: Location
     stem: str
     local: Path | None = None
+    member: str = ""  # the member of a zip archive it is
     _copy: Path | None = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> str:
+        """The same for every name of one spreadsheet (`./a.csv`, `a.csv`, a symlink to it)."""
+        where = os.path.realpath(self.origin) if isinstance(self.origin, Path) else str(self.origin)
+        return f"{where}[{self.member}]"
 
     @classmethod
     def file(cls, path: str | Path) -> Input:
@@ -203,8 +211,9 @@ def expand(specs: list[str]) -> list[Input | Unreadable]:
     seen: set[str] = set()
     unique = []
     for item in found:
-        if item.name not in seen:
-            seen.add(item.name)
+        key = item.identity if isinstance(item, Input) else item.name
+        if key not in seen:
+            seen.add(key)
             unique.append(item)
     return unique
 
@@ -318,6 +327,7 @@ def _compressed(
     origin: Location,
     compression: str,
     stem: str | None = None,
+    member: str = "",
 ) -> Input:
     from fsspec.compression import compr
 
@@ -332,11 +342,16 @@ def _compressed(
         stream = raw()
         return cast(IO[bytes], _Owned(codec(stream, mode="rb"), stream))
 
-    return _inside(name, inner, opened, origin, stem)
+    return _inside(name, inner, opened, origin, stem, member)
 
 
 def _inside(
-    name: str, inner: str, opened: Callable[[], IO[bytes]], origin: Location, stem: str | None
+    name: str,
+    inner: str,
+    opened: Callable[[], IO[bytes]],
+    origin: Location,
+    stem: str | None,
+    member: str = "",
 ) -> Input:
     """An input read out of `origin` (compressed, or an archive's member), its outputs beside it."""
     inner_stem, suffix = posixpath.splitext(inner)
@@ -347,6 +362,7 @@ def _inside(
         origin=origin,
         home=_parent(origin),
         stem=stem or inner_stem,
+        member=member,
     )
 
 
@@ -386,9 +402,9 @@ def _members(
 
         output_stem = stem if len(entries) == 1 else f"{stem}.{member_stem}"
         if compression:
-            yield _compressed(label, inner, opened, origin, compression, output_stem)
+            yield _compressed(label, inner, opened, origin, compression, output_stem, member)
             continue
-        yield _inside(label, inner, opened, origin, output_stem)
+        yield _inside(label, inner, opened, origin, output_stem, member)
 
 
 def _parent(origin: Location) -> Location:
