@@ -173,27 +173,34 @@ def bucket(s3_server, monkeypatch, request):
 
 
 def test_a_night_in_a_bucket_uploads_and_writes_results_back(tmp_path, sandbox, bucket):
+    """Compressed and zipped exports that overlap, one of them cut short, in one folder."""
     fs, name = bucket
     a = write_csv(tmp_path / "a.csv", [call_row(f"a{i}") for i in range(3)])
     fs.pipe(f"{name}/2026-11-25/a.csv.gz", gzip.compress(a.read_bytes()))
     with zipfile.ZipFile(tmp_path / "b.zip", "w") as archive:
-        archive.writestr("b.csv", write_csv(tmp_path / "b.csv", [call_row("b0")]).read_bytes())
+        b = write_csv(tmp_path / "b.csv", [call_row("a2"), call_row("b0")])  # a2 overlaps a
+        archive.writestr("b.csv", b.read_bytes())
     fs.put_file(str(tmp_path / "b.zip"), f"{name}/2026-11-25/b.zip")
+    cut = gzip.compress(write_csv(tmp_path / "c.csv", [call_row("c0")] * 500).read_bytes())
+    fs.pipe(f"{name}/2026-11-25/c.csv.gz", cut[: len(cut) // 2])
     fs.pipe(f"{name}/2026-11-25/a.results.csv", b"yesterday's, not an input")
     result = run_cli(
         *night_args(sandbox.url, tmp_path / "j.sqlite", f"s3://{name}/2026-11-25/"),
         "--summary-json",
         str(tmp_path / "s.json"),
     )
-    assert result.exit_code == 0, result.output
-    assert sorted(c["id"] for c in sandbox.calls()) == ["a0", "a1", "a2", "b0"]
+    assert result.exit_code == 1, result.output
+    assert_exactly_once(sandbox, ["a0", "a1", "a2", "b0"])
     fs.invalidate_cache()
     written = fs.cat(f"{name}/2026-11-25/a.results.csv").decode("utf-8-sig").splitlines()
     assert written[0].startswith("row,external_call_unique_id,status,cuid")
     assert [line.split(",")[2] for line in written[1:]] == ["created"] * 3
-    assert fs.exists(f"{name}/2026-11-25/b.results.csv")
+    from_zip = fs.cat(f"{name}/2026-11-25/b.results.csv").decode("utf-8-sig").splitlines()
+    assert [line.split(",")[2] for line in from_zip[1:]] == ["already_uploaded", "created"]
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["inputs"][0]["files"]["results"] == f"s3://{name}/2026-11-25/a.results.csv"
+    assert summary["unreadable"] == 1 and "cut short" in summary["inputs"][2]["error"]
+    assert summary["counts"]["created"] == 4 and summary["counts"]["already_uploaded"] == 1
 
 
 def test_a_missing_object_is_reported_and_the_rest_still_goes(tmp_path, sandbox, bucket):

@@ -28,9 +28,9 @@ COMPRESS = {
 
 
 def _zstd(data: bytes) -> bytes:
-    import zstandard
+    import pyarrow as pa
 
-    return zstandard.ZstdCompressor().compress(data)
+    return pa.Codec("zstd").compress(data, asbytes=True)  # a standard frame, as `zstd` writes
 
 
 COMPRESS[".zst"] = _zstd
@@ -56,6 +56,18 @@ def test_a_compressed_csv_reads_exactly_as_the_plain_one(tmp_path, suffix):
     assert source.local is None and source.origin == packed
     pd.testing.assert_frame_equal(cells(source), cells(plain))
     assert cells(source).index.tolist() == list(range(2, 10))
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESS))
+def test_a_compressed_file_cut_short_is_unreadable_with_its_name(tmp_path, suffix):
+    plain = write_csv(tmp_path / "calls.csv", [call_row(f"c{i}") for i in range(2000)])
+    packed = COMPRESS[suffix](plain.read_bytes())
+    (tmp_path / f"cut.csv{suffix}").write_bytes(packed[: len(packed) // 2])
+    # (fsspec's own zstd reader returned half a file as if whole: Arrow's is used instead)
+    with pytest.raises(
+        InputError, match=rf"cut\.csv\{suffix}: cannot be read \(.*(cut short|Truncated)"
+    ):
+        cells(str(tmp_path / f"cut.csv{suffix}"))
 
 
 def test_a_problem_in_a_compressed_file_names_it(tmp_path):

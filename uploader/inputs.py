@@ -113,10 +113,25 @@ class _Owned(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._stream.read(-1 if size is None else size)
+        try:
+            return self._stream.read() if size is None or size < 0 else self._stream.read(size)
+        except OSError:
+            raise
+        except Exception as error:  # a codec's or a store's own: EOFError (cut short), zlib, ...
+            reason = str(error) or type(error).__name__
+            raise OSError(f"the data is damaged or cut short: {reason}") from error
 
     def read1(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
+        return self.read(size)
+
+    def seekable(self) -> bool:  # a zip archive in object storage is read by seeking
+        return bool(getattr(self._stream, "seekable", lambda: False)())
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
 
     def close(self) -> None:
         if not self.closed:
@@ -298,7 +313,7 @@ def _remote_entry(fs, key: str, url: str) -> Iterator[Input | Unreadable]:  # ty
 
     def raw() -> IO[bytes]:
         try:
-            return fs.open(key, "rb")
+            return cast(IO[bytes], _Owned(fs.open(key, "rb")))
         except Exception as error:
             raise InputError(f"{url}: cannot be read ({_reason(error)})") from error
 
@@ -329,20 +344,24 @@ def _compressed(
     stem: str | None = None,
     member: str = "",
 ) -> Input:
-    from fsspec.compression import compr
-
-    codec = compr.get(compression)
-    if codec is None:
-        extra = "zstd" if compression == "zstd" else compression
-        raise InputError(
-            f"{name}: reading {compression} files needs pip install 'invoca-upload[{extra}]'"
-        )
-
     def opened() -> IO[bytes]:
         stream = raw()
-        return cast(IO[bytes], _Owned(codec(stream, mode="rb"), stream))
+        return cast(IO[bytes], _Owned(_decompressing(stream, compression), stream))
 
     return _inside(name, inner, opened, origin, stem, member)
+
+
+def _decompressing(stream: IO[bytes], compression: str):  # type: ignore[no-untyped-def]
+    """A reader of the decompressed bytes. gzip, bz2 and xz through the standard library (as
+    fsspec registers them), which raise on a stream cut short; Zstandard through Arrow, which does
+    too (the `zstandard` stream reader fsspec uses returns a cut stream's bytes as if whole)."""
+    if compression == "zstd":
+        import pyarrow as pa
+
+        return pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), "zstd")
+    from fsspec.compression import compr
+
+    return compr[compression](stream, mode="rb")
 
 
 def _inside(

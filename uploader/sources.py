@@ -117,7 +117,14 @@ class Table:
         """
         assert self._frames is not None, "a Table is read once"
         frames, self._frames = self._frames, None
-        for item in frames(size):
+        try:
+            yield from self._chunks(frames(size))
+        except OSError as error:  # a disk, a network store or a codec failing half-way
+            reason = error.strerror or str(error)
+            raise InputError(f"{self.source.name}: cannot be read ({reason})") from error
+
+    def _chunks(self, frames: Iterator) -> Iterator[Chunk]:  # type: ignore[type-arg]
+        for item in frames:
             pa.default_memory_pool().release_unused()  # keeps a long file's peak near a short one's
             frame, typed = item if isinstance(item, tuple) else (item, None)
             frame = frame.astype("string")
