@@ -23,14 +23,8 @@ from uploader.errors import ConfigError, ExitCode, InputError, OutputError
 from uploader.inputs import Input, Unreadable, expand
 from uploader.journal import Journal
 from uploader.outcome import DELIVERED, STATUSES
-from uploader.pipeline import (
-    Run,
-    RunSummary,
-    open_journal,
-    output_paths,
-    restored_signals,
-    target_token,
-)
+from uploader.paths import output_paths
+from uploader.pipeline import Run, RunSummary, open_journal, restored_signals, target_token
 from uploader.results import write_summary_json
 from uploader.settings import Options
 

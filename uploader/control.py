@@ -1,10 +1,14 @@
-"""A run watched and stopped from another thread: what the web page holds for the upload it
-started. `stop()` has the effect of a first Ctrl-C: no new rows are taken, the requests in flight
-finish, every row gets its line in the results file, and the summary says interrupted (exit 4)."""
+"""How a run is stopped from outside it: `Interrupts` (Ctrl-C, SIGTERM) and `RunControl`, what the
+web page holds for the upload it started. A RunControl's `stop()` has the effect of a first Ctrl-C:
+no new rows are taken, the requests in flight finish, every row gets its line in the results file,
+and the summary says interrupted (exit 4)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -13,8 +17,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from uploader.progress import Progress
 
+log = logging.getLogger("uploader")
+
 
 class RunControl:
+    """A run watched and stopped from another thread."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,3 +68,50 @@ class RunControl:
             "elapsed": round(time.monotonic() - self.started, 3),
             "stopping": self.stop_requested,
         }
+
+
+class Interrupts:
+    """How a run is stopped from outside: SIGINT/SIGTERM when the command line asks for them, and
+    a RunControl's stop(). The first stops taking rows and lets the requests in flight finish
+    (`drain_seconds` at most), the second stops at once; `count` says how many came."""
+
+    def __init__(self, drain_seconds: float) -> None:
+        self.drain_seconds = drain_seconds
+        self.count = 0
+
+    def interrupter(self, sink) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+        """The stop for this run's sink, to call on its event loop."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def interrupt() -> None:
+            self.count += 1
+            if self.count == 1 and hasattr(sink, "stop"):
+                log.warning(
+                    "stopping: finishing the requests in flight "
+                    "(press Ctrl-C again to stop at once)"
+                )
+                sink.stop("interrupted")
+                loop.call_later(self.drain_seconds, lambda: task.cancel() if task else None)
+            elif task is not None:
+                task.cancel()
+
+        return interrupt
+
+    def install_signals(self, interrupt: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        # Outside the main thread (a notebook, a worker) Python's default handling applies.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, interrupt)
+
+    def remove_signals(self) -> None:
+        """Hand over to plain handlers that only count, while the files are written and closed."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+                signal.signal(signum, self._late)
+
+    def _late(self, signum: int, frame: object) -> None:
+        self.count += 1

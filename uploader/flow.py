@@ -13,6 +13,7 @@ the workers busy far longer (50,000 rows take 2.5 minutes at 320 rows/s).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from uploader.client import Pending
 from uploader.errors import RowError
-from uploader.journal import JournalEntry
+from uploader.journal import Journal, JournalEntry
 from uploader.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, FAILED, NOT_SENT, RowOutcome
 
 if TYPE_CHECKING:
-    from uploader.results import Outputs
+    from uploader.results import Outputs, RequestsFile
     from uploader.runlog import RunLog
+    from uploader.settings import Options
     from uploader.sources import Chunk
 
 MAX_OPEN = 2
@@ -164,3 +166,35 @@ class ReorderWindow:
                     outcome = RowOutcome(row, identifier, NOT_SENT, error=interrupted)
                 entry.arrived(outcome)
         self.flush()
+
+
+@contextlib.asynccontextmanager
+async def open_sink(
+    options: Options,
+    token: str | None,
+    journal: Journal | None,
+    requests_file: RequestsFile | None,
+    on_outcome: Callable[[RowOutcome], None],
+):
+    """The HTTP sender, or for a dry run (no journal) the requests file behind the same
+    interface; each row's outcome goes to `on_outcome` as it is known."""
+    if journal is None:
+        assert requests_file is not None
+        yield DryRunSink(requests_file.write, on_outcome)
+        return
+    from uploader.client import Pace, Sender
+
+    assert token is not None
+    pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
+    sender = Sender(
+        options.endpoint,
+        token,
+        pace,
+        ca_bundle=options.ca_bundle,
+        max_errors=options.max_errors,
+        on_outcome=on_outcome,
+        ledger=journal,
+        outage_seconds=options.outage_budget,
+    )
+    async with sender:
+        yield sender

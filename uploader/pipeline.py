@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uploader.control import RunControl
-from uploader.errors import ConfigError, InputError, OutputError, RowError, exit_code_for
-from uploader.files import same_file
-from uploader.inputs import Input, Location, location, single_input
+from uploader.control import Interrupts, RunControl
+from uploader.errors import ExitCode, InputError, OutputError, RowError, exit_code_for
+from uploader.inputs import Input, location, single_input
 from uploader.journal import Journal, default_journal_path
 from uploader.mapping import MAX_SIGNALS, call_requests
 from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
@@ -36,6 +35,7 @@ from uploader.outcome import (
     STATUSES,
     RowOutcome,
 )
+from uploader.paths import RunFiles
 from uploader.profiles import ColumnPlan, load_profile
 from uploader.progress import Progress
 from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
@@ -67,10 +67,44 @@ class RunSummary:
     exit_code: int = 0
     output_problems: list[str] = field(default_factory=list)
     problems: dict[str, Any] = field(default_factory=dict)
+    sending: bool = True  # an upload (rows left unsent count against it), not a dry run
+    stopped_by_api: bool = False  # the API, an error limit or an outage stopped it (exit 3)
 
     @property
     def rows(self) -> int:
         return sum(self.counts.values())
+
+    def count(self, outputs: Outputs) -> None:
+        """The rows' outcomes, as the results file holds them, and the exit code they make."""
+        self.counts = outputs.counts
+        self.problems = outputs.problems.as_dict()
+        self.files["results"] = str(outputs.results_path)
+        if outputs.retry_rows:
+            self.files["retry"] = str(outputs.retry_path)
+        self.exit_code = self._exit_code()
+
+    def put_outputs(self, outputs: Outputs) -> None:
+        """Put the outputs in place; after sending, a failure there is exit 5 and the summary
+        says so (the journal holds every answer)."""
+        try:
+            outputs.close(self.as_dict())
+        except OutputError as error:
+            self.output_failed(error)
+            self.files.pop("results", None)
+            self.files.pop("retry", None)
+
+    def output_failed(self, error: OutputError) -> None:
+        self.output_problems.append(str(error))
+        self.exit_code = self._exit_code()
+
+    def _exit_code(self) -> ExitCode:
+        return exit_code_for(
+            self.counts,
+            interrupted=self.interrupted,
+            stopped=self.stopped_by_api,
+            output_failed=bool(self.output_problems),
+            sending=self.sending,
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -413,9 +447,17 @@ class Run:
         self.summary = RunSummary(
             input=source.name, command="dry-run" if options.dry_run else "upload"
         )
-        self.interrupts = 0
+        self.stops = Interrupts(DRAIN_SECONDS)
         self.zone_less = 0
-        self.stopped_by_run = False  # the API, an error limit or an outage stopped it: exit 3
+
+    @property
+    def interrupts(self) -> int:
+        return self.stops.count
+
+    @property
+    def stopped_by_run(self) -> bool:
+        """The API, an error limit or an outage stopped it (exit 3)."""
+        return self.summary.stopped_by_api
 
     def perform(self) -> RunSummary:
         """Run `execute()` in an event loop of its own."""
@@ -424,37 +466,6 @@ class Run:
         except asyncio.CancelledError:
             # A second Ctrl-C: the run stopped at once; journal, results, summary still written.
             return self.summary
-
-    def _outputs(self, prepared: Prepared) -> Callable[[], Outputs]:
-        """Check every output path (none may be the input, the journal or another output) before
-        anything is written; the returned function opens the results and retry files."""
-        options = self.options
-        results, retry = output_paths(self.source, options)
-        delimiter = prepared.table.delimiter
-        named: dict[str, Location] = {"--results": results, "--retry-file": retry}
-        if options.dry_run:
-            named["the requests file"] = self._requests_path()
-        if options.summary_json:
-            named["--summary-json"] = Path(options.summary_json)
-        if options.log_file:
-            named["--log-file"] = Path(options.log_file)
-        self._check_paths(named)
-        folder = _out_dir(options)
-        if isinstance(folder, Path):
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise OutputError(
-                    f"--out-dir {folder}: cannot be made ({error.strerror})"
-                ) from None
-        return lambda: Outputs(
-            results,
-            retry,
-            prepared.table.headers,
-            prepared.table.columns,
-            delimiter,
-            dry_run=options.dry_run,
-        )
 
     async def execute(self) -> RunSummary:
         prepared = prepare(self.source, self.options)
@@ -465,7 +476,8 @@ class Run:
                 self.summary.stopped = f"--strict: {invalid} invalid rows, nothing sent"
                 self.options = Options.build(self.options, dry_run=True)
                 prepared = prepare(self.source, self.options)
-        options = self.options
+        options, summary = self.options, self.summary
+        summary.sending = not options.dry_run
         # Every resource of the run is opened here and closed by the stack, in reverse: the
         # summary is computed, then the outputs put in place, the --summary-json written (it
         # states the exit code returned), the run recorded, and the journal closed last.
@@ -478,14 +490,21 @@ class Run:
             else:  # the lock first: a refused run touches no output
                 journal = open_journal(options, self.token)
                 stack.callback(journal.close)
-            open_outputs = self._outputs(prepared)
+            files = RunFiles.planned(self.source, options)
             runlog = RunLog(options.log_file)
             stack.callback(runlog.close)
             stack.callback(self._record_run, journal, runlog)
             stack.callback(self._write_summary_json)
-            outputs = open_outputs()
-            stack.callback(self._close_outputs, outputs)
-            requests_file = RequestsFile(self._requests_path()) if options.dry_run else None
+            outputs = Outputs(
+                files.results,
+                files.retry,
+                prepared.table.headers,
+                prepared.table.columns,
+                prepared.table.delimiter,
+                dry_run=options.dry_run,
+            )
+            stack.callback(summary.put_outputs, outputs)
+            requests_file = RequestsFile(files.requests) if options.dry_run else None
             stack.callback(self._finish, prepared, outputs, requests_file)
             progress = Progress(
                 prepared.table.estimated_rows,
@@ -494,7 +513,7 @@ class Run:
                 listener=self.control.update if self.control else None,
             )
             stack.callback(progress.close)
-            from uploader.flow import ReorderWindow
+            from uploader.flow import ReorderWindow, open_sink
 
             window = ReorderWindow(outputs, runlog)
 
@@ -502,56 +521,31 @@ class Run:
                 progress.outcome(outcome)
                 window.arrived(outcome)
 
-            sink = await stack.enter_async_context(self._sink(journal, requests_file, arrived))
+            sink = await stack.enter_async_context(
+                open_sink(options, self.token, journal, requests_file, arrived)
+            )
+            stack.push(self._note_stop(sink))
             if journal is not None:
                 journal.start_run(self.source.name)
-            interrupt = self._interrupter(sink)
+            interrupt = self.stops.interrupter(sink)
             if self.handle_signals:
-                self._install_signals(interrupt)
-                stack.callback(self._remove_signals)
+                self.stops.install_signals(interrupt)
+                stack.callback(self.stops.remove_signals)
             if self.control is not None:
                 self.control.attach(interrupt)
                 stack.callback(self.control.detach)
             await self._flow(prepared, journal, sink, window, arrived, progress)
         return self.summary
 
-    @contextlib.asynccontextmanager
-    async def _sink(
-        self,
-        journal: Journal | None,
-        requests_file: RequestsFile | None,
-        on_outcome: Callable[[RowOutcome], None],
-    ):
-        """The HTTP sender, or for a dry run the requests file behind the same interface; each
-        row's outcome goes to `on_outcome` as it is known."""
-        from uploader.flow import DryRunSink
+    def _note_stop(self, sink):  # type: ignore[no-untyped-def]
+        """When the run ends: a stop the sink made itself (not an interrupt) is the API's."""
 
-        if journal is None:
-            assert requests_file is not None
-            yield DryRunSink(requests_file.write, on_outcome)
-            return
-        from uploader.client import Pace, Sender
+        def noted(*exc_info: object) -> None:
+            if not self.interrupts and sink.stop_reason:
+                self.summary.stopped = self.summary.stopped or sink.stop_reason
+                self.summary.stopped_by_api = True
 
-        options = self.options
-        assert self.token is not None
-        pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
-        sender = Sender(
-            options.endpoint,
-            self.token,
-            pace,
-            ca_bundle=options.ca_bundle,
-            max_errors=options.max_errors,
-            on_outcome=on_outcome,
-            ledger=journal,
-            outage_seconds=options.outage_budget,
-        )
-        async with sender:
-            try:
-                yield sender
-            finally:
-                if not self.interrupts and sender.stop_reason:
-                    self.summary.stopped = self.summary.stopped or sender.stop_reason
-                    self.stopped_by_run = True
+        return noted
 
     async def _flow(self, prepared, journal, sink, window, arrived, progress) -> None:
         """Rows to the sink as they are read, outcomes back in input order (see uploader.flow);
@@ -586,114 +580,30 @@ class Run:
         finally:  # a second Ctrl-C or an error: every row still gets its line
             window.close(sink.in_flight(), "not sent: the run was interrupted")
 
-    def _requests_path(self) -> Location:
-        return self.source.output(".requests.jsonl", _out_dir(self.options))
-
-    def _check_paths(self, outputs: dict[str, Location]) -> None:
-        """No output may be the input, the journal or another output (a typo would destroy it)."""
-        named = {"the input": self.source.origin, **outputs}
-        if self.options.journal and not self.options.dry_run:
-            named["--journal"] = Path(self.options.journal)
-        items = list(named.items())
-        for index, (name, path) in enumerate(items):
-            for other, other_path in items[index + 1 :]:
-                if same_file(path, other_path):
-                    raise ConfigError(f"{name} and {other} are the same file ({path})")
-
-    def _close_outputs(self, outputs: Outputs) -> None:
-        """Put the outputs in place; after sending, a failure there is exit 5 and the summary
-        says so (the journal holds every answer)."""
-        try:
-            outputs.close(self.summary.as_dict())
-        except OutputError as error:
-            self._output_failed(error)
-            self.summary.files.pop("results", None)
-            self.summary.files.pop("retry", None)
-
     def _write_summary_json(self) -> None:
         if self.options.summary_json and self.writes_summary:
             try:
                 write_summary_json(Path(self.options.summary_json), self.summary.as_dict())
             except OutputError as error:
-                self._output_failed(error)
+                self.summary.output_failed(error)
 
     def _record_run(self, journal: Journal | None, runlog: RunLog) -> None:
         if journal is not None:
             journal.finish_run(self.summary.as_dict())
         runlog.run(self.summary.as_dict())
 
-    def _output_failed(self, error: OutputError) -> None:
-        summary = self.summary
-        summary.output_problems.append(str(error))
-        summary.exit_code = exit_code_for(
-            summary.counts,
-            interrupted=summary.interrupted,
-            stopped=self.stopped_by_run,
-            output_failed=True,
-            sending=not self.options.dry_run,
-        )
-
-    def _interrupter(self, sink) -> Callable[[], None]:
-        """What SIGINT/SIGTERM (asked for by the command line) and a RunControl's stop() do: the
-        first stops taking rows and lets the requests in flight finish (DRAIN_SECONDS at most),
-        the second stops at once."""
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def interrupt() -> None:
-            self.interrupts += 1
-            if self.interrupts == 1 and hasattr(sink, "stop"):
-                log.warning(
-                    "stopping: finishing the requests in flight "
-                    "(press Ctrl-C again to stop at once)"
-                )
-                sink.stop("interrupted")
-                loop.call_later(DRAIN_SECONDS, lambda: task.cancel() if task else None)
-            elif task is not None:
-                task.cancel()
-
-        return interrupt
-
-    def _install_signals(self, interrupt: Callable[[], None]) -> None:
-        loop = asyncio.get_running_loop()
-        # Outside the main thread (a notebook, a worker) Python's default handling applies.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, interrupt)
-
-    def _remove_signals(self) -> None:
-        """Hand over to plain handlers that only count, while the files are written and closed."""
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signum)
-                signal.signal(signum, self._late_interrupt)
-
-    def _late_interrupt(self, signum: int, frame: object) -> None:
-        self.interrupts += 1
-
     def _finish(
         self, prepared: Prepared, outputs: Outputs, requests_file: RequestsFile | None
     ) -> None:
         summary = self.summary
-        summary.counts = outputs.counts
-        summary.problems = outputs.problems.as_dict()
         summary.blank_rows = prepared.table.blank_rows
         summary.elapsed_seconds = time.monotonic() - self.started
-        summary.files["results"] = str(outputs.results_path)
-        if outputs.retry_rows:
-            summary.files["retry"] = str(outputs.retry_path)
         if requests_file is not None:
             requests_file.close()
             summary.files["requests"] = str(requests_file.path)
         _zone_warning(summary, self.zone_less)
         summary.interrupted = self.interrupts > 0
-        summary.exit_code = exit_code_for(
-            summary.counts,
-            interrupted=summary.interrupted,
-            stopped=self.stopped_by_run,
-            sending=not self.options.dry_run,
-        )
+        summary.count(outputs)
 
 
 def _ids(chunk: Chunk, prepared: Prepared) -> pd.Series:
@@ -707,29 +617,6 @@ def open_journal(options: Options, token: str | None) -> Journal:
     return Journal(
         options.journal or default_journal_path(), endpoint=options.endpoint, token=token
     )
-
-
-def output_paths(source: Input, options: Options) -> tuple[Location, Location]:
-    """Where an input's results and retry files go: as named, else `<stem>.results.csv|xlsx` and
-    `<stem>.retry.<ext>` beside the input or in --out-dir."""
-    excel = source.suffix in (".xlsx", ".xlsm")
-    folder = _out_dir(options)
-    results = (
-        location(options.results)
-        if options.results
-        else source.output(".results" + (".xlsx" if excel else ".csv"), folder)
-    )
-    retry_suffix = ".xlsx" if source.suffix == ".xlsm" else source.suffix
-    retry = (
-        location(options.retry_file)
-        if options.retry_file
-        else source.output(".retry" + retry_suffix, folder)
-    )
-    return results, retry
-
-
-def _out_dir(options: Options) -> Location | None:
-    return location(options.out_dir) if options.out_dir else None
 
 
 def _count_invalid(source: Input, options: Options) -> int:
