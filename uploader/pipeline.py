@@ -45,7 +45,7 @@ from uploader.settings import Options
 from uploader.sources import Chunk, Table, open_table
 
 if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
-    pass
+    from uploader.flow import ReorderWindow
 
 log = logging.getLogger("uploader")
 DRAIN_SECONDS = 30.0
@@ -136,6 +136,7 @@ class Prepared:
     plan: ColumnPlan
     time_options: TimeOptions
     warnings: list[str]
+    zone_less: int = 0  # start times read so far that carry no zone (a warning at the end)
 
     def rows(self, chunk_size: int) -> Iterator[tuple[Chunk, ValidatedRows]]:
         """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
@@ -180,8 +181,9 @@ class Prepared:
                 )
             )
         valid = checked.rows[~checked.rows.index.isin([*errors, *skipped])]
-        zone_less = valid["start_time"].str.endswith("M").sum()
-        return chunk, ValidatedRows(valid, errors, skipped, int(zone_less))
+        zone_less = int(valid["start_time"].str.endswith("M").sum())
+        self.zone_less += zone_less
+        return chunk, ValidatedRows(valid, errors, skipped, zone_less)
 
     def _columns(self) -> dict[str, str]:
         plan = self.plan
@@ -338,7 +340,6 @@ def validate_file(
     progress = Progress(
         prepared.table.estimated_rows, enabled=options.progress, what="rows checked"
     )
-    zone_less = 0
     try:
         for chunk, checked in prepared.rows(options.chunk_size):
             for row in sorted(checked.errors):
@@ -348,12 +349,11 @@ def validate_file(
             summary.counts[INVALID] += len(checked.errors)
             summary.counts[SKIPPED] += len(checked.skipped)
             summary.counts["valid"] += len(chunk) - len(checked.errors) - len(checked.skipped)
-            zone_less += checked.zone_less
             progress.advance(len(chunk))
     finally:
         errors_file.close()
         progress.close()
-    _zone_warning(summary, zone_less)
+    _zone_warning(summary, prepared.zone_less)
     summary.blank_rows = prepared.table.blank_rows
     summary.files["errors"] = str(errors_file.path)
     summary.problems = errors_file.problems.as_dict()
@@ -448,7 +448,6 @@ class Run:
             input=source.name, command="dry-run" if options.dry_run else "upload"
         )
         self.stops = Interrupts(DRAIN_SECONDS)
-        self.zone_less = 0
 
     @property
     def interrupts(self) -> int:
@@ -534,7 +533,7 @@ class Run:
             if self.control is not None:
                 self.control.attach(interrupt)
                 stack.callback(self.control.detach)
-            await self._flow(prepared, journal, sink, window, arrived, progress)
+            await _feed(prepared, options.chunk_size, journal, sink, window, arrived, progress)
         return self.summary
 
     def _note_stop(self, sink):  # type: ignore[no-untyped-def]
@@ -546,39 +545,6 @@ class Run:
                 self.summary.stopped_by_api = True
 
         return noted
-
-    async def _flow(self, prepared, journal, sink, window, arrived, progress) -> None:
-        """Rows to the sink as they are read, outcomes back in input order (see uploader.flow);
-        `arrived` takes the outcome of a row decided here (already delivered, left by a stop)."""
-        from uploader.flow import LOOKUP_BATCH, what_to_send
-
-        try:
-            for chunk, checked in prepared.rows(self.options.chunk_size):
-                outcomes = checked.settled(_ids(chunk, prepared))
-                self.zone_less += checked.zone_less
-                requests = list(call_requests(checked.valid))
-                window.open(chunk, checked.errors, outcomes, requests)
-                progress.advance(len(outcomes))  # invalid and skipped rows count as done too
-                for start in range(0, len(requests), LOOKUP_BATCH):
-                    batch = requests[start : start + LOOKUP_BATCH]
-                    known = (
-                        journal.lookup([r.external_call_unique_id for r in batch])
-                        if journal
-                        else {}
-                    )
-                    for request in batch:
-                        decision = what_to_send(
-                            request, known.get(request.external_call_unique_id), sink.stop_reason
-                        )
-                        if isinstance(decision, RowOutcome):
-                            arrived(decision)
-                        else:
-                            await sink.submit(decision)
-                window.flush()
-                await window.wait_for_room()
-            await sink.drain()
-        finally:  # a second Ctrl-C or an error: every row still gets its line
-            window.close(sink.in_flight(), "not sent: the run was interrupted")
 
     def _write_summary_json(self) -> None:
         if self.options.summary_json and self.writes_summary:
@@ -601,9 +567,48 @@ class Run:
         if requests_file is not None:
             requests_file.close()
             summary.files["requests"] = str(requests_file.path)
-        _zone_warning(summary, self.zone_less)
+        _zone_warning(summary, prepared.zone_less)
         summary.interrupted = self.interrupts > 0
         summary.count(outputs)
+
+
+async def _feed(
+    prepared: Prepared,
+    chunk_size: int,
+    journal: Journal | None,
+    sink: Any,  # a Sender or a DryRunSink (flow.Sink)
+    window: ReorderWindow,
+    arrived: Callable[[RowOutcome], None],
+    progress: Progress,
+) -> None:
+    """Rows to the sink as they are read, outcomes back in input order (see uploader.flow);
+    `arrived` takes the outcome of a row decided here (already delivered, left by a stop)."""
+    from uploader.flow import LOOKUP_BATCH, what_to_send
+
+    try:
+        for chunk, checked in prepared.rows(chunk_size):
+            outcomes = checked.settled(_ids(chunk, prepared))
+            requests = list(call_requests(checked.valid))
+            window.open(chunk, checked.errors, outcomes, requests)
+            progress.advance(len(outcomes))  # invalid and skipped rows count as done too
+            for start in range(0, len(requests), LOOKUP_BATCH):
+                batch = requests[start : start + LOOKUP_BATCH]
+                known = (
+                    journal.lookup([r.external_call_unique_id for r in batch]) if journal else {}
+                )
+                for request in batch:
+                    decision = what_to_send(
+                        request, known.get(request.external_call_unique_id), sink.stop_reason
+                    )
+                    if isinstance(decision, RowOutcome):
+                        arrived(decision)
+                    else:
+                        await sink.submit(decision)
+            window.flush()
+            await window.wait_for_room()
+        await sink.drain()
+    finally:  # a second Ctrl-C or an error: every row still gets its line
+        window.close(sink.in_flight(), "not sent: the run was interrupted")
 
 
 def _ids(chunk: Chunk, prepared: Prepared) -> pd.Series:
