@@ -10,7 +10,7 @@ import asyncio
 import sys
 import time
 
-from uploader.client import Pace, Pending, Sender
+from uploader.client import Pace, Pending, Sender, send_all
 from uploader.mapping import CallRequest
 
 BATCH = 5000
@@ -25,8 +25,8 @@ async def main(url: str, path: str, concurrency: int) -> None:
         url, "bench", Pace(rate=0, concurrency=concurrency), queue_size=BATCH
     ) as sender:
         for start in range(0, len(requests), BATCH):
-            await sender.send(
-                [Pending(r, sent_before=False) for r in requests[start : start + BATCH]]
+            await send_all(
+                sender, [Pending(r, sent_before=False) for r in requests[start : start + BATCH]]
             )
     print(f"{time.perf_counter() - started:.3f}")
 

@@ -12,7 +12,7 @@ from email.utils import formatdate
 import pytest
 from aiohttp import web
 
-from uploader.client import Pace, Pacer, Pending, Sender, classify, parse_retry_after
+from uploader.client import Pace, Pacer, Pending, Sender, classify, parse_retry_after, send_all
 from uploader.errors import RunStopped, TransportError
 from uploader.mapping import CallRequest, encode
 from uploader.sandbox import SandboxConfig, create_app
@@ -62,7 +62,7 @@ def endpoint(server) -> str:
 async def send(server, requests, pace=Pace(rate=0, concurrency=4), **kwargs):
     kwargs.setdefault("sleep", no_sleep)
     async with Sender(endpoint(server), kwargs.pop("token", TOKEN), pace, **kwargs) as sender:
-        outcomes = await sender.send([Pending(r, False) for r in requests])
+        outcomes = await send_all(sender, [Pending(r, False) for r in requests])
     return outcomes, sender
 
 
@@ -261,7 +261,7 @@ async def test_unreachable_host_fails_every_row_without_hanging():
         Pace(rate=0, concurrency=2, max_retries=1),
         sleep=no_sleep,
     ) as sender:
-        outcomes = await sender.send([Pending(request(i), False) for i in range(4)])
+        outcomes = await send_all(sender, [Pending(request(i), False) for i in range(4)])
     assert {o.status for o in outcomes.values()} == {"failed"}
     assert time.monotonic() - started < 10
 
@@ -365,12 +365,12 @@ async def test_tls_is_verified_and_ca_bundle_trusts_a_proxy(aiohttp_server, self
     server = await aiohttp_server(create_app(SandboxConfig(token=TOKEN)), ssl=context)
     url = f"https://127.0.0.1:{server.port}/api/2022-03-01/calls.json"
     async with Sender(url, TOKEN, Pace(rate=0, concurrency=1), sleep=no_sleep) as sender:
-        outcomes = await sender.send([Pending(request(0), False)])
+        outcomes = await send_all(sender, [Pending(request(0), False)])
     assert "--ca-bundle" in sender.stop_reason and outcomes[2].status == "failed"
     async with Sender(
         url, TOKEN, Pace(rate=0, concurrency=1), ca_bundle=str(cert), sleep=no_sleep
     ) as sender:
-        outcomes = await sender.send([Pending(request(1), False)])
+        outcomes = await send_all(sender, [Pending(request(1), False)])
     assert outcomes[3].status == "created"
 
 

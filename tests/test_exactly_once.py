@@ -330,7 +330,7 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
     from aiohttp import web
 
     from tests.test_client import request
-    from uploader.client import Pace, Pending, Sender
+    from uploader.client import Pace, Pending, Sender, send_all
 
     path = tmp_path / "j.sqlite"
     at_arrival: dict[str, str | None] = {}
@@ -350,7 +350,7 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
     endpoint = str(server.make_url("/api/2022-03-01/calls.json"))
     journal = Journal(path, endpoint=endpoint, token=TOKEN)
     async with Sender(endpoint, TOKEN, Pace(rate=0, concurrency=4), ledger=journal) as sender:
-        outcomes = await sender.send([Pending(request(i), False) for i in range(20)])
+        outcomes = await send_all(sender, [Pending(request(i), False) for i in range(20)])
     entries = journal.lookup([f"c{i}" for i in range(20)])
     journal.close()
     assert len(at_arrival) == 20 and set(at_arrival.values()) == {"sending"}

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import TOKEN, call_row, write_csv
-from uploader.client import Pace, Pending, Sender
+from uploader.client import Pace, Pending, Sender, send_all
 from uploader.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
 from uploader.journal import SENDING, JournalEntry
 from uploader.mapping import CallRequest
@@ -157,9 +157,10 @@ async def test_a_row_waiting_for_its_retry_holds_no_other_row(slow_first):
 async def test_isolated_503s_do_not_slow_the_rest_of_the_run(slow_first):
     url, _ = slow_first
     async with Sender(url, TOKEN, Pace(rate=50, concurrency=4, max_retries=2)) as sender:
-        outcomes = await sender.send(
+        outcomes = await send_all(
+            sender,
             [Pending(request(2, "slow"), False)]
-            + [Pending(request(row), False) for row in range(3, 13)]
+            + [Pending(request(row), False) for row in range(3, 13)],
         )
         assert sender.pacer.rate == 50  # one 503 with a Retry-After is that row's business
     assert {o.status for o in outcomes.values()} == {CREATED}

@@ -358,42 +358,24 @@ class Sender:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
-        self._url = URL(endpoint)  # parsed once, not per request
+        self.transport = Transport(endpoint, token, pace, ca_bundle=ca_bundle)
         self.pace = pace
         self.pacer = Pacer(pace.rate)
         self.watchdog = Watchdog(max_errors, outage_seconds, clock)
         self.on_outcome = on_outcome
         self.ledger = ledger
-        self.stop_reason: str | None = None
-        self._sleep = sleep
+        self._stop = Stop(sleep)
         self._backoff = wait_random_exponential(multiplier=pace.backoff, max=pace.max_backoff)
-        self._headers = {"Authorization": token, "Content-Type": "application/json"}
-        self._ssl = (
-            ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
-        )
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(
             maxsize=max(pace.concurrency * 2, queue_size)
         )
         self._in_flight: dict[int, Pending] = {}
         self._workers: list[asyncio.Task] = []
         self._slots: asyncio.Semaphore | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._stopped: asyncio.Event | None = None
 
     async def __aenter__(self) -> Sender:
-        self._stopped = asyncio.Event()
-        if self.stop_reason:
-            self._stopped.set()
-        connector = aiohttp.TCPConnector(
-            limit=self.pace.concurrency, ssl=self._ssl if self._ssl else False
-        )
-        timeout = aiohttp.ClientTimeout(total=self.pace.timeout)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            trust_env=False,
-            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies: no jar per request
-        )
+        self._stop.start()
+        self.transport.open()
         self.watchdog.started()
         self._slots = asyncio.Semaphore(self.pace.concurrency)
         workers = self.pace.concurrency * WORKERS_PER_SLOT
@@ -404,18 +386,19 @@ class Sender:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        await self.transport.close()
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop.reason
 
     @property
     def stopping(self) -> bool:
-        return self.stop_reason is not None
+        return self._stop.reason is not None
 
     def stop(self, reason: str) -> None:
         """Take no new rows and end every wait now; requests already out finish."""
-        self.stop_reason = self.stop_reason or reason
-        if self._stopped is not None:
-            self._stopped.set()
+        self._stop.stop(reason)
 
     def in_flight(self) -> list[Pending]:
         """Rows whose request went out and whose answer has not come (for a cancelled caller)."""
@@ -429,24 +412,6 @@ class Sender:
     async def drain(self) -> None:
         """Wait until every submitted row has its outcome."""
         await self._queue.join()
-
-    async def send(self, batch: list[Pending]) -> dict[int, RowOutcome]:
-        """Send some rows and wait for all of them (`not_sent` for those a stop left behind)."""
-        outcomes: dict[int, RowOutcome] = {}
-        told = self.on_outcome
-
-        def keep(outcome: RowOutcome) -> None:
-            outcomes[outcome.row] = outcome
-            told(outcome)
-
-        self.on_outcome = keep
-        try:
-            for pending in batch:
-                await self.submit(pending)
-            await self.drain()
-        finally:
-            self.on_outcome = told
-        return outcomes
 
     async def _work(self) -> None:
         while True:
@@ -518,7 +483,7 @@ class Sender:
             await self.ledger.mark_sending(request.external_call_unique_id, request.payload_hash)
         self._in_flight[request.row] = pending
         try:
-            answer = await self._post(request, tries.sent_before)
+            answer = await self.transport.post(request, tries.sent_before)
         except _Unreached:  # the connection was never made: nothing went out
             if self.ledger is not None:
                 self.ledger.unmark(request.external_call_unique_id)
@@ -544,7 +509,7 @@ class Sender:
         """An attempt failed: the pacer counts it (unless a 429), the watchdog may stop the run."""
         if counted:
             self.pacer.answered(failed=True)
-        if reason := self.watchdog.failed(self._url.host):
+        if reason := self.watchdog.failed(self.transport.host):
             self.stop(reason)
 
     def _wait_after(self, error: BaseException | None, failures: int) -> float:
@@ -553,31 +518,101 @@ class Sender:
             return error.retry_after
         return self._backoff(SimpleNamespace(attempt_number=failures))  # type: ignore[arg-type]
 
-    async def _pause(self, seconds: float) -> None:
+    async def _pace(self) -> None:
+        delay = self.pacer.reserve()
+        if delay > 0:
+            await self._stop.pause(delay)
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        await self._stop.pause(seconds)
+        if self.stopping:
+            raise TransportError(f"not retried: {self.stop_reason}")
+
+
+async def send_all(sender: Sender, batch: list[Pending]) -> dict[int, RowOutcome]:
+    """Send some rows and wait for all of them (`not_sent` for those a stop left behind)."""
+    outcomes: dict[int, RowOutcome] = {}
+    told = sender.on_outcome
+
+    def keep(outcome: RowOutcome) -> None:
+        outcomes[outcome.row] = outcome
+        told(outcome)
+
+    sender.on_outcome = keep
+    try:
+        for pending in batch:
+            await sender.submit(pending)
+        await sender.drain()
+    finally:
+        sender.on_outcome = told
+    return outcomes
+
+
+class Stop:
+    """A run's stop: its reason once given, and sleeps that end the moment it comes."""
+
+    def __init__(self, sleep: Sleep) -> None:
+        self.reason: str | None = None
+        self._sleep = sleep
+        self._event: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """On the run's event loop."""
+        self._event = asyncio.Event()
+        if self.reason:
+            self._event.set()
+
+    def stop(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        if self._event is not None:
+            self._event.set()
+
+    async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the run is asked to stop."""
-        if seconds <= 0 or self.stopping:
+        if seconds <= 0 or self.reason is not None:
             return
-        assert self._stopped is not None
+        assert self._event is not None
         sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(self._stopped.wait())
+        stopper = asyncio.ensure_future(self._event.wait())
         try:
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             sleeper.cancel()
             stopper.cancel()
 
-    async def _pace(self) -> None:
-        delay = self.pacer.reserve()
-        if delay > 0:
-            await self._pause(delay)
 
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        if not self.stopping:
-            await self._pause(seconds)
-        if self.stopping:
-            raise TransportError(f"not retried: {self.stop_reason}")
+class Transport:
+    """One aiohttp session to the endpoint: posts a request's body and turns the answer, however
+    it comes (split across packets, cut, refused, not the API's), into an `Answer` or a
+    TransportError (may succeed later), `_Unreached` (never left) or RunStopped."""
 
-    async def _post(self, request: CallRequest, sent_before: bool) -> Answer:
+    def __init__(self, endpoint: str, token: str, pace: Pace, *, ca_bundle: str | None) -> None:
+        self._url = URL(endpoint)  # parsed once, not per request
+        self.host = self._url.host
+        self._headers = {"Authorization": token, "Content-Type": "application/json"}
+        self._ssl = (
+            ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https") else None
+        )
+        self._concurrency = pace.concurrency
+        self._timeout = pace.timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self._concurrency, ssl=self._ssl if self._ssl else False
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies: no jar per request
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def post(self, request: CallRequest, sent_before: bool) -> Answer:
         assert self._session is not None
         try:
             async with self._session.post(
@@ -587,7 +622,7 @@ class Sender:
                 headers = {"Retry-After": response.headers.get("Retry-After", "")}
                 status = response.status
         except TimeoutError:
-            raise TransportError(f"no answer within {self.pace.timeout:g} s") from None
+            raise TransportError(f"no answer within {self._timeout:g} s") from None
         except aiohttp.ClientSSLError as error:
             raise RunStopped(
                 f"TLS with {self._url.host} failed ({type(error).__name__}): "
