@@ -24,9 +24,9 @@ from uploader.inputs import Input, Unreadable, expand
 from uploader.journal import Journal
 from uploader.outcome import DELIVERED, STATUSES
 from uploader.paths import output_paths
-from uploader.pipeline import Run, RunSummary, open_journal, restored_signals, target_token
+from uploader.pipeline import Run, RunSummary, open_journal, restored_signals
 from uploader.results import write_summary_json
-from uploader.settings import Options
+from uploader.settings import Options, target_token
 
 log = logging.getLogger("uploader")
 

@@ -41,7 +41,7 @@ from uploader.progress import Progress
 from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
 from uploader.runlog import RunLog
 from uploader.schema import SeenIds, ValidatedChunk, validate
-from uploader.settings import Options
+from uploader.settings import Options, target_token
 from uploader.sources import Chunk, Table, open_table
 
 if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
@@ -394,14 +394,6 @@ def upload(
     run = Run(source, options, token, handle_signals=handle_signals, control=control)
     with restored_signals(handle_signals):
         return run.perform()
-
-
-def target_token(options: Options) -> str | None:
-    """The API token a sending run needs (None for a dry run), after checking the target."""
-    if options.dry_run:
-        return None
-    options.check_target()
-    return options.resolve_token()
 
 
 @contextlib.contextmanager

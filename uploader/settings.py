@@ -173,66 +173,78 @@ class Options:
         values = {f.name: getattr(options, f.name) for f in fields(cls)} if options else {}
         values.update({k: v for k, v in overrides.items() if v is not None})
         built = cls(**values)  # type: ignore[arg-type]
-        built.check()
+        _check(built)
         return built
-
-    def check(self) -> None:
-        if self.timezone:
-            try:
-                ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ConfigError(
-                    f"--timezone {self.timezone}: not an IANA time zone (e.g. America/New_York)"
-                ) from None
-        if self.country is not None:
-            import phonenumbers
-
-            if self.country.upper() not in phonenumbers.SUPPORTED_REGIONS:
-                raise ConfigError(f"--country {self.country}: not a region code (e.g. US, GB, ES)")
-            self.country = self.country.upper()
-        for item in fields(self):
-            rule: Setting = item.metadata["setting"]
-            value = getattr(self, item.name)
-            if value is None or (rule.minimum is None and rule.maximum is None):
-                continue
-            name = "--" + item.name.replace("_", "-")
-            if not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number")
-            if rule.minimum is not None and value < rule.minimum:
-                raise ConfigError(f"{name} must be at least {rule.minimum:g}")
-            if rule.maximum is not None and value > rule.maximum:
-                raise ConfigError(f"{name} must be at most {rule.maximum:g}")
-        if 0 < self.rate < MIN_RATE:
-            raise ConfigError(f"--rate must be 0 (unlimited) or at least {MIN_RATE:g}")
 
     @property
     def endpoint(self) -> str:
         return f"{self.base_url.rstrip('/')}/api/{self.api_version}/calls.json"
 
-    def check_target(self) -> None:
-        """HTTPS only, except loopback addresses used for testing."""
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"--base-url {self.base_url}: not an http(s) URL")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ConfigError("--base-url must not carry credentials, a query or a fragment")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ConfigError(
-                f"--base-url {self.base_url}: HTTPS is required except for loopback addresses"
-            )
 
-    def resolve_token(self) -> str:
-        """The token from the caller, --token-file or INVOCA_OAUTH_TOKEN; never echoed."""
-        if self.token:
-            return _checked_token(self.token.strip(), "the token")
-        if self.token_file:
-            return _checked_token(read_token_file(Path(self.token_file)), "--token-file")
-        token = os.environ.get(TOKEN_VARIABLE, "").strip()
-        if not token:
+def _check(options: Options) -> None:
+    """Every value in its range and of its kind (the click options check the same ranges)."""
+    if options.timezone:
+        try:
+            ZoneInfo(options.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(
-                f"no API token: set {TOKEN_VARIABLE} or pass --token-file (or use --dry-run)"
-            )
-        return _checked_token(token, TOKEN_VARIABLE)
+                f"--timezone {options.timezone}: not an IANA time zone (e.g. America/New_York)"
+            ) from None
+    if options.country is not None:
+        import phonenumbers
+
+        if options.country.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"--country {options.country}: not a region code (e.g. US, GB, ES)")
+        options.country = options.country.upper()
+    for item in fields(options):
+        rule: Setting = item.metadata["setting"]
+        value = getattr(options, item.name)
+        if value is None or (rule.minimum is None and rule.maximum is None):
+            continue
+        name = "--" + item.name.replace("_", "-")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number")
+        if rule.minimum is not None and value < rule.minimum:
+            raise ConfigError(f"{name} must be at least {rule.minimum:g}")
+        if rule.maximum is not None and value > rule.maximum:
+            raise ConfigError(f"{name} must be at most {rule.maximum:g}")
+    if 0 < options.rate < MIN_RATE:
+        raise ConfigError(f"--rate must be 0 (unlimited) or at least {MIN_RATE:g}")
+
+
+def check_target(options: Options) -> None:
+    """HTTPS only, except loopback addresses used for testing."""
+    parts = urlsplit(options.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {options.base_url}: not an http(s) URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError("--base-url must not carry credentials, a query or a fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"--base-url {options.base_url}: HTTPS is required except for loopback addresses"
+        )
+
+
+def resolve_token(options: Options) -> str:
+    """The token from the caller, --token-file or INVOCA_OAUTH_TOKEN; never echoed."""
+    if options.token:
+        return _checked_token(options.token.strip(), "the token")
+    if options.token_file:
+        return _checked_token(read_token_file(Path(options.token_file)), "--token-file")
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise ConfigError(
+            f"no API token: set {TOKEN_VARIABLE} or pass --token-file (or use --dry-run)"
+        )
+    return _checked_token(token, TOKEN_VARIABLE)
+
+
+def target_token(options: Options) -> str | None:
+    """The API token a sending run needs (None for a dry run), after checking the target."""
+    if options.dry_run:
+        return None
+    check_target(options)
+    return resolve_token(options)
 
 
 def _checked_token(token: str, where: str) -> str:

@@ -40,7 +40,7 @@ from uploader.control import RunControl
 from uploader.errors import UploaderError
 from uploader.outcome import FINE
 from uploader.pipeline import RunSummary, upload, validate_file
-from uploader.settings import Options
+from uploader.settings import Options, resolve_token, target_token
 
 log = logging.getLogger("uploader")
 
@@ -267,7 +267,7 @@ def _token_source(bench: Workbench) -> str:
     if bench.token:
         return "typed into this page"
     try:
-        bench.options.resolve_token()
+        resolve_token(bench.options)
     except UploaderError:
         return ""
     return "from --token-file" if bench.options.token_file else "from INVOCA_OAUTH_TOKEN"
@@ -505,8 +505,7 @@ async def start_upload(request: web.Request) -> web.Response:
         options = bench.run_options(settings)
         if bench.token:
             options = Options.build(options, token=bench.token)
-        options.check_target()
-        options.resolve_token()
+        target_token(options)
     except UploaderError as error:
         return _problem(error)
     if any(not run.done.is_set() for run in bench.runs.values()):
