@@ -185,7 +185,7 @@ class Profile:
             template=recording_url_template or self.recording_url_template,
             by_key=by_key,
         )
-        plan.check_complete(headers, source)
+        _check_complete(plan, headers, source)
         return plan
 
 
@@ -236,7 +236,15 @@ class ColumnPlan:
     constants: dict[str, str]
     template: str | None
     by_key: dict[str, str]
-    relayed: set[str] = field(default_factory=set)  # parents whose customer is on a child leg
+    legs: CallLegs | None = None  # set by __post_init__ when the profile names a parent column
+
+    def __post_init__(self) -> None:
+        parent = self.profile.legs.parent
+        if parent and "external_call_unique_id" in self.fields:
+            column = self.input_column(parent)
+            if column is not None:
+                numbers = [c for name in NUMBER_FIELDS for c in self.fields.get(name, [])]
+                self.legs = CallLegs(column, self.column("external_call_unique_id"), numbers)
 
     def provides(self, field_name: str) -> bool:
         return field_name in self.fields or field_name in self.constants
@@ -258,67 +266,13 @@ class ColumnPlan:
         used |= {column for column in map(self.input_column, named) if column is not None}
         return used
 
-    def check_complete(self, headers: list[str], source: str) -> None:
-        needs = {
-            "external_call_unique_id": self.provides("external_call_unique_id"),
-            "start_time": self.provides("start_time"),
-            "call_direction": self.provides("call_direction"),
-            "calling_phone_number": self.provides("calling_phone_number")
-            or self.provides("from_number"),
-            "destination_phone_number": self.provides("destination_phone_number")
-            or self.provides("to_number"),
-            "advertiser_campaign_id_from_network (or --campaign-id)": self.provides(
-                "advertiser_campaign_id_from_network"
-            ),
-            "recording_url or recording_filename (or --recording-url-template)": bool(self.template)
-            or any(
-                self.provides(name) for name in ("recording_url", "recording_filename", "recording")
-            ),
-        }
-        missing = [name for name, ok in needs.items() if not ok]
-        if missing:
-            raise InputError(
-                f"{source}: missing column "
-                + "; ".join(_with_hint(m, self.profile, headers) for m in missing)
-            )
-        for placeholder in self.placeholders():
-            if header_key(placeholder) not in self.by_key:
-                raise ConfigError(
-                    f"recording URL template uses {{{placeholder}}} but {source} has no such column"
-                )
-
     def placeholders(self) -> list[str]:
-        if not self.template:
-            return []
-        try:
-            return [name for _, name, _, _ in string.Formatter().parse(self.template) if name]
-        except ValueError as error:
-            raise ConfigError(f"recording URL template {self.template!r}: {error}") from error
-
-    # ------------------------------------------------------------ legs
+        return recording_placeholders(self.template) if self.template else []
 
     def survey(self, chunk: pd.DataFrame) -> None:
-        """First pass over the file: note the parent legs whose customer is on a child leg."""
-        parent = self._parent_column()
-        if parent is None:
-            return
-        parents = clean_text(chunk[parent]).isna()
-        ids = clean_text(chunk[self.column("external_call_unique_id")])
-        self.relayed.update(ids[parents & self._relayed_row(chunk)].dropna().tolist())
-
-    def _relayed_row(self, chunk: pd.DataFrame) -> pd.Series:
-        """Rows with a browser or SIP party among their numbers."""
-        relayed = pd.Series(False, index=chunk.index)
-        for field_name in NUMBER_FIELDS:
-            for column in self.fields.get(field_name, []):
-                relayed |= _relayed(clean_text(chunk[column]))
-        return relayed
-
-    def _parent_column(self) -> str | None:
-        legs = self.profile.legs
-        if not legs.parent or "external_call_unique_id" not in self.fields:
-            return None
-        return self.input_column(legs.parent)
+        """First pass over the file (see CallLegs.survey)."""
+        if self.legs is not None:
+            self.legs.survey(chunk)
 
     # ------------------------------------------------------------ rows
 
@@ -327,7 +281,7 @@ class ColumnPlan:
         out = pd.DataFrame(index=chunk.index)
         origin: dict[str, pd.Series] = {}
         for field_name, columns in self.fields.items():
-            out[field_name], source = self._coalesce(chunk, columns)
+            out[field_name], source = _coalesce(chunk, columns)
             if source is not None:
                 origin[field_name] = source
             pattern = self.profile.extract.get(field_name)
@@ -346,7 +300,7 @@ class ColumnPlan:
                 lowered = {key.lower(): value for key, value in mapping.items()}
                 mapped = out[field_name].str.lower().map(lowered)
                 out[field_name] = mapped.where(mapped.notna(), out[field_name]).astype("string")
-        self._numbers(out, origin)
+        _from_to(out, origin, self)
         self._recording(out, chunk)
         self._zones(out, origin)
         for name, column in self.signals.items():
@@ -357,44 +311,6 @@ class ColumnPlan:
             if field_name not in out:
                 out[field_name] = pd.Series(pd.NA, index=chunk.index, dtype="string")
         return Canonical(out, self._skips(chunk, out), origin)
-
-    def _coalesce(
-        self, chunk: pd.DataFrame, columns: list[str]
-    ) -> tuple[pd.Series, pd.Series | None]:
-        """Each row's value from the first listed column that has one (Zoom's caller_did_number,
-        then caller_number), with the column it came from when there is a choice."""
-        values = [clean_text(chunk[column]) for column in columns]
-        if len(values) == 1:
-            return values[0], None
-        out = pd.Series(pd.NA, index=chunk.index, dtype="string")
-        source = pd.Series(columns[0], index=chunk.index, dtype=object)
-        for column, value in zip(columns, values, strict=True):
-            take = out.isna() & value.notna()
-            out = out.where(~take, value)
-            source[take] = column
-        return out, source
-
-    def _numbers(self, out: pd.DataFrame, origin: dict[str, pd.Series]) -> None:
-        """From/to columns to the API's customer (calling) and business (destination) numbers."""
-        if "from_number" not in out and "to_number" not in out:
-            return
-        blank = pd.Series(pd.NA, index=out.index, dtype="string")
-        origin_of = {
-            name: origin.pop(name, pd.Series(self.column(name), index=out.index, dtype=object))
-            for name in ("from_number", "to_number")
-        }
-        start = out.pop("from_number") if "from_number" in out else blank
-        end = out.pop("to_number") if "to_number" in out else blank
-        outbound = out["call_direction"].str.lower().eq("outbound").fillna(False).astype(bool)
-        for target, inbound_side, outbound_side in (
-            ("calling_phone_number", "from_number", "to_number"),
-            ("destination_phone_number", "to_number", "from_number"),
-        ):
-            if target in out:
-                continue
-            sides = {"from_number": start, "to_number": end}
-            out[target] = sides[inbound_side].where(~outbound, sides[outbound_side])
-            origin[target] = origin_of[inbound_side].where(~outbound, origin_of[outbound_side])
 
     def _recording(self, out: pd.DataFrame, chunk: pd.DataFrame) -> None:
         for name in ("recording_url", "recording_filename"):
@@ -408,7 +324,9 @@ class ColumnPlan:
         if self.template:
             blank = out["recording_url"].isna() & out["recording_filename"].isna()
             if blank.any():
-                out.loc[blank, "recording_url"] = self._fill_template(chunk[blank])
+                out.loc[blank, "recording_url"] = fill_recording_template(
+                    self.template, chunk[blank], self.by_key
+                )
 
     def _zones(self, out: pd.DataFrame, origin: dict[str, pd.Series]) -> None:
         """The zone a start time is written in when that is a fact of its column (`datetime (utc)`):
@@ -420,16 +338,6 @@ class ColumnPlan:
         source = origin.get("start_time", pd.Series(self.column("start_time"), index=out.index))
         out[START_TIME_ZONE] = source.map(zones).astype("string")
 
-    def _fill_template(self, rows: pd.DataFrame) -> pd.Series:
-        assert self.template is not None
-        url = pd.Series("", index=rows.index, dtype="string")
-        for literal, name, _, _ in string.Formatter().parse(self.template):
-            url = url + literal
-            if name:
-                values = clean_text(rows[self.by_key[header_key(name)]])
-                url = url + values.map(lambda v: quote(str(v), safe=""), na_action="ignore")
-        return url
-
     def _skips(self, chunk: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
         """Why the profile skips a row, in order: legs, rules, a withheld caller, no recording."""
         reasons = pd.Series(pd.NA, index=chunk.index, dtype="object")
@@ -438,24 +346,9 @@ class ColumnPlan:
             nonlocal reasons
             reasons = reasons.where(~(hit & reasons.isna()), reason)
 
-        parent = self._parent_column()
-        if parent is not None:
-            parents = clean_text(chunk[parent])
-            skip(
-                parents.isna() & self._relayed_row(chunk),
-                "leg of a browser or SIP user: the call is uploaded "
-                "from its child leg, which holds the customer's number",
-            )
-            child = parents.notna() & ~parents.isin(self.relayed).fillna(False).astype(bool)
-            skip(
-                child,
-                "child leg of call " + parents.fillna("") + " (the call is uploaded from its "
-                "parent leg)",
-            )
-            skip(
-                parents.notna() & _relayed(out["calling_phone_number"].astype("string")),
-                "a call between browser or SIP users: no phone number to upload",
-            )
+        if self.legs is not None:
+            for hit, reason in self.legs.skips(chunk, out["calling_phone_number"]):
+                skip(hit, reason)
         for rule in self.profile.skip:
             columns = [self.input_column(column) for column in rule.columns]
             if None in columns:
@@ -475,8 +368,142 @@ class ColumnPlan:
         return reasons
 
 
+def _coalesce(chunk: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, pd.Series | None]:
+    """Each row's value from the first listed column that has one (Zoom's caller_did_number,
+    then caller_number), with the column it came from when there is a choice."""
+    values = [clean_text(chunk[column]) for column in columns]
+    if len(values) == 1:
+        return values[0], None
+    out = pd.Series(pd.NA, index=chunk.index, dtype="string")
+    source = pd.Series(columns[0], index=chunk.index, dtype=object)
+    for column, value in zip(columns, values, strict=True):
+        take = out.isna() & value.notna()
+        out = out.where(~take, value)
+        source[take] = column
+    return out, source
+
+
+def _from_to(out: pd.DataFrame, origin: dict[str, pd.Series], plan: ColumnPlan) -> None:
+    """From/to columns to the API's customer (calling) and business (destination) numbers."""
+    if "from_number" not in out and "to_number" not in out:
+        return
+    blank = pd.Series(pd.NA, index=out.index, dtype="string")
+    origin_of = {
+        name: origin.pop(name, pd.Series(plan.column(name), index=out.index, dtype=object))
+        for name in ("from_number", "to_number")
+    }
+    start = out.pop("from_number") if "from_number" in out else blank
+    end = out.pop("to_number") if "to_number" in out else blank
+    outbound = out["call_direction"].str.lower().eq("outbound").fillna(False).astype(bool)
+    for target, inbound_side, outbound_side in (
+        ("calling_phone_number", "from_number", "to_number"),
+        ("destination_phone_number", "to_number", "from_number"),
+    ):
+        if target in out:
+            continue
+        sides = {"from_number": start, "to_number": end}
+        out[target] = sides[inbound_side].where(~outbound, sides[outbound_side])
+        origin[target] = origin_of[inbound_side].where(~outbound, origin_of[outbound_side])
+
+
+@dataclass
+class CallLegs:
+    """Which leg of a multi-leg call is uploaded, for exports with one row per leg (Twilio): the
+    parent leg, unless its customer is a browser or SIP user relayed on a child leg; then the
+    children. `parent` is the input column naming a row's parent leg (blank on parents)."""
+
+    parent: str
+    ids: str  # the input column of the call's id
+    numbers: list[str]  # the input columns holding phone numbers
+    relayed: set[str] = field(default_factory=set)  # parents whose customer is on a child leg
+
+    def survey(self, chunk: pd.DataFrame) -> None:
+        """First pass over the file: note the parent legs whose customer is on a child leg."""
+        parents = clean_text(chunk[self.parent]).isna()
+        ids = clean_text(chunk[self.ids])
+        self.relayed.update(ids[parents & self._relayed_row(chunk)].dropna().tolist())
+
+    def skips(self, chunk: pd.DataFrame, calling: pd.Series) -> list[tuple[pd.Series, object]]:
+        """The legs not uploaded, each with why, in order."""
+        parents = clean_text(chunk[self.parent])
+        child = parents.notna() & ~parents.isin(self.relayed).fillna(False).astype(bool)
+        return [
+            (
+                parents.isna() & self._relayed_row(chunk),
+                "leg of a browser or SIP user: the call is uploaded "
+                "from its child leg, which holds the customer's number",
+            ),
+            (
+                child,
+                "child leg of call " + parents.fillna("") + " (the call is uploaded from its "
+                "parent leg)",
+            ),
+            (
+                parents.notna() & _relayed(calling.astype("string")),
+                "a call between browser or SIP users: no phone number to upload",
+            ),
+        ]
+
+    def _relayed_row(self, chunk: pd.DataFrame) -> pd.Series:
+        """Rows with a browser or SIP party among their numbers."""
+        relayed = pd.Series(False, index=chunk.index)
+        for column in self.numbers:
+            relayed |= _relayed(clean_text(chunk[column]))
+        return relayed
+
+
 def _relayed(values: pd.Series) -> pd.Series:
     return values.str.match(RELAYED_PARTY, case=False).fillna(False).astype(bool)
+
+
+def recording_placeholders(template: str) -> list[str]:
+    """The columns a recording URL template names: `{Sid}` in https://rec.example.com/{Sid}.wav."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    except ValueError as error:
+        raise ConfigError(f"recording URL template {template!r}: {error}") from error
+
+
+def fill_recording_template(template: str, rows: pd.DataFrame, by_key: dict[str, str]) -> pd.Series:
+    """Each row's recording URL: the template with the row's values, URL-quoted."""
+    url = pd.Series("", index=rows.index, dtype="string")
+    for literal, name, _, _ in string.Formatter().parse(template):
+        url = url + literal
+        if name:
+            values = clean_text(rows[by_key[header_key(name)]])
+            url = url + values.map(lambda v: quote(str(v), safe=""), na_action="ignore")
+    return url
+
+
+def _check_complete(plan: ColumnPlan, headers: list[str], source: str) -> None:
+    """Every field the API requires has a column (or a constant, or a template) in this file."""
+    needs = {
+        "external_call_unique_id": plan.provides("external_call_unique_id"),
+        "start_time": plan.provides("start_time"),
+        "call_direction": plan.provides("call_direction"),
+        "calling_phone_number": plan.provides("calling_phone_number")
+        or plan.provides("from_number"),
+        "destination_phone_number": plan.provides("destination_phone_number")
+        or plan.provides("to_number"),
+        "advertiser_campaign_id_from_network (or --campaign-id)": plan.provides(
+            "advertiser_campaign_id_from_network"
+        ),
+        "recording_url or recording_filename (or --recording-url-template)": bool(plan.template)
+        or any(
+            plan.provides(name) for name in ("recording_url", "recording_filename", "recording")
+        ),
+    }
+    missing = [name for name, ok in needs.items() if not ok]
+    if missing:
+        raise InputError(
+            f"{source}: missing column "
+            + "; ".join(_with_hint(m, plan.profile, headers) for m in missing)
+        )
+    for placeholder in plan.placeholders():
+        if header_key(placeholder) not in plan.by_key:
+            raise ConfigError(
+                f"recording URL template uses {{{placeholder}}} but {source} has no such column"
+            )
 
 
 def _with_hint(missing: str, profile: Profile, headers: list[str]) -> str:
