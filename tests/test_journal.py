@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from uploader.journal import Journal
+from uploader.journal import GroupedWrites, Journal
 from uploader.outcome import RowOutcome
 
 
@@ -31,12 +31,13 @@ async def test_writes_keep_their_order_within_one_commit(tmp_path):
 async def test_a_failed_late_commit_keeps_its_writes_for_the_next(tmp_path):
     journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
     await journal.mark_sending("a", "h1")
-    writable = journal._db
-    journal._db = sqlite3.connect(f"file:{tmp_path / 'j.sqlite'}?mode=ro", uri=True)
+    writes = journal._writes
+    writable = writes._db
+    writes._db = sqlite3.connect(f"file:{tmp_path / 'j.sqlite'}?mode=ro", uri=True)
     journal.record(created("a"), reached=True)
-    await asyncio.sleep(Journal.RECORD_DELAY * 4)  # the timed commit fails quietly
-    journal._db.close()
-    journal._db = writable
+    await asyncio.sleep(GroupedWrites.RECORD_DELAY * 4)  # the timed commit fails quietly
+    writes._db.close()
+    writes._db = writable
     assert writable.execute("SELECT status FROM deliveries").fetchone() == ("sending",)
     journal.commit()
     assert journal.lookup(["a"])["a"].status == "created"

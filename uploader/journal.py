@@ -126,9 +126,7 @@ class Journal:
             raise ConfigError(f"journal {self.path}: not a journal file ({error})") from error
         self.fingerprint = self._fingerprint(token or "")
         self.run_id: int | None = None
-        self._pending: list[tuple[str, tuple]] = []
-        self._tick: asyncio.Future | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._writes = GroupedWrites(self._db)
 
     def _fingerprint(self, token: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
@@ -168,17 +166,10 @@ class Journal:
                 found[row[0]] = JournalEntry(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
         return found
 
-    # Writes are grouped (one transaction per event-loop tick, not one per row: a commit
-    # costs ~35 us, a statement inside one ~5 us). Order is kept: every write queued before a mark
-    # is committed with it. A mark is committed before `mark_sending` returns, so before its
-    # request goes out; answers wait at most RECORD_DELAY (or the next mark), which is all a
-    # kill -9 can take from them.
-    RECORD_DELAY = 0.005
-
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
         """Committed just before the request goes out: a crash from here on leaves it maybe-sent."""
         now = _now()
-        self._pending.append(
+        await self._writes.committed(
             (
                 "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"
                 " token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -198,15 +189,10 @@ class Journal:
                 ),
             )
         )
-        if self._tick is None:  # the first mark of this tick commits every one queued with it
-            loop = asyncio.get_running_loop()
-            self._tick = loop.create_future()
-            loop.call_soon(self._commit_tick, self._tick)
-        await asyncio.shield(self._tick)
 
     def unmark(self, external_call_unique_id: str) -> None:
         """The request did not go out after all (the connection was refused): not in flight."""
-        self._queue(
+        self._writes.soon(
             "UPDATE deliveries SET status = 'failed', error = 'not sent yet', last_time = ?"
             " WHERE endpoint = ? AND external_call_unique_id = ? AND status = ?",
             (_now(), self.endpoint, external_call_unique_id, SENDING),
@@ -215,7 +201,7 @@ class Journal:
     def record(self, outcome: RowOutcome, *, reached: bool) -> None:
         """Commit one answer as it arrives. `reached`: a request of this run may have reached the
         API (a refused connection cannot have); what was reached before stays reached."""
-        self._queue(
+        self._writes.soon(
             "UPDATE deliveries SET status = ?, cuid = COALESCE(?, cuid), http_status = ?,"
             " attempts = attempts + ?, error = ?, reached = MAX(reached, ?), last_time = ?"
             " WHERE endpoint = ? AND external_call_unique_id = ?",
@@ -232,7 +218,42 @@ class Journal:
             ),
         )
 
-    def _queue(self, statement: str, parameters: tuple) -> None:
+    def commit(self) -> None:
+        """Write what is queued now (before a lookup, at the end of a run)."""
+        self._writes.commit()
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()
+        self._lock.close()
+
+
+class GroupedWrites:
+    """The journal's writes, grouped: one transaction per event-loop tick, not one per row (a
+    commit costs ~35 us, a statement inside one ~5 us). Order is kept: every write queued before a
+    mark is committed with it. A mark is committed before `committed()` returns, so before its
+    request goes out; answers (`soon()`) wait at most RECORD_DELAY (or the next mark), which is
+    all a kill -9 can take from them."""
+
+    RECORD_DELAY = 0.005
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._pending: list[tuple[str, tuple]] = []
+        self._tick: asyncio.Future | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def committed(self, write: tuple[str, tuple]) -> None:
+        """Queue a write and return once it is committed (with the others of this tick)."""
+        self._pending.append(write)
+        if self._tick is None:  # the first mark of this tick commits every one queued with it
+            loop = asyncio.get_running_loop()
+            self._tick = loop.create_future()
+            loop.call_soon(self._commit_tick, self._tick)
+        await asyncio.shield(self._tick)
+
+    def soon(self, statement: str, parameters: tuple) -> None:
+        """Queue a write, committed within RECORD_DELAY."""
         self._pending.append((statement, parameters))
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(
@@ -271,11 +292,6 @@ class Journal:
                 self._db.execute("ROLLBACK")
             self._pending = writes + self._pending  # nothing written: all of it stays queued
             raise
-
-    def close(self) -> None:
-        self.commit()
-        self._db.close()
-        self._lock.close()
 
 
 def _acquire_lock(path: Path):
