@@ -10,20 +10,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-# The API's call fields, in the order a body lists them (spec/invoca-call-ingestion.md): the one
-# list the profiles, the schema's canonical columns and the request bodies share.
-CALL_FIELDS = (
-    "external_call_unique_id",
-    "start_time",
-    "calling_phone_number",
-    "destination_phone_number",
-    "advertiser_campaign_id_from_network",
-    "call_direction",
-    "recording_url",
-    "recording_filename",
-    "language_code",
-    "recording_auth_config_id",
-)
+from uploader.fields import CALL_FIELDS
+
 MAX_SIGNALS = 10
 
 

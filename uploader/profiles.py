@@ -21,13 +21,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from uploader.errors import ConfigError, InputError
-from uploader.mapping import CALL_FIELDS
+from uploader.fields import CALL_FIELDS, FIELDS
 from uploader.normalize import START_TIME_ZONE, clean_text, is_withheld
 
 # Columns a profile may name besides the call fields: the originating and receiving numbers (swapped
 # on outbound calls so that calling_phone_number is always the customer) and a recording that is a
 # URL or a storage key depending on its value.
 PSEUDO_FIELDS = ("from_number", "to_number", "recording")
+# The profile columns that can fill a call field in place of its own column.
+STANDS_IN = {
+    "calling_phone_number": ("from_number",),
+    "destination_phone_number": ("to_number",),
+    "recording_url": ("recording",),
+    "recording_filename": ("recording",),
+}
 SIGNAL_PREFIXES = ("signal:", "signal.", "signals:", "signals.")
 CUSTOM_PREFIXES = ("custom:", "custom.", "custom_data:", "custom_data.")
 PROFILE_KEYS = {
@@ -477,22 +484,16 @@ def fill_recording_template(template: str, rows: pd.DataFrame, by_key: dict[str,
 
 def _check_complete(plan: ColumnPlan, headers: list[str], source: str) -> None:
     """Every field the API requires has a column (or a constant, or a template) in this file."""
-    needs = {
-        "external_call_unique_id": plan.provides("external_call_unique_id"),
-        "start_time": plan.provides("start_time"),
-        "call_direction": plan.provides("call_direction"),
-        "calling_phone_number": plan.provides("calling_phone_number")
-        or plan.provides("from_number"),
-        "destination_phone_number": plan.provides("destination_phone_number")
-        or plan.provides("to_number"),
-        "advertiser_campaign_id_from_network (or --campaign-id)": plan.provides(
-            "advertiser_campaign_id_from_network"
-        ),
-        "recording_url or recording_filename (or --recording-url-template)": bool(plan.template)
-        or any(
-            plan.provides(name) for name in ("recording_url", "recording_filename", "recording")
-        ),
-    }
+    needs: dict[str, bool] = {}
+    for call_field in FIELDS:
+        if not (call_field.required or call_field.one_of):
+            continue
+        group = call_field.one_of or (call_field.name,)
+        sources = [name for member in group for name in (member, *STANDS_IN.get(member, ()))]
+        found = any(plan.provides(name) for name in sources)
+        if call_field.one_of and plan.template:
+            found = True  # --recording-url-template makes the recording of every row
+        needs[call_field.missing] = needs.get(call_field.missing, False) or found
     missing = [name for name, ok in needs.items() if not ok]
     if missing:
         raise InputError(

@@ -17,10 +17,8 @@ from pandera.errors import SchemaErrors
 
 from uploader.arrowtext import lengths, matches, one_of
 from uploader.errors import RowError
+from uploader.fields import FIELDS, MAX_TEXT, PHONE_FIELDS, CallField
 from uploader.normalize import (
-    LANGUAGE_CODES,
-    LOST_DIGITS,
-    SCIENTIFIC,
     START_TIME_ZONE,
     Normalized,
     TimeOptions,
@@ -29,14 +27,6 @@ from uploader.normalize import (
     normalize_phones,
     normalize_start_times,
 )
-
-E164 = r"^\+[1-9]\d{6,14}$"
-SENT_TIME = (
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?[+-]\d{2}:\d{2}$"
-    r"|^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})? [AP]M$"
-)
-PHONE_FIELDS = ("calling_phone_number", "destination_phone_number")
-MAX_TEXT = 255
 
 
 def _text(*checks: pa.Check, required: bool = False) -> pa.Column:
@@ -68,34 +58,33 @@ def _yes_or_no(error: str) -> pa.Check:
 
 CROSS_FIELD = "needs recording_url or recording_filename"
 
+
+def choice_message(choices: tuple[str, ...]) -> str:
+    """`must be inbound or outbound`; `must be one of en-US, en-GB, ...`."""
+    if len(choices) == 2:
+        return f"must be {choices[0]} or {choices[1]}"
+    return "must be one of " + ", ".join(choices)
+
+
+def _column(field: CallField) -> pa.Column:
+    """A call field's checks, from the catalogue: its rules, its choices, its length."""
+    checks = [
+        (_not_matching if rule.refuse else _matches)(rule.pattern, rule.message)
+        for rule in field.rules
+    ]
+    if field.choices:
+        named = " or ".join(field.choices) if len(field.choices) == 2 else ", ".join(field.choices)
+        checks.append(
+            _one_of(field.choices, f"must be {'' if len(field.choices) == 2 else 'one of '}{named}")
+        )
+    if field.max_length:
+        checks.append(_at_most(field.max_length))
+    return _text(*checks, required=field.required)
+
+
 CALL_SCHEMA = pa.DataFrameSchema(
     {
-        "external_call_unique_id": _text(
-            _not_matching(SCIENTIFIC, LOST_DIGITS),
-            _not_matching(
-                r"^\d{15}0+$",
-                "has lost digits past Excel's 15-digit limit (format the column as text in Excel)",
-            ),
-            _at_most(MAX_TEXT),
-            required=True,
-        ),
-        "start_time": _text(
-            _matches(SENT_TIME, "is not a date and time this tool can read"), required=True
-        ),
-        "calling_phone_number": _text(_matches(E164, "is not a phone number"), required=True),
-        "destination_phone_number": _text(_matches(E164, "is not a phone number"), required=True),
-        "advertiser_campaign_id_from_network": _text(_at_most(MAX_TEXT), required=True),
-        "call_direction": _text(
-            _one_of(("inbound", "outbound"), "must be inbound or outbound"), required=True
-        ),
-        "recording_url": _text(
-            _matches(r"^https?://[^\s\v\pZ]+$", "is not an http(s) URL"), _at_most(4096)
-        ),
-        "recording_filename": _text(_at_most(1024)),
-        "language_code": _text(
-            _one_of(LANGUAGE_CODES, "must be one of " + ", ".join(LANGUAGE_CODES))
-        ),
-        "recording_auth_config_id": _text(_at_most(MAX_TEXT)),
+        **{field.name: _column(field) for field in FIELDS},
         r"^signal:.+$": pa.Column(
             None,
             checks=[_yes_or_no("is not yes/no, true/false or 1/0")],
@@ -142,9 +131,10 @@ def normalise(
         "start_time": normalize_start_times(
             canonical["start_time"], options, canonical.get(START_TIME_ZONE)
         ),
-        "call_direction": normalize_choice(canonical["call_direction"], ("inbound", "outbound")),
-        "language_code": normalize_choice(canonical["language_code"], LANGUAGE_CODES),
     }
+    for field in FIELDS:
+        if field.choices:
+            results[field.name] = normalize_choice(canonical[field.name], field.choices)
     for name in PHONE_FIELDS:
         results[name] = normalize_phones(canonical[name], options.country)
     for name in canonical.columns:

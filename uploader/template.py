@@ -13,17 +13,14 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from uploader.errors import ConfigError
-from uploader.normalize import LANGUAGE_CODES
+from uploader.fields import FIELDS, TEXT
 from uploader.profiles import load_profile
 from uploader.results import fit_to_width
 
-TEXT = "@"
-DATETIME = "yyyy-mm-dd hh:mm:ss"
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 REQUIRED_FILL = PatternFill("solid", fgColor="C00000")
 ONE_OF_FILL = PatternFill("solid", fgColor="C65911")  # one column of its group is required
 VALIDATED_ROWS = 100_000
-RECORDING_PAIR = ("recording_url", "recording_filename")
 
 
 @dataclass(frozen=True)
@@ -48,81 +45,18 @@ class TemplateColumn:
         return ""
 
 
-COLUMNS = (
+COLUMNS = tuple(
     TemplateColumn(
-        "external_call_unique_id",
-        "The call's id in your own system. Unique: a repeated id is refused.",
-        TEXT,
-        26,
-        True,
-        example="CALL-000123",
-    ),
-    TemplateColumn(
-        "start_time",
-        "When the call started. A date cell, or text like 2024-03-05 14:03:27 "
-        "(add an offset such as -05:00, or use --timezone).",
-        DATETIME,
-        21,
-        True,
-        example="2024-03-05 14:03:27",
-    ),
-    TemplateColumn(
-        "calling_phone_number",
-        "The customer's number, whatever the direction: "
-        "(312) 555-0143, 3125550143 or +13125550143.",
-        TEXT,
-        21,
-        True,
-        example="(312) 555-0143",
-    ),
-    TemplateColumn(
-        "destination_phone_number",
-        "Your business or agent number, whatever the direction.",
-        TEXT,
-        24,
-        True,
-        example="888-555-1212",
-    ),
-    TemplateColumn(
-        "call_direction", "inbound or outbound.", TEXT, 15, True, ("inbound", "outbound"), "inbound"
-    ),
-    TemplateColumn(
-        "advertiser_campaign_id_from_network",
-        "Your network's id of the ExternalOnly campaign. Leave blank to use --campaign-id.",
-        TEXT,
-        22,
-        example="85",
-    ),
-    TemplateColumn(
-        "recording_url",
-        "A URL Invoca can download (public, or presigned for more than 24 h).",
-        TEXT,
-        40,
-        example="https://rec.example.com/000123.wav",
-        one_of=RECORDING_PAIR,
-    ),
-    TemplateColumn(
-        "recording_filename",
-        "A path in your configured S3/Azure/SFTP store, instead of a URL.",
-        TEXT,
-        24,
-        one_of=RECORDING_PAIR,
-    ),
-    TemplateColumn(
-        "language_code",
-        "Optional: " + ", ".join(LANGUAGE_CODES) + ".",
-        TEXT,
-        14,
-        False,
-        LANGUAGE_CODES,
-    ),
-    TemplateColumn(
-        "recording_auth_config_id",
-        "Optional: the id of a recording-auth configuration Invoca support set up for your "
-        "recording store.",
-        TEXT,
-        18,
-    ),
+        field.name,
+        field.help,
+        field.cell,
+        field.width,
+        required=field.required and not field.fallback,
+        choices=field.choices,
+        example=field.example,
+        one_of=field.one_of,
+    )
+    for field in FIELDS
 )
 
 TIME_FORMS = (
