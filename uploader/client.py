@@ -365,19 +365,17 @@ class Sender:
         self.on_outcome = on_outcome
         self.ledger = ledger
         self._stop = Stop(sleep)
-        self._backoff = wait_random_exponential(multiplier=pace.backoff, max=pace.max_backoff)
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(
             maxsize=max(pace.concurrency * 2, queue_size)
         )
-        self._in_flight: dict[int, Pending] = {}
+        self.in_flight_rows: dict[int, Pending] = {}
         self._workers: list[asyncio.Task] = []
-        self._slots: asyncio.Semaphore | None = None
+        self._delivery = Delivery(self, asyncio.Semaphore(pace.concurrency))
 
     async def __aenter__(self) -> Sender:
         self._stop.start()
         self.transport.open()
         self.watchdog.started()
-        self._slots = asyncio.Semaphore(self.pace.concurrency)
         workers = self.pace.concurrency * WORKERS_PER_SLOT
         self._workers = [asyncio.create_task(self._work()) for _ in range(workers)]
         return self
@@ -402,7 +400,7 @@ class Sender:
 
     def in_flight(self) -> list[Pending]:
         """Rows whose request went out and whose answer has not come (for a cancelled caller)."""
-        return list(self._in_flight.values())
+        return list(self.in_flight_rows.values())
 
     async def submit(self, pending: Pending) -> None:
         """Hand a row to the workers; waits only while the queue is full. Its outcome goes to
@@ -418,13 +416,13 @@ class Sender:
             pending = await self._queue.get()
             try:
                 try:
-                    outcome, reached = await self._deliver(pending)
+                    outcome, reached = await self._delivery.deliver(pending)
                 except Exception as error:  # a worker must never die: the batch would wait forever
                     failure = Answer(
                         FAILED, 0, error=f"internal error: {type(error).__name__}: {error}"
                     )
                     outcome, reached = _outcome(pending, failure, 1), True
-                self._in_flight.pop(pending.request.row, None)
+                self.in_flight_rows.pop(pending.request.row, None)
                 if self.ledger is not None and outcome.attempts:
                     self.ledger.record(outcome, reached=reached)
                 if reason := self.watchdog.outcome(outcome):
@@ -433,7 +431,28 @@ class Sender:
             finally:
                 self._queue.task_done()
 
-    async def _deliver(self, pending: Pending) -> tuple[RowOutcome, bool]:
+
+class Delivery:
+    """How one row is delivered: paced attempts, each holding one of the `concurrency` slots (a
+    row waiting for its retry holds none, so a fault delays only its own row), its journal mark
+    committed before its request goes out, retries only for what can succeed later; and what each
+    answer tells the pacer and the watchdog."""
+
+    def __init__(self, sender: Sender, slots: asyncio.Semaphore) -> None:
+        self.sender = sender
+        self.transport, self.pacer, self.watchdog = sender.transport, sender.pacer, sender.watchdog
+        self.pace, self.ledger = sender.pace, sender.ledger
+        self._stop = sender._stop
+        self._slots = slots
+        self._backoff = wait_random_exponential(
+            multiplier=self.pace.backoff, max=self.pace.max_backoff
+        )
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.reason is not None
+
+    async def deliver(self, pending: Pending) -> tuple[RowOutcome, bool]:
         """The row's outcome, and whether a request for it may have reached the API."""
         tries = _Tries(sent_before=pending.sent_before)
         try:
@@ -454,13 +473,13 @@ class Sender:
                     reraise=True,
                 )(self._attempt, pending, tries)
         except _NotSent:
-            stopped = Answer(NOT_SENT, 0, error=f"not sent: {self.stop_reason}")
+            stopped = Answer(NOT_SENT, 0, error=f"not sent: {self._stop.reason}")
             return _outcome(pending, stopped, tries.attempts), tries.reached
         except TransportError as error:
             failure = Answer(FAILED, error.http_status or 0, error=f"gave up: {error}")
             return _outcome(pending, failure, tries.attempts), tries.reached
         except RunStopped as error:
-            self.stop(str(error))
+            self.sender.stop(str(error))
             return _outcome(pending, Answer(FAILED, 0, error=str(error)), tries.attempts), True
         if answer.error.startswith("UnauthorizedAdvertiser"):
             answer = _naming_campaign(answer, pending.request)
@@ -469,7 +488,6 @@ class Sender:
     async def _attempt(self, pending: Pending, tries: _Tries) -> Answer:
         """One request, holding one of the `concurrency` slots; a row waiting for its retry holds
         none, so a fault delays only its own row."""
-        assert self._slots is not None
         async with self._slots:
             return await self._attempt_in_slot(pending, tries)
 
@@ -481,7 +499,7 @@ class Sender:
         request = pending.request
         if self.ledger is not None:
             await self.ledger.mark_sending(request.external_call_unique_id, request.payload_hash)
-        self._in_flight[request.row] = pending
+        self.sender.in_flight_rows[request.row] = pending
         try:
             answer = await self.transport.post(request, tries.sent_before)
         except _Unreached:  # the connection was never made: nothing went out
@@ -510,7 +528,7 @@ class Sender:
         if counted:
             self.pacer.answered(failed=True)
         if reason := self.watchdog.failed(self.transport.host):
-            self.stop(reason)
+            self.sender.stop(reason)
 
     def _wait_after(self, error: BaseException | None, failures: int) -> float:
         """Retry-After when the API gave one, else exponential backoff with full jitter."""
@@ -526,7 +544,7 @@ class Sender:
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         await self._stop.pause(seconds)
         if self.stopping:
-            raise TransportError(f"not retried: {self.stop_reason}")
+            raise TransportError(f"not retried: {self._stop.reason}")
 
 
 async def send_all(sender: Sender, batch: list[Pending]) -> dict[int, RowOutcome]:
