@@ -19,10 +19,12 @@ import click
 
 from uploader import pipeline
 from uploader.errors import ConfigError, UploaderError
+from uploader.sandbox.config import SandboxConfig
 from uploader.settings import Options, Setting
 from uploader.textsafe import printable
 
 CONFIG_FILE = "invoca-upload.toml"
+SANDBOX = SandboxConfig()  # the sandbox command's defaults
 log = logging.getLogger("uploader")
 
 
@@ -416,13 +418,13 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
     help="Port (0 picks a free one).",
 )
 @click.option(
-    "--token", default="sandbox-token", show_default=True, help="The token the sandbox accepts."
+    "--token", default=SANDBOX.token, show_default=True, help="The token the sandbox accepts."
 )
 @click.option(
     "--campaign",
     "campaigns",
     multiple=True,
-    default=("85", "86"),
+    default=SANDBOX.campaigns,
     show_default=True,
     help="ExternalOnly campaign ids the token may use (repeatable).",
 )
@@ -446,29 +448,32 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
 @click.option(
     "--fail-rate",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=SANDBOX.fail_rate,
     help="Share of answers that are 500 or 503.",
 )
 @click.option(
     "--unavailable-rate",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=SANDBOX.unavailable_rate,
     help="Share of answers that are 503 with Retry-After (--retry-after seconds).",
 )
 @click.option(
     "--drop-rate",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=SANDBOX.drop_rate,
     help="Share of calls stored whose answer is lost.",
 )
 @click.option(
-    "--latency-ms", type=click.IntRange(min=0), default=0, help="Random delay up to MS per request."
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=SANDBOX.latency_ms,
+    help="Random delay up to MS per request.",
 )
 @click.option("--seed", type=int, help="Seed for the fault switches.")
 @click.option(
     "--retry-after",
     type=click.IntRange(min=0),
-    default=1,
+    default=SANDBOX.retry_after,
     show_default=True,
     help="Seconds a 429 (or an --unavailable-rate 503) asks the client to wait.",
 )
@@ -481,7 +486,7 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
 @click.option(
     "--max-body",
     type=click.IntRange(min=1),
-    default=1024 * 1024,
+    default=SANDBOX.max_body,
     show_default=True,
     help="Bodies over this many bytes answer 413.",
 )
@@ -493,7 +498,7 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
 @click.option(
     "--answer-fault-rate",
     type=click.FloatRange(0, 1),
-    default=1.0,
+    default=SANDBOX.answer_fault_rate,
     show_default=True,
     help="Share of 201 answers that --answer-fault damages.",
 )
@@ -510,7 +515,7 @@ def sandbox(host: str, port: int, token: str, campaigns, signals, custom, **faul
       invoca-upload sandbox --signal sale --custom channel --rate-limit 20 --fail-rate 0.05
       INVOCA_OAUTH_TOKEN=sandbox-token invoca-upload upload calls.xlsx --base-url http://127.0.0.1:8765
     """
-    from uploader.sandbox import SandboxConfig, serve
+    from uploader.sandbox import serve
 
     config = SandboxConfig(
         token=token,

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from uploader.sandbox.server import SandboxConfig, serve
+from uploader.sandbox.config import SandboxConfig
+from uploader.sandbox.server import serve
 
 
 class RunningSandbox:

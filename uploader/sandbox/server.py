@@ -22,32 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
+from uploader.sandbox.config import MAX_BODY, SandboxConfig
 from uploader.sandbox.validation import check_body
 
 API_VERSION = "2022-03-01"
-MAX_BODY = 1024 * 1024
-DEFAULT_TOKEN = "sandbox-token"  # noqa: S105
-DEFAULT_CAMPAIGNS = ("85", "86")
-
-
-@dataclass
-class SandboxConfig:
-    token: str = DEFAULT_TOKEN
-    campaigns: tuple[str, ...] = DEFAULT_CAMPAIGNS
-    signals: tuple[str, ...] = ()
-    custom: tuple[str, ...] = ()
-    rate_limit: float | None = None
-    fail_rate: float = 0.0
-    unavailable_rate: float = 0.0  # 503 with Retry-After: retry_after seconds
-    drop_rate: float = 0.0
-    latency_ms: int = 0
-    seed: int | None = None
-    retry_after_date: bool = False
-    retry_after: int = 1  # seconds a 429 asks for
-    ingestion_disabled: bool = False
-    max_body: int = MAX_BODY  # bodies over this answer 413
-    answer_fault: str | None = None  # "split", "html" or "no-cuid": how a 201 is mangled
-    answer_fault_rate: float = 1.0
 
 
 @dataclass
