@@ -9,7 +9,6 @@ import json
 import logging
 import signal
 import sys
-import tomllib
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ import click
 from uploader import pipeline
 from uploader.errors import ConfigError, UploaderError
 from uploader.sandbox.config import SandboxConfig
-from uploader.settings import Options, Setting
+from uploader.settings import Options, Setting, read_toml
 from uploader.textsafe import printable
 
 CONFIG_FILE = "invoca-upload.toml"
@@ -55,12 +54,7 @@ class ConfiguredCommand(click.Command):
             if not Path(CONFIG_FILE).is_file():
                 return {}
             path = Path(CONFIG_FILE)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ConfigError(f"--config {path}: cannot be read ({error.strerror})") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"--config {path}: not valid TOML ({error})") from None
+        data = read_toml(path, f"--config {path}")
         names = {param.name for param in self.params}
         config = {key.replace("-", "_"): value for key, value in data.items()}
         if "token" in config:

@@ -23,6 +23,7 @@ import pandas as pd
 from uploader.errors import ConfigError, InputError
 from uploader.fields import CALL_FIELDS, FIELDS
 from uploader.normalize import START_TIME_ZONE, clean_text, is_withheld
+from uploader.settings import read_toml
 
 # Columns a profile may name besides the call fields: the originating and receiving numbers (swapped
 # on outbound calls so that calling_phone_number is always the customer) and a recording that is a
@@ -631,13 +632,7 @@ def _profile_file(name_or_path: str | Path) -> Traversable | Path:
 
 def load_profile(name_or_path: str | Path = "invoca") -> Profile:
     """A built-in profile by name, a saved one by name (see `save_profile`), or a TOML file."""
-    path = _profile_file(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"profile {name_or_path}: cannot be read ({error.strerror})") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"profile {name_or_path}: not valid TOML ({error})") from error
+    data = read_toml(_profile_file(name_or_path), f"profile {name_or_path}")
     return profile_from_dict(data, str(name_or_path))
 
 

@@ -247,6 +247,18 @@ def target_token(options: Options) -> str | None:
     return resolve_token(options)
 
 
+def read_toml(source, label: str) -> dict:  # type: ignore[no-untyped-def]
+    """A TOML file (a path, or a profile shipped in the package), or one line naming `label`."""
+    import tomllib
+
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{label}: cannot be read ({error.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{label}: not valid TOML ({error})") from None
+
+
 def _checked_token(token: str, where: str) -> str:
     """A token goes into an HTTP header: printable ASCII only (never echoed in the message)."""
     if not token.isascii() or not token.isprintable():
