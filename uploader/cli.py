@@ -145,6 +145,17 @@ pace_options = options_of("pace")
 output_options = options_of("output")
 run_options = options_of("run")
 
+
+def port_option(default: int, what: str) -> Callable:
+    return click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help=f"{what} (0 picks a free one).",
+    )
+
+
 common_options = compose(
     click.option(
         "--config",
@@ -404,13 +415,7 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8765,
-    show_default=True,
-    help="Port (0 picks a free one).",
-)
+@port_option(8765, "Port")
 @click.option(
     "--token", default=SANDBOX.token, show_default=True, help="The token the sandbox accepts."
 )
@@ -567,13 +572,7 @@ def demo(out: Path) -> None:
 
 
 @cli.command(cls=ConfiguredCommand)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Port on 127.0.0.1 (0 picks a free one).",
-)
+@port_option(0, "Port on 127.0.0.1")
 @click.option("--no-browser", is_flag=True, default=False, help="Do not open a browser.")
 @click.option(
     "--max-upload-mb",
