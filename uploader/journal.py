@@ -31,7 +31,7 @@ from pathlib import Path
 import platformdirs
 
 from uploader.errors import ConfigError, JournalBusy
-from uploader.outcome import DELIVERED, RowOutcome
+from uploader.outcome import DELIVERED, OUTCOME_COLUMNS, RowOutcome
 from uploader.textsafe import formula_safe
 
 SENDING = "sending"
@@ -360,17 +360,7 @@ def journal_report(path: str | Path, last_runs: int = 5) -> dict:
 
 def export_journal(path: str | Path, out: str | Path) -> int:
     db = read_only(path)
-    columns = [
-        "endpoint",
-        "external_call_unique_id",
-        "status",
-        "cuid",
-        "http_status",
-        "attempts",
-        "error",
-        "first_time",
-        "last_time",
-    ]
+    columns = ["endpoint", *OUTCOME_COLUMNS[1:], "first_time", "last_time"]
     count = 0
     with Path(out).open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)

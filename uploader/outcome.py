@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 
@@ -49,12 +49,8 @@ class RowOutcome:
     error: str = ""
 
     def as_dict(self) -> dict:
-        return {
-            "row": self.row,
-            "external_call_unique_id": self.external_call_unique_id,
-            "status": self.status,
-            "cuid": self.cuid,
-            "http_status": self.http_status,
-            "attempts": self.attempts,
-            "error": self.error,
-        }
+        return {name: getattr(self, name) for name in OUTCOME_COLUMNS}
+
+
+# A row's outcome as the results file (and the journal's export) lists it.
+OUTCOME_COLUMNS = tuple(item.name for item in fields(RowOutcome))

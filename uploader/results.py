@@ -26,20 +26,14 @@ from uploader.arrowtext import arrow, prefixed
 from uploader.errors import OutputError, RowError
 from uploader.files import AtomicFile, write_text
 from uploader.inputs import Location
-from uploader.outcome import FINE, INVALID, NOT_SENT, STATUSES, RowOutcome
+from uploader.outcome import FINE, INVALID, NOT_SENT, OUTCOME_COLUMNS, STATUSES, RowOutcome
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
 if TYPE_CHECKING:
     from uploader.sources import Chunk
 
 RESULT_COLUMNS = (
-    "row",
-    "external_call_unique_id",
-    "status",
-    "cuid",
-    "http_status",
-    "attempts",
-    "error",
+    OUTCOME_COLUMNS  # spec/cli.md's order: row, id, status, cuid, http_status, attempts, error
 )
 ERROR_COLUMNS = ("row", "column", "value", "error")
 GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
