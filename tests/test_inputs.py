@@ -98,6 +98,20 @@ def test_a_zip_holds_one_input_per_spreadsheet_named_after_archive_and_member(tm
     assert cells(second)["external_call_unique_id"].tolist() == ["z2"]
 
 
+def test_members_of_one_name_in_two_folders_keep_their_folders_in_their_outputs(tmp_path):
+    write_csv(tmp_path / "calls.csv", [call_row("z1")])
+    with zipfile.ZipFile(tmp_path / "night.zip", "w") as archive:
+        archive.write(tmp_path / "calls.csv", "jan/calls.csv")
+        archive.write(tmp_path / "calls.csv", "feb/calls.csv.gz")  # not really gzip: not read here
+        archive.write(tmp_path / "calls.csv", "other.csv")
+    found = expand([str(tmp_path / "night.zip")])
+    assert [item.output(".results.csv").name for item in found] == [
+        "night.jan.calls.results.csv",
+        "night.feb.calls.results.csv",
+        "night.other.results.csv",
+    ]
+
+
 def test_a_zip_of_one_spreadsheet_writes_outputs_under_the_archives_name(tmp_path):
     write_csv(tmp_path / "export-2026-11-25.csv", [call_row("z1")])
     with zipfile.ZipFile(tmp_path / "night.zip", "w") as archive:

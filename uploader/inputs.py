@@ -389,8 +389,9 @@ def _members(
     name: str, raw: Callable[[], IO[bytes]], origin: Location, stem: str
 ) -> Iterator[Input | Unreadable]:
     """The spreadsheets in a zip archive, in the archive's order; each is read from the archive
-    (streamed, decompressed on the fly). Outputs: `<zip stem>.<member stem>.results.csv`, or
-    `<zip stem>.results.csv` when the archive holds one spreadsheet."""
+    (streamed, decompressed on the fly). Outputs: `<zip stem>.<member stem>.results.csv` (with
+    the member's folders when two members share a name), or `<zip stem>.results.csv` when the
+    archive holds one spreadsheet."""
     try:
         with raw() as stream, zipfile.ZipFile(stream) as archive:
             entries = [
@@ -405,10 +406,13 @@ def _members(
         raise InputError(f"{name}: cannot be opened as a zip archive ({_reason(error)})") from error
     if not entries:
         raise InputError(f"{name}: the zip archive holds no CSV or Excel file")
+    stems = [_member_stem(entry.filename) for entry in entries]
     for entry in entries:
         member = entry.filename
         inner, compression = _split_compression(posixpath.basename(member))
-        member_stem, suffix = posixpath.splitext(inner)
+        member_stem = _member_stem(member)
+        if stems.count(member_stem) > 1:  # jan/calls.csv and feb/calls.csv: their folders too
+            member_stem = _member_stem(member, folders=True)
         label = f"{name}[{member}]"
         if entry.flag_bits & 0x1:
             yield Unreadable(label, f"{label}: is encrypted; unpack it first")
@@ -424,6 +428,14 @@ def _members(
             yield _compressed(label, inner, opened, origin, compression, output_stem, member)
             continue
         yield _inside(label, inner, opened, origin, output_stem, member)
+
+
+def _member_stem(member: str, *, folders: bool = False) -> str:
+    """A member's name without suffixes (`calls` for `exports/calls.csv.gz`), with its folders
+    when asked (`exports.calls`)."""
+    path = member.replace("\\", "/").strip("/")
+    inner, _ = _split_compression(path if folders else posixpath.basename(path))
+    return posixpath.splitext(inner)[0].replace("/", ".")
 
 
 def _parent(origin: Location) -> Location:
