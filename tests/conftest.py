@@ -183,3 +183,10 @@ def wait_for(condition, seconds: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def kill_when(process, condition, seconds: float = 30.0) -> int:
+    """kill -9 a running upload once `condition()` holds (a bounded wait); its return code."""
+    wait_for(condition, seconds)
+    process.kill()
+    return process.wait(10)

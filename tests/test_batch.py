@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import TOKEN, call_row, upload_args, wait_for, write_csv
+from tests.conftest import TOKEN, call_row, kill_when, upload_args, wait_for, write_csv
 from tests.test_upload import assert_exactly_once, read_results, run_cli
 
 
@@ -129,9 +129,7 @@ def test_kill_9_in_the_second_file_then_the_same_command_sends_only_the_rest(
     env = {**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN}
     command = [sys.executable, "-m", "uploader", *args]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: sum(r.get("id", "").startswith("s") for r in box.requests()) >= 40)
-    process.kill()
-    process.wait(10)
+    kill_when(process, lambda: sum(r.get("id", "").startswith("s") for r in box.requests()) >= 40)
     assert len(box.calls()) < 350
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import TOKEN, call_row, upload_args, wait_for, write_csv
+from tests.conftest import TOKEN, call_row, kill_when, upload_args, wait_for, write_csv
 from tests.test_upload import assert_exactly_once, read_results, run_cli, subprocess_upload
 from uploader import upload
 from uploader.journal import Journal
@@ -26,9 +26,7 @@ def test_a_row_never_sent_by_a_killed_run_is_a_conflict_not_delivered(tmp_path, 
     path = write_csv(tmp_path / "paced.csv", [call_row(i) for i in ids])
     journal = tmp_path / "j.sqlite"
     first = subprocess_upload(path, box.url, journal, "--rate", "10", "--concurrency", "2")
-    wait_for(lambda: len(box.requests()) >= 5)
-    first.kill()
-    first.wait(10)
+    kill_when(first, lambda: len(box.requests()) >= 5)
     # Another call now holds an id the killed run never sent.
     foreign = {
         **call_row("c39"),
@@ -80,9 +78,7 @@ def test_answers_are_committed_as_they_arrive(tmp_path, make_sandbox):
     path = write_csv(tmp_path / "long.csv", [call_row(i) for i in ids])
     journal = tmp_path / "j.sqlite"
     process = subprocess_upload(path, box.url, journal, "--rate", "100", "--concurrency", "4")
-    wait_for(lambda: len(box.requests()) >= 60)
-    process.kill()
-    process.wait(10)
+    kill_when(process, lambda: len(box.requests()) >= 60)
     answered = {r["id"] for r in box.requests() if r["status"] == 201}
     with sqlite3.connect(journal) as db:
         delivered = {

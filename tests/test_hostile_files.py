@@ -41,31 +41,30 @@ def test_a_tiny_workbook_with_a_far_cell_is_refused_before_loading(tmp_path, far
 def test_a_far_cell_spelled_unusually_is_still_found(tmp_path):
     """XML allows any whitespace before an attribute and single quotes around its value."""
     path = _workbook(tmp_path / "odd.xlsx", "XFD6000")
-    with zipfile.ZipFile(path) as source:
-        parts = {name: source.read(name) for name in source.namelist()}
-    sheet = parts["xl/worksheets/sheet1.xml"]
-    assert b' r="XFD6000"' in sheet
-    parts["xl/worksheets/sheet1.xml"] = sheet.replace(b' r="XFD6000"', b"\tr='XFD6000'")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-        for name, data in parts.items():
-            target.writestr(name, data)
+
+    def unusual(sheet: bytes) -> bytes:
+        assert b' r="XFD6000"' in sheet
+        return sheet.replace(b' r="XFD6000"', b"\tr='XFD6000'")
+
+    _rewrite_sheet(path, unusual)
     with pytest.raises(InputError, match="cells"):
         _open(path)
 
 
-def test_a_sheet_past_excels_last_row_is_refused(tmp_path):
-    path = _workbook(tmp_path / "rows.xlsx")
+def _rewrite_sheet(path, change) -> None:
+    """The workbook with its first sheet's XML changed (what a hand-edited file could hold)."""
     with zipfile.ZipFile(path) as source:
         parts = {name: source.read(name) for name in source.namelist()}
-    sheet = parts["xl/worksheets/sheet1.xml"].decode()
-    sheet = sheet.replace(
-        "</sheetData>",
-        '<row r="1048577"><c r="A1048577" t="inlineStr"><is><t>x</t></is></c></row></sheetData>',
-    )
-    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    parts["xl/worksheets/sheet1.xml"] = change(parts["xl/worksheets/sheet1.xml"])
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
         for name, data in parts.items():
             target.writestr(name, data)
+
+
+def test_a_sheet_past_excels_last_row_is_refused(tmp_path):
+    path = _workbook(tmp_path / "rows.xlsx")
+    past = b'<row r="1048577"><c r="A1048577" t="inlineStr"><is><t>x</t></is></c></row>'
+    _rewrite_sheet(path, lambda sheet: sheet.replace(b"</sheetData>", past + b"</sheetData>"))
     with pytest.raises(InputError, match="1,048,577"):
         _open(path)
 

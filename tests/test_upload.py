@@ -14,7 +14,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, Lines, call_row, upload_args, wait_for, write_csv
+from tests.conftest import TOKEN, Lines, call_row, kill_when, upload_args, wait_for, write_csv
 from uploader import upload
 from uploader.cli import cli
 
@@ -287,9 +287,8 @@ def test_kill_9_then_rerun_delivers_exactly_once(tmp_path, make_sandbox):
     journal = tmp_path / "j.sqlite"
     # at 50 rows/s the 200 rows take 4 s: the kill lands mid-run, on a loaded machine too
     process = subprocess_upload(path, box.url, journal, "--rate", "50", "--concurrency", "8")
-    wait_for(lambda: len(box.calls()) >= random.Random(3).randint(20, 60))
-    process.kill()
-    assert process.wait(10) == -signal.SIGKILL  # killed, not finished first
+    killed = kill_when(process, lambda: len(box.calls()) >= random.Random(3).randint(20, 60))
+    assert killed == -signal.SIGKILL  # killed, not finished first
     rerun = subprocess_upload(path, box.url, journal, "--rate", "0")
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
