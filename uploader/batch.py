@@ -22,7 +22,7 @@ from typing import Any
 from uploader.errors import ConfigError, ExitCode, InputError, OutputError
 from uploader.inputs import Input, Unreadable, expand
 from uploader.journal import Journal
-from uploader.outcome import DELIVERED, STATUSES
+from uploader.outcome import STATUSES
 from uploader.paths import output_paths
 from uploader.pipeline import Run, RunSummary, open_journal, restored_signals
 from uploader.results import write_summary_json
@@ -63,35 +63,29 @@ class BatchSummary:
             document["exit_code"] = int(self.exit_code)
             document["output_problems"] = [*document["output_problems"], *self.output_problems]
             return document
-        counts = self.counts
-        rows = sum(counts.values())
         inputs: list[dict[str, Any]] = [run.as_dict() for run in self.runs]
         inputs += [
             {"input": item.name, "error": item.problem, "exit_code": int(ExitCode.CANNOT_START)}
             for item in self.unreadable
         ]
         inputs += [{"input": name, "not_started": True} for name in self.not_started]
+        totals = RunSummary(  # the totals in a single run's form, so schedulers read both alike
+            input="",
+            command=self.command,
+            counts=self.counts,
+            blank_rows=sum(run.blank_rows for run in self.runs),
+            elapsed_seconds=self.elapsed_seconds,
+            stopped=next((run.stopped for run in self.runs if run.stopped), None),
+            interrupted=self.interrupted or any(run.interrupted for run in self.runs),
+            output_problems=self.output_problems,
+            exit_code=self.exit_code,
+        )
         return {
-            "command": self.command,
+            **totals.as_dict(),
             "input": [item["input"] for item in inputs],
-            "rows": rows,
-            "blank_rows": sum(run.blank_rows for run in self.runs),
-            "counts": counts,
-            "delivered": sum(counts.get(status, 0) for status in DELIVERED),
-            "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "rows_per_second": round(rows / self.elapsed_seconds, 1)
-            if self.elapsed_seconds
-            else None,
-            "files": {},
-            "warnings": [],
-            "stopped": next((run.stopped for run in self.runs if run.stopped), None),
-            "interrupted": self.interrupted or any(run.interrupted for run in self.runs),
-            "output_problems": self.output_problems,
-            "problems": {},
             "unreadable": len(self.unreadable),
             "not_started": len(self.not_started),
             "inputs": inputs,
-            "exit_code": int(self.exit_code),
         }
 
 

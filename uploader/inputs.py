@@ -180,10 +180,6 @@ class Input:
             local=path,
         )
 
-    @property
-    def remote(self) -> bool:
-        return isinstance(self.home, Remote)
-
     def local_file(self) -> Path:
         """A local file holding the content, for readers that seek (a workbook is a zip archive):
         the file itself, or a private copy removed when this Input is collected."""
@@ -323,9 +319,7 @@ def _remote_entry(fs, key: str, url: str) -> Iterator[Input | Unreadable]:  # ty
     elif compression:
         yield _compressed(url, inner, raw, origin, compression)
     else:
-        stem, suffix = posixpath.splitext(name)
-        home = _parent(origin)
-        yield Input(name=url, suffix=suffix.lower(), open=raw, origin=origin, home=home, stem=stem)
+        yield _inside(url, name, raw, origin, None)
 
 
 def _split_compression(name: str) -> tuple[str, str | None]:
@@ -463,14 +457,8 @@ def single_input(spec: str) -> Input:
 
 
 def _expand_one(spec: str) -> Iterator[Input | Unreadable]:
-    if is_url(spec):
-        fs, key = filesystem(spec)
-        try:
-            yield from _remote_entry(fs, key, spec)
-        except InputError:
-            raise
-        except Exception as error:  # the filesystem's own errors: credentials, network
-            raise InputError(f"{spec}: cannot be read ({_reason(error)})") from error
+    if is_url(spec):  # a prefix or a glob of several objects is refused by the caller
+        yield from _expand_remote(spec)
         return
     path = Path(spec)
     if path.is_dir():

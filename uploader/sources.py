@@ -96,6 +96,7 @@ class Table:
     columns: list[str]
     epoch1904: bool = False
     delimiter: str = ","
+    encoding: str | None = None  # a CSV's, as given or detected
     sheet: str | None = None  # a workbook's sheet read, and its first column (0 = A)
     first_column: int = 0
     estimated_rows: int | None = None
@@ -214,11 +215,13 @@ TAIL_BYTES = 2 * MAX_CELL
 
 def _scan(source: Input, encoding: str | None) -> _Scan:
     """BOMs first; then UTF-8 if the whole file decodes; else the best single-byte guess. One pass,
-    which also counts the lines and keeps the tail (a compressed file is not decompressed twice)."""
+    which also counts the lines and keeps the tail (a compressed file is decompressed once for all
+    three)."""
     lines = size = 0
     tail = b""
     utf8 = codecs.getincrementaldecoder("utf-8")()
     found = encoding
+    guessing = False  # no encoding given and no BOM: the whole file decides
     with source.open() as stream:
         while block := stream.read(1 << 20):
             if size == 0 and found is None:
@@ -227,23 +230,23 @@ def _scan(source: Input, encoding: str | None) -> _Scan:
                 elif block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                     found = "utf-16"
                 else:
-                    found = "utf-8?"  # still to be decided by the whole file
-            if found in ("utf-8?", "cp1252?", "latin-1?") and b"\x00" in block:
-                raise InputError(
-                    f"{source.name}: contains NUL bytes; "
-                    "is it a binary file or UTF-16 without a BOM?"
-                )
-            if found and found.endswith("?"):
-                found = _narrow(found[:-1], block, utf8) + "?"
+                    found, guessing = "utf-8", True
+            if guessing:
+                if b"\x00" in block:
+                    raise InputError(
+                        f"{source.name}: contains NUL bytes; "
+                        "is it a binary file or UTF-16 without a BOM?"
+                    )
+                found = _narrow(found or "utf-8", block, utf8)
             size += len(block)
             lines += block.count(b"\n")
             tail = (tail + block)[-TAIL_BYTES:]
-    if found == "utf-8?":
+    if guessing and found == "utf-8":
         try:
             utf8.decode(b"", final=True)
         except UnicodeDecodeError:
-            found = "cp1252?"
-    return _Scan((found or "utf-8").removesuffix("?"), max(lines, 1), size, tail)
+            found = "cp1252"
+    return _Scan(found or "utf-8", max(lines, 1), size, tail)
 
 
 def detect_encoding(path: Path) -> str:
@@ -290,7 +293,7 @@ def _open_csv(source: Input, encoding: str | None, is_header: HeaderTest) -> Tab
     delimiter = _delimiter(sample, source.suffix)
     header, header_row, header_lines = _csv_header(source, encoding, delimiter)
     table = _table(source, header)
-    table.delimiter = delimiter
+    table.delimiter, table.encoding = delimiter, encoding
     table.estimated_rows = max(scan.lines - header_lines, 0)
 
     def frames(size: int) -> Iterator[pd.DataFrame]:

@@ -11,7 +11,7 @@ from uploader.errors import InputError
 from uploader.files import AtomicFile
 from uploader.profiles import load_profile
 from uploader.settings import Options
-from uploader.sources import _scan, open_table
+from uploader.sources import open_table
 
 
 def edit_cell(path: Path, options: Options, row: int, column: str, value: str) -> None:
@@ -27,8 +27,8 @@ def edit_cell(path: Path, options: Options, row: int, column: str, value: str) -
     if table.sheet is not None:
         _edit_workbook(path, table.sheet, row, table.first_column + index + 1, value)
     else:
-        encoding = options.encoding or _scan(table.source, None).encoding
-        _edit_csv(path, encoding, table.delimiter, row, index, value)
+        assert table.encoding is not None
+        _edit_csv(path, table.encoding, table.delimiter, row, index, value)
 
 
 def _edit_csv(path: Path, encoding: str, delimiter: str, row: int, index: int, value: str) -> None:

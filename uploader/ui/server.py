@@ -38,6 +38,7 @@ from aiohttp import BodyPartReader, web
 
 from uploader.control import RunControl
 from uploader.errors import UploaderError
+from uploader.inputs import SPREADSHEET_SUFFIXES
 from uploader.outcome import FINE
 from uploader.pipeline import RunSummary, upload, validate_file
 from uploader.settings import Options, resolve_token, target_token
@@ -59,7 +60,6 @@ PAGE_SETTINGS = {
     "sheet": str,
     "recording_url_template": str,
 }
-SPREADSHEET = re.compile(r"\.(csv|tsv|txt|xlsx|xlsm)$", re.IGNORECASE)
 
 
 @dataclass
@@ -315,7 +315,7 @@ async def receive_file(request: web.Request) -> web.Response:
     if not isinstance(part, BodyPartReader) or not part.filename:
         raise web.HTTPBadRequest(text="no file in the request")
     name = _safe_name(part.filename)
-    if not SPREADSHEET.search(name):
+    if not name.lower().endswith(SPREADSHEET_SUFFIXES):
         raise web.HTTPBadRequest(text=f"{name}: not a .csv, .tsv, .txt, .xlsx or .xlsm file")
     ident = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     folder = bench.work_dir / ident
