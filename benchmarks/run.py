@@ -222,6 +222,15 @@ def rate_accuracy(times: list[float], rate: float) -> tuple[float, float]:
 
 
 FLOW_ROWS = 4000
+
+
+def flat_out_command(path: Path, url: str, scratch: Path, summary: Path) -> list[str]:
+    """The upload the flow figures time: no pacing, 32 requests in flight, a summary document."""
+    return upload_command(
+        path, url, scratch, "--rate", "0", "--concurrency", "32", "--summary-json", str(summary)
+    )
+
+
 LIMIT = 32 / 0.1  # Little's law: 32 requests in flight / 100 ms mean answer time
 
 
@@ -237,17 +246,7 @@ def flow_run(path: Path, scratch: Path, *faults: str) -> tuple[float, float, dic
         url = box.stdout.readline().strip()  # type: ignore[union-attr]
         summary = scratch / "flow.json"
         seconds, _, done = measure(
-            upload_command(
-                path,
-                url,
-                scratch,
-                "--rate",
-                "0",
-                "--concurrency",
-                "32",
-                "--summary-json",
-                str(summary),
-            ),
+            flat_out_command(path, url, scratch, summary),
             env=BENCH_ENV,
         )
         if done.returncode != 0:
@@ -403,17 +402,7 @@ def main() -> None:
 
             up, ref, alone = alternately(
                 counted(
-                    lambda: upload_command(
-                        small,
-                        peer.url,
-                        scratch,
-                        "--rate",
-                        "0",
-                        "--concurrency",
-                        "32",
-                        "--summary-json",
-                        str(scratch / "summary.json"),
-                    ),
+                    lambda: flat_out_command(small, peer.url, scratch, scratch / "summary.json"),
                     env=BENCH_ENV,
                 ),
                 counted(

@@ -120,6 +120,17 @@ def _isolated(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
+def library_upload(path, url: str, journal, **options):
+    """The library call the tests make: the file, the sandbox's URL, campaign 85, the test
+    token, a journal and no progress bar; `options` adds or overrides any of them."""
+    from uploader import upload
+
+    settings = dict(
+        base_url=url, token=TOKEN, campaign_id="85", journal=str(journal), progress=False
+    )
+    return upload(path, **{**settings, **options})
+
+
 def upload_args(path: Path, url: str, journal: Path | str) -> list[str]:
     """What every upload test starts with: the file, the sandbox, campaign 85, a journal."""
     return [

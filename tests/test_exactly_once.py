@@ -13,9 +13,16 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import TOKEN, call_row, kill_when, upload_args, wait_for, write_csv
+from tests.conftest import (
+    TOKEN,
+    call_row,
+    kill_when,
+    library_upload,
+    upload_args,
+    wait_for,
+    write_csv,
+)
 from tests.test_upload import assert_exactly_once, read_results, run_cli, subprocess_upload
-from uploader import upload
 from uploader.journal import Journal
 
 
@@ -53,15 +60,7 @@ def test_a_row_never_sent_by_a_killed_run_is_a_conflict_not_delivered(tmp_path, 
 
 def test_a_refused_connection_is_not_maybe_sent(tmp_path, calls):
     path = calls(3)
-    summary = upload(
-        path,
-        base_url="http://127.0.0.1:9",
-        token=TOKEN,
-        campaign_id="85",
-        max_retries=0,
-        journal=str(tmp_path / "j.sqlite"),
-        progress=False,
-    )
+    summary = library_upload(path, "http://127.0.0.1:9", tmp_path / "j.sqlite", max_retries=0)
     assert summary.counts["failed"] == 3
     journal = Journal(
         tmp_path / "j.sqlite", endpoint="http://127.0.0.1:9/api/2022-03-01/calls.json", token=TOKEN
@@ -214,16 +213,13 @@ def test_an_output_failing_after_sending_is_exit_5(tmp_path, sandbox, calls):
 def test_a_dead_server_stops_within_the_outage_budget(tmp_path, make_sandbox, calls):
     box = make_sandbox(fail_rate=1.0, seed=1)
     started = time.monotonic()
-    summary = upload(
+    summary = library_upload(
         calls(20),
-        base_url=box.url,
-        token=TOKEN,
-        campaign_id="85",
+        box.url,
+        tmp_path / "j.sqlite",
         rate=0,
         max_retries=50,
         outage_budget=1.0,
-        journal=str(tmp_path / "j.sqlite"),
-        progress=False,
     )
     assert summary.exit_code == 3 and "outage budget" in summary.stopped
     assert time.monotonic() - started < 30
@@ -304,16 +300,7 @@ def test_a_library_call_in_a_thread_runs_without_signals(tmp_path, sandbox, call
 
     box: dict = {}
     thread = threading.Thread(
-        target=lambda: box.update(
-            s=upload(
-                calls(2),
-                base_url=sandbox.url,
-                token=TOKEN,
-                campaign_id="85",
-                journal=str(tmp_path / "j.sqlite"),
-                progress=False,
-            )
-        )
+        target=lambda: box.update(s=library_upload(calls(2), sandbox.url, tmp_path / "j.sqlite"))
     )
     thread.start()
     thread.join(60)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
-from tests.conftest import TOKEN, call_row, write_csv
+from tests.conftest import TOKEN, call_row, library_upload, write_csv
 from uploader.client import Pace, Pending, Sender, send_all
 from uploader.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
 from uploader.journal import SENDING, JournalEntry
@@ -170,30 +170,14 @@ async def test_isolated_503s_do_not_slow_the_rest_of_the_run(slow_first):
 
 
 def test_a_library_run_leaves_the_process_signals_alone(tmp_path, sandbox, monkeypatch):
-    from uploader import upload
 
     installed = []
     loop_type = type(asyncio.new_event_loop())
     monkeypatch.setattr(loop_type, "add_signal_handler", lambda self, *a: installed.append(a))
     path = write_csv(tmp_path / "c.csv", [call_row("a"), call_row("b")])
-    summary = upload(
-        path,
-        base_url=sandbox.url,
-        campaign_id="85",
-        token=TOKEN,
-        journal=tmp_path / "j.sqlite",
-        progress=False,
-    )
+    summary = library_upload(path, sandbox.url, tmp_path / "j.sqlite")
     assert summary.exit_code == 0 and installed == []
-    upload(
-        path,
-        base_url=sandbox.url,
-        campaign_id="85",
-        token=TOKEN,
-        handle_signals=True,
-        journal=tmp_path / "j.sqlite",
-        progress=False,
-    )
+    library_upload(path, sandbox.url, tmp_path / "j.sqlite", handle_signals=True)
     assert len(installed) == 2  # SIGINT and SIGTERM, when the command line asks
 
 
@@ -222,21 +206,12 @@ def test_progress_counts_every_row_whatever_its_fate(tmp_path, sandbox, monkeypa
 def test_rows_of_later_chunks_go_out_while_a_row_waits_for_its_retry(tmp_path, make_sandbox):
     """No barrier per chunk: between a row's 503 and its retry (1 s later), rows of the next
     chunks are sent; the results file still lists every row in input order."""
-    from uploader import upload
 
     box = make_sandbox(unavailable_rate=0.15, retry_after=1, seed=4)
     ids = [f"r{i:02d}" for i in range(40)]
     path = write_csv(tmp_path / "c.csv", [call_row(i) for i in ids])
-    summary = upload(
-        path,
-        base_url=box.url,
-        campaign_id="85",
-        token=TOKEN,
-        chunk_size=4,
-        concurrency=4,
-        rate=0,
-        journal=tmp_path / "j.sqlite",
-        progress=False,
+    summary = library_upload(
+        path, box.url, tmp_path / "j.sqlite", chunk_size=4, concurrency=4, rate=0
     )
     assert summary.exit_code == 0
     chunk_of = {identifier: index // 4 for index, identifier in enumerate(ids)}

@@ -14,8 +14,16 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, Lines, call_row, kill_when, upload_args, wait_for, write_csv
-from uploader import upload
+from tests.conftest import (
+    TOKEN,
+    Lines,
+    call_row,
+    kill_when,
+    library_upload,
+    upload_args,
+    wait_for,
+    write_csv,
+)
 from uploader.cli import cli
 
 
@@ -172,14 +180,7 @@ def test_rerun_and_overlapping_export_send_only_new_calls(tmp_path, sandbox):
 
 
 def test_library_call_returns_the_summary(calls, sandbox, tmp_path):
-    summary = upload(
-        calls(2),
-        base_url=sandbox.url,
-        token=TOKEN,
-        campaign_id="85",
-        journal=str(tmp_path / "j.sqlite"),
-        progress=False,
-    )
+    summary = library_upload(calls(2), sandbox.url, tmp_path / "j.sqlite")
     assert summary.counts["created"] == 2 and summary.exit_code == 0
 
 
