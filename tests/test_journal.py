@@ -187,3 +187,22 @@ def test_lookups_of_many_ids_go_in_batches(tmp_path):
     found = journal.lookup([f"id-{index}" for index in range(2500)])
     assert len(found) == 2000 and all(entry.delivered for entry in found.values())
     journal.close()
+
+
+async def test_times_are_stamped_in_utc_with_milliseconds_and_the_first_stays(tmp_path):
+    import datetime as dt
+    import re
+
+    journal = journal_at(tmp_path)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    await journal.mark_sending("a", "h1")
+    await asyncio.sleep(0.02)
+    journal.record(created("a"), reached=True)
+    journal.close()
+    [(first, last)] = in_other_process(
+        tmp_path / "j.sqlite", "SELECT first_time, last_time FROM deliveries"
+    )
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00"
+    assert re.fullmatch(stamp, first) and re.fullmatch(stamp, last), (first, last)
+    after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert before < dt.datetime.fromisoformat(first) < dt.datetime.fromisoformat(last) < after

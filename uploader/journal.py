@@ -19,6 +19,7 @@ import csv
 import fcntl
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -80,6 +81,11 @@ def default_journal_path() -> Path:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# The moment as _now() gives it, stamped by SQLite as it writes a row (no formatting per row in
+# Python); a constant expression, so the statements below that include it take no input.
+NOW = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
 
 
 @dataclass(frozen=True)
@@ -168,11 +174,10 @@ class Journal:
 
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
         """Committed just before the request goes out: a crash from here on leaves it maybe-sent."""
-        now = _now()
         await self._writes.committed(
             (
-                "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"
-                " token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"  # noqa: S608
+                f" token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, {NOW}, {NOW})"
                 " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
                 # a mark left by a killed run may have gone out: that stays known once this lands
                 " reached = MAX(reached, status = 'sending'),"
@@ -184,8 +189,6 @@ class Journal:
                     payload_hash,
                     SENDING,
                     self.fingerprint,
-                    now,
-                    now,
                 ),
             )
         )
@@ -193,17 +196,17 @@ class Journal:
     def unmark(self, external_call_unique_id: str) -> None:
         """The request did not go out after all (the connection was refused): not in flight."""
         self._writes.soon(
-            "UPDATE deliveries SET status = 'failed', error = 'not sent yet', last_time = ?"
+            f"UPDATE deliveries SET status = 'failed', error = 'not sent yet', last_time = {NOW}"  # noqa: S608
             " WHERE endpoint = ? AND external_call_unique_id = ? AND status = ?",
-            (_now(), self.endpoint, external_call_unique_id, SENDING),
+            (self.endpoint, external_call_unique_id, SENDING),
         )
 
     def record(self, outcome: RowOutcome, *, reached: bool) -> None:
         """Commit one answer as it arrives. `reached`: a request of this run may have reached the
         API (a refused connection cannot have); what was reached before stays reached."""
         self._writes.soon(
-            "UPDATE deliveries SET status = ?, cuid = COALESCE(?, cuid), http_status = ?,"
-            " attempts = attempts + ?, error = ?, reached = MAX(reached, ?), last_time = ?"
+            "UPDATE deliveries SET status = ?, cuid = COALESCE(?, cuid), http_status = ?,"  # noqa: S608
+            f" attempts = attempts + ?, error = ?, reached = MAX(reached, ?), last_time = {NOW}"
             " WHERE endpoint = ? AND external_call_unique_id = ?",
             (
                 outcome.status,
@@ -212,7 +215,6 @@ class Journal:
                 outcome.attempts,
                 outcome.error,
                 int(reached),
-                _now(),
                 self.endpoint,
                 outcome.external_call_unique_id,
             ),
@@ -284,8 +286,8 @@ class GroupedWrites:
         writes, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            for statement, parameters in writes:
-                self._db.execute(statement, parameters)
+            for statement, run in itertools.groupby(writes, key=lambda write: write[0]):
+                self._db.executemany(statement, [parameters for _, parameters in run])
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
