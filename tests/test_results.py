@@ -142,3 +142,21 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
     retry = openpyxl.load_workbook(tmp_path / "book.retry.xlsx").active
     assert [c.value for c in retry[1]] == rows[0] + ["error"]
     assert retry["C2"].value == "not a phone" and retry.max_row == 2
+
+
+def test_a_csv_run_never_loads_openpyxl(tmp_path):
+    """Its import is a tenth of a second of every nightly run's start: only workbooks need it."""
+    import subprocess
+    import sys
+
+    path = write_csv(tmp_path / "c.csv", [call_row("a")])
+    probe = (
+        "import sys; from uploader import upload; "
+        f"upload({str(path)!r}, dry_run=True, campaign_id='85', progress=False); "
+        "print('openpyxl' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False", done.stderr
+    assert (tmp_path / "c.results.csv").exists()

@@ -16,11 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.comments import Comment
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from uploader.arrowtext import arrow, prefixed
 from uploader.errors import OutputError, RowError
@@ -60,33 +55,22 @@ def own_headers(headers: list[str]) -> list[str]:
     ]
 
 
-COLUMN_WIDTHS = {
-    "row": 7,
-    "external_call_unique_id": 24,
-    "status": 17,
-    "cuid": 36,
-    "http_status": 11,
-    "attempts": 9,
-    "error": 60,
-}
-
-
-def fit_to_width(sheet: Any) -> None:
-    """Print landscape, one page wide: what an analyst expects from a wide sheet."""
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-
-
-def _text(value: Any) -> Any:
+def cell_value(value: Any) -> Any:
+    """A value as a results cell holds it: a missing one is an empty cell."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     return value
 
 
+def python_cells(column: pd.Series) -> list[Any]:
+    """A column's cells as Python values (a date stays a date), None where missing."""
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
 class _CsvSink:
     """A CSV file; `cell`/`cells` make values ready for it (text, formula-safe); `row` writes."""
+
+    keeps_types = False  # every cell is text
 
     def __init__(self, path: Location, header: list[str], delimiter: str = ",") -> None:
         self.target = AtomicFile(path)
@@ -97,7 +81,7 @@ class _CsvSink:
 
     @staticmethod
     def cell(value: Any) -> Any:
-        return formula_safe(_text(value))
+        return formula_safe(cell_value(value))
 
     @staticmethod
     def cells(column: pd.Series) -> list[str]:
@@ -125,83 +109,11 @@ class _CsvSink:
         self.target.discard()
 
 
-class _XlsxSink:
-    """An xlsx workbook; cells keep their types (every text cell a string cell, never a formula)."""
-
-    @staticmethod
-    def cell(value: Any) -> Any:
-        return value
-
-    @staticmethod
-    def cells(column: pd.Series) -> list[Any]:
-        return column.astype(object).where(column.notna(), None).tolist()
-
-    def __init__(self, path: Location, header: list[str], title: str) -> None:
-        self.path = path
-        self.target = AtomicFile(path)
-        self.book = Workbook(write_only=True)
-        self.sheet = self.book.create_sheet(title)
-        self.sheet.freeze_panes = "A2"
-        self.width = len(header)
-        for index, name in enumerate(header, start=1):
-            letter = get_column_letter(index)
-            self.sheet.column_dimensions[letter].width = COLUMN_WIDTHS.get(name, 18)
-        fit_to_width(self.sheet)
-        bold = Font(bold=True)
-        self.sheet.append([self._cell(name, font=bold) for name in header])
-
-    def _cell(
-        self,
-        value: Any,
-        *,
-        fill: str | None = None,
-        note: str | None = None,
-        font: Font | None = None,
-    ):
-        cell = WriteOnlyCell(self.sheet, value=_text(value))
-        if isinstance(cell.value, str):
-            cell.data_type = "s"
-        if fill:
-            cell.fill = PatternFill("solid", fgColor=fill)
-        if note:
-            cell.comment = Comment(note, "invoca-upload", width=300, height=80)
-        if font:
-            cell.font = font
-        return cell
-
-    def row(
-        self,
-        values: list[Any],
-        fills: dict[int, str] | None = None,
-        notes: dict[int, str] | None = None,
-    ) -> None:
-        fills, notes = fills or {}, notes or {}
-        self.sheet.append(
-            [self._cell(v, fill=fills.get(i), note=notes.get(i)) for i, v in enumerate(values)]
-        )
-
-    def close(self, summary: dict | None = None) -> None:
-        self.sheet.auto_filter.ref = f"A1:{get_column_letter(max(self.width, 1))}1"
-        if summary is not None:
-            sheet = self.book.create_sheet("Summary")
-            for status in STATUSES:
-                sheet.append([status, summary["counts"].get(status, 0)])
-            for key in ("rows", "blank_rows", "elapsed_seconds", "input"):
-                sheet.append([key, _text(summary.get(key))])
-        try:
-            self.book.save(self.target.temporary)
-        except OSError as error:
-            self.target.discard()
-            raise self.target.failed(error) from None
-        self.target.commit()
-
-    def discard(self) -> None:
-        self.target.discard()
-
-
 def _sink(path: Location, header: list[str], title: str, delimiter: str = ","):
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return _XlsxSink(path, header, title)
+        from uploader.resultbook import XlsxSink  # openpyxl is loaded only for a workbook
+
+        return XlsxSink(path, header, title)
     return _CsvSink(path, header, "\t" if path.suffix.lower() == ".tsv" else delimiter)
 
 
@@ -229,7 +141,6 @@ class Outputs:
             self.delimiter,
         )
         self._offsets = {name: index for index, name in enumerate(self.columns)}
-        self._keeps_types = isinstance(self._results, _XlsxSink)
 
     def write(
         self,
@@ -258,7 +169,7 @@ class Outputs:
         errors: dict[int, list[RowError]],
     ) -> None:
         # xlsx outputs give an xlsx input's cells back as they were typed (dates, numbers)
-        typed = chunk.typed if self._keeps_types else None
+        typed = chunk.typed if self._results.keeps_types else None
         text = chunk.text
         source = typed.frame if typed is not None else text
         results = self._results
@@ -292,7 +203,7 @@ class Outputs:
             results.row([*fixed, *cells], fills, notes)
             if outcome.status not in FINE and not (self.dry_run and outcome.status == NOT_SENT):
                 if raw is None:
-                    raw = [_XlsxSink.cells(source[name]) for name in text.columns]
+                    raw = [python_cells(source[name]) for name in text.columns]
                 self._retry_row([column[at] for column in raw], outcome.error)
 
     def _retry_row(self, cells: list[Any], error: str) -> None:

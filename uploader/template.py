@@ -15,7 +15,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from uploader.errors import ConfigError
 from uploader.fields import FIELDS, TEXT
 from uploader.profiles import load_profile
-from uploader.results import fit_to_width
+from uploader.resultbook import fit_to_width
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 REQUIRED_FILL = PatternFill("solid", fgColor="C00000")
