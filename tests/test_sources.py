@@ -522,3 +522,26 @@ def test_a_quote_left_open_at_the_end_is_refused_not_read_to_the_end(tmp_path, l
     path.write_text(",".join(HEADER) + "\n" + last_line, encoding="utf-8")
     with pytest.raises(InputError, match="quote is opened and never closed"):
         rows_of(path)
+
+
+@pytest.mark.parametrize("form", ["csv", "ragged csv", "xlsx"])
+def test_the_first_chunks_are_small_so_the_first_rows_go_out_at_once(tmp_path, form):
+    """1,000 rows, then as many as read so far, up to the size asked: a 50,000-row chunk would be
+    read and checked whole before its first row could be sent."""
+    rows = [call_row(f"c{i}") for i in range(7_500)]
+    if form == "xlsx":
+        path = write_xlsx(tmp_path / "c.xlsx", [HEADER, *[list(r.values()) for r in rows]])
+    else:
+        path = write_csv(tmp_path / "c.csv", rows)
+        if form == "ragged csv":  # the exact (pandas) reader takes over
+            with path.open("a", encoding="utf-8") as stream:
+                stream.write("late,2024-03-05T10:00:00Z,3125550143,8885551212,inbound,,spare\n")
+
+    def sizes(largest: int) -> list[int]:
+        table = open_table(path, is_header=PROFILE.is_header)
+        return [len(chunk.text) for chunk in table.chunks(largest)]
+
+    last = 1 if form == "ragged csv" else 0
+    assert sizes(50_000) == [1_000, 1_000, 2_000, 3_500 + last]
+    assert sizes(1_500) == [1_000, 1_000, 1_500, 1_500, 1_500, 1_000 + last]
+    assert sizes(600) == [600] * 12 + [300 + last]

@@ -162,7 +162,7 @@ class Options:
     max_errors: int | None = setting(
         None, "run", "Stop (exit 3) once N rows are rejected, conflict or failed.", minimum=1
     )
-    chunk_size: int = setting(50_000, "", minimum=1)  # rows read and checked at a time
+    chunk_size: int = setting(50_000, "", minimum=1)  # most rows read and checked at a time
 
     @classmethod
     def build(cls, options: Options | None = None, **overrides: object) -> Options:

@@ -39,6 +39,7 @@ MAX_ROW = 1024 * 1024
 MAX_COLUMNS = 1000
 HEADER_SEARCH_ROWS = 20
 DEFAULT_CHUNK = 10_000
+FIRST_CHUNK = 1_000  # rows in the first chunk; then as many as read so far, up to the size asked
 
 HeaderTest = Callable[[list[str]], bool]
 
@@ -166,6 +167,25 @@ class Table:
         for row in broken:
             data.loc[row] = None
         return broken
+
+
+def next_chunk(done: int, size: int) -> int:
+    """How many rows the next chunk holds once `done` rows are read: as many again (at least
+    FIRST_CHUNK, at most `size`), so that the first rows are checked and on their way at once
+    while the rest of a long file is read in chunks of the size asked."""
+    return min(max(done, FIRST_CHUNK), size)
+
+
+def _growing(read: Callable[[int], pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
+    """Frames from a reader that takes a row count (pandas' get_chunk), sized by next_chunk."""
+    done = 0
+    while True:
+        try:
+            frame = read(next_chunk(done, size))
+        except StopIteration:
+            return
+        done += len(frame)
+        yield frame
 
 
 def open_table(
@@ -344,12 +364,12 @@ def _pandas_frames(
                 keep_default_na=False,
                 na_filter=False,
                 skip_blank_lines=False,
-                chunksize=size,
+                iterator=True,
                 engine="c",
                 index_col=False,
             )
             with reader:
-                for frame in reader:
+                for frame in _growing(reader.get_chunk, size):
                     frame = frame[frame.index >= skip]
                     if len(frame):
                         frame.index = frame.index + header_row + 1
@@ -423,10 +443,12 @@ def _arrow_frames(
                 elif len(whole) and _ends_in_open_quote(tail, encoding, delimiter, whole):
                     raise _Irregular
                 # the last row waits for the end of the file: only then can it be checked
-                while len(whole) > size or (batch is None and len(whole)):
+                while len(whole) > (wanted := next_chunk(start - header_row - 1, size)) or (
+                    batch is None and len(whole)
+                ):
                     if skipped:
                         raise _Irregular
-                    taken, whole = whole.slice(0, size), whole.slice(size)
+                    taken, whole = whole.slice(0, wanted), whole.slice(wanted)
                     frame = taken.to_pandas(types_mapper=_STRING_TYPES.get)
                     frame.index = pd.RangeIndex(start, start + len(frame), name="row")
                     start += len(frame)
@@ -655,15 +677,16 @@ def _excel_frames(
     names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
     numbers: list[int] = []
     batch: list[list] = []
+    done = 0
     for number, cells in rows:
         numbers.append(number)
         kept = (cells + [None] * (width - len(cells)))[: width + SPARE_COLUMNS]
         if len(cells) > len(kept) and any(c not in (None, "") for c in cells[len(kept) :]):
             kept[-1] = kept[-1] if kept[-1] not in (None, "") else "(cell far right of the header)"
         batch.append(kept)
-        if len(batch) >= size:
+        if len(batch) >= next_chunk(done, size):
             yield _typed_frame(batch, numbers, names)
-            numbers, batch = [], []
+            numbers, batch, done = [], [], done + len(batch)
     if batch:
         yield _typed_frame(batch, numbers, names)
 
