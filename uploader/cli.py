@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import signal
@@ -709,6 +710,10 @@ def main() -> None:
     # Everything is written and the exit code chosen: a late Ctrl-C must not turn it into a signal.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    # The interpreter's last garbage collection walks every object pandas, pyarrow and aiohttp
+    # made at import: ~0.2 s of a nightly run's wall time for nothing, since the process ends here.
+    # Frozen objects are left out of it; atexit handlers, flushes and finalizers still run.
+    gc.freeze()
     sys.exit(code)
 
 
