@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
 PYTHON = sys.executable
-CLI = [PYTHON, "-m", "uploader"]
+# The command as installed beside this Python (`make bench` installs the wheel into .bench-venv),
+# not the source tree: the figures are the tool's as users get it.
+CLI = [str(Path(PYTHON).with_name("invoca-upload"))]
 HEADER = [
     "external_call_unique_id",
     "start_time",
