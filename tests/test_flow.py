@@ -68,7 +68,7 @@ class Written:
 
 async def test_chunks_are_written_in_input_order_whatever_order_answers_come_in():
     written = Written()
-    window = ReorderWindow(written, RunLog(None))
+    window = ReorderWindow(written, RunLog(None), chunk_size=2)
     first, second = [request(2), request(3)], [request(4), request(5)]
     window.open(pd.DataFrame(index=[2, 3]), {}, {}, first)
     window.open(pd.DataFrame(index=[4, 5]), {}, {}, second)
@@ -81,8 +81,8 @@ async def test_chunks_are_written_in_input_order_whatever_order_answers_come_in(
     assert written.chunks == [[2, 3], [4, 5]]
 
 
-async def test_the_window_holds_at_most_max_open_chunks():
-    window = ReorderWindow(Written(), RunLog(None))
+async def test_the_window_holds_at_most_max_open_chunks_worth_of_rows():
+    window = ReorderWindow(Written(), RunLog(None), chunk_size=1)
     for index in range(MAX_OPEN):
         window.open(pd.DataFrame(index=[index]), {}, {}, [request(index)])
     waiting = asyncio.ensure_future(window.wait_for_room())
@@ -92,9 +92,21 @@ async def test_the_window_holds_at_most_max_open_chunks():
     await asyncio.wait_for(waiting, 5)
 
 
+async def test_small_first_chunks_do_not_shrink_the_window():
+    """The first chunks are small (1,000 rows, growing to --chunk-size): a row of the first one in
+    a long retry must not stop the reading after a second small chunk."""
+    window = ReorderWindow(Written(), RunLog(None), chunk_size=8)
+    for start in (0, 2, 4):  # three chunks of two rows, the first one's row 0 still out
+        rows = [start, start + 1]
+        window.open(pd.DataFrame(index=rows), {}, {}, [request(r) for r in rows])
+        for row in rows[1 if start == 0 else 0 :]:
+            window.arrived(RowOutcome(row, f"id-{row}", CREATED))
+        await asyncio.wait_for(window.wait_for_room(), 1)  # 6 rows open, room for 16
+
+
 async def test_a_stop_gives_every_row_left_an_outcome():
     outputs = Written()
-    window = ReorderWindow(outputs, RunLog(None))
+    window = ReorderWindow(outputs, RunLog(None), chunk_size=3)
     window.open(pd.DataFrame(index=[2, 3, 4]), {}, {}, [request(2), request(3), request(4)])
     window.arrived(RowOutcome(2, "id-2", CREATED))
     window.close([Pending(request(3), False)], "not sent: the run was interrupted")

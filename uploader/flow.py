@@ -3,11 +3,12 @@ come back to the results file in input order.
 
 Each chunk opens an `Open` entry in a `ReorderWindow`; its rows go to the sender as they come, and
 their outcomes arrive whenever their answers do. A chunk is written as soon as every row in it has
-an outcome and every chunk before it has been written. At most `MAX_OPEN` chunks are open: a row
+an outcome and every chunk before it has been written. The open chunks hold at most `MAX_OPEN`
+times --chunk-size rows (counted in rows: the first chunks are small, see sources.next_chunk): a row
 stuck in a long retry holds back the writing of its chunk (and, past that, the reading of the
 file), never the sending of the rows around it. No spill to disk is needed: a row's retries end
-within minutes (--max-retries, Retry-After capped at 2 minutes), while the next chunk alone keeps
-the workers busy far longer (50,000 rows take 2.5 minutes at 320 rows/s).
+within minutes (--max-retries, Retry-After capped at 2 minutes), while a chunk's worth of rows
+keeps the workers busy far longer (50,000 rows take 2.5 minutes at 320 rows/s).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from uploader.settings import Options
     from uploader.sources import Chunk
 
-MAX_OPEN = 2
+MAX_OPEN = 2  # chunks' worth of rows open at once
 LOOKUP_BATCH = 5000  # ids looked up in the journal in one query
 
 
@@ -113,11 +114,13 @@ class ReorderWindow:
     """Open chunks in input order; each is written, once complete, to the run log (one line per
     row) and the outputs (results and retry files)."""
 
-    def __init__(self, outputs: Outputs, runlog: RunLog):
+    def __init__(self, outputs: Outputs, runlog: RunLog, chunk_size: int):
         self._outputs = outputs
         self._runlog = runlog
         self._open: deque[Open] = deque()
         self._owner: dict[int, Open] = {}
+        self._room = MAX_OPEN * chunk_size  # rows
+        self._rows = 0  # rows in the open chunks
 
     def open(
         self, chunk, errors, outcomes: dict[int, RowOutcome], requests: Iterable[CallRequest]
@@ -129,6 +132,7 @@ class ReorderWindow:
         for row in entry.waiting:
             self._owner[row] = entry
         self._open.append(entry)
+        self._rows += len(chunk.index)
 
     def arrived(self, outcome: RowOutcome) -> None:
         entry = self._owner.pop(outcome.row, None)
@@ -139,12 +143,13 @@ class ReorderWindow:
         """Write the complete chunks at the head."""
         while self._open and self._open[0].done.is_set():
             entry = self._open.popleft()
+            self._rows -= len(entry.chunk.index)
             for row in sorted(entry.outcomes):
                 self._runlog.outcome(entry.outcomes[row])
             self._outputs.write(entry.chunk, entry.outcomes, entry.errors)
 
     async def wait_for_room(self) -> None:
-        while len(self._open) >= MAX_OPEN:
+        while self._rows >= self._room:
             await self._open[0].done.wait()
             self.flush()
 

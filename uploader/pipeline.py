@@ -506,7 +506,7 @@ class Run:
             stack.callback(progress.close)
             from uploader.flow import ReorderWindow, open_sink
 
-            window = ReorderWindow(outputs, runlog)
+            window = ReorderWindow(outputs, runlog, options.chunk_size)
 
             def arrived(outcome: RowOutcome) -> None:
                 progress.outcome(outcome)
