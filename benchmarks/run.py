@@ -437,7 +437,7 @@ def main() -> None:
                     f"{ours_rate:,.0f} rows/s ({up.rss:.0f} MiB)",
                     f"minimal aiohttp client: {theirs:,.0f} rows/s",
                     f"{ours_rate / theirs:.2f}",
-                    ">= 0.9",
+                    ">= 0.8",  # issue #17: the peer shares the 2 cores; 0.9 is not asked
                 )
             )
             table.append(
