@@ -545,3 +545,35 @@ def test_the_first_chunks_are_small_so_the_first_rows_go_out_at_once(tmp_path, f
     assert sizes(50_000) == [1_000, 1_000, 2_000, 3_500 + last]
     assert sizes(1_500) == [1_000, 1_000, 1_500, 1_500, 1_500, 1_000 + last]
     assert sizes(600) == [600] * 12 + [300 + last]
+
+
+def test_the_exact_reader_resumes_where_the_fast_one_stopped_with_growing_chunks(
+    tmp_path, monkeypatch
+):
+    """A ragged row past Arrow's read-ahead makes the exact reader take over at the row after the
+    last one yielded: every row once, numbered as in the file, in growing chunks."""
+    from uploader import sources
+
+    took_over_at = []
+
+    def exact(*args, skip=0, **kwargs):
+        took_over_at.append(skip)
+        return _pandas_frames(*args, skip=skip, **kwargs)
+
+    monkeypatch.setattr(sources, "_pandas_frames", exact)
+    path = write_csv(tmp_path / "big.csv", [call_row(f"r{i:05d}") for i in range(50_000)])
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write("late,2024-03-05T10:00:00Z,3125550143,8885551212,inbound,,spare\n")
+        stream.write("last,2024-03-05T10:00:00Z,3125550143,8885551212,inbound,\n")
+    table = open_table(path, is_header=PROFILE.is_header)
+    numbers, ids, broken, sizes = [], [], {}, []
+    for chunk in table.chunks(50_000):
+        numbers += [int(n) for n in chunk.index]
+        ids += chunk.text["external_call_unique_id"].tolist()
+        broken.update(chunk.broken)
+        sizes.append(len(chunk.index))
+    assert len(took_over_at) == 1 and took_over_at[0] > 0  # after the fast reader had yielded
+    assert sizes[:3] == [1_000, 1_000, 2_000] and max(sizes) <= 50_000
+    assert numbers == list(range(2, 50_004))
+    assert ids[:50_000] == [f"r{i:05d}" for i in range(50_000)] and ids[-1] == "last"
+    assert list(broken) == [50_002] and "cells" in broken[50_002]
