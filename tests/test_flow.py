@@ -93,8 +93,8 @@ async def test_the_window_holds_at_most_max_open_chunks_worth_of_rows():
 
 
 async def test_small_first_chunks_do_not_shrink_the_window():
-    """The first chunks are small (1,000 rows, growing to --chunk-size): a row of the first one in
-    a long retry must not stop the reading after a second small chunk."""
+    """The window counts rows: chunks smaller than the size asked (the first one holds 1,000 rows)
+    leave room for more, so a row of the first one in a long retry does not stop the reading."""
     window = ReorderWindow(Written(), RunLog(None), chunk_size=8)
     for start in (0, 2, 4):  # three chunks of two rows, the first one's row 0 still out
         rows = [start, start + 1]

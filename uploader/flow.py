@@ -4,7 +4,7 @@ come back to the results file in input order.
 Each chunk opens an `Open` entry in a `ReorderWindow`; its rows go to the sender as they come, and
 their outcomes arrive whenever their answers do. A chunk is written as soon as every row in it has
 an outcome and every chunk before it has been written. The open chunks hold at most `MAX_OPEN`
-times --chunk-size rows (counted in rows: the first chunks are small, see sources.next_chunk): a row
+times --chunk-size rows (counted in rows: the first chunk is small, see sources.next_chunk): a row
 stuck in a long retry holds back the writing of its chunk (and, past that, the reading of the
 file), never the sending of the rows around it. No spill to disk is needed: a row's retries end
 within minutes (--max-retries, Retry-After capped at 2 minutes), while a chunk's worth of rows
