@@ -39,12 +39,12 @@ def fit_to_width(sheet: Any) -> None:
 class XlsxSink:
     """An xlsx workbook; cells keep their types (every text cell a string cell, never a formula)."""
 
+    keeps_types = True  # an xlsx input's cells come back as they were typed (dates, numbers)
+    cells = staticmethod(python_cells)
+
     @staticmethod
     def cell(value: Any) -> Any:
         return value
-
-    keeps_types = True  # an xlsx input's cells come back as they were typed (dates, numbers)
-    cells = staticmethod(python_cells)
 
     def __init__(self, path: Location, header: list[str], title: str) -> None:
         self.path = path
