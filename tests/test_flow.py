@@ -92,7 +92,7 @@ async def test_the_window_holds_at_most_max_open_chunks_worth_of_rows():
     await asyncio.wait_for(waiting, 5)
 
 
-async def test_small_first_chunks_do_not_shrink_the_window():
+async def test_chunks_smaller_than_the_size_asked_do_not_shrink_the_window():
     """The window counts rows: chunks smaller than the size asked (the first one holds 1,000 rows)
     leave room for more, so a row of the first one in a long retry does not stop the reading."""
     window = ReorderWindow(Written(), RunLog(None), chunk_size=8)
@@ -182,7 +182,6 @@ async def test_isolated_503s_do_not_slow_the_rest_of_the_run(slow_first):
 
 
 def test_a_library_run_leaves_the_process_signals_alone(tmp_path, sandbox, monkeypatch):
-
     installed = []
     loop_type = type(asyncio.new_event_loop())
     monkeypatch.setattr(loop_type, "add_signal_handler", lambda self, *a: installed.append(a))
@@ -218,7 +217,6 @@ def test_progress_counts_every_row_whatever_its_fate(tmp_path, sandbox, monkeypa
 def test_rows_of_later_chunks_go_out_while_a_row_waits_for_its_retry(tmp_path, make_sandbox):
     """No barrier per chunk: between a row's 503 and its retry (1 s later), rows of the next
     chunks are sent; the results file still lists every row in input order."""
-
     box = make_sandbox(unavailable_rate=0.15, retry_after=1, seed=4)
     ids = [f"r{i:02d}" for i in range(40)]
     path = write_csv(tmp_path / "c.csv", [call_row(i) for i in ids])
