@@ -103,6 +103,36 @@ def make_sandbox():
 
 
 @pytest.fixture
+def self_signed(tmp_path):
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+@pytest.fixture
 def token_env(monkeypatch):
     monkeypatch.setenv("INVOCA_OAUTH_TOKEN", TOKEN)
     return TOKEN
@@ -110,11 +140,11 @@ def token_env(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch):
-    """No test reads a user's config, journal or token."""
+    """No test reads a user's config, journal, token or proxy settings."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("INVOCA_OAUTH_TOKEN", raising=False)
     for key in list(os.environ):
-        if key.startswith("INVOCA_"):
+        if key.startswith("INVOCA_") or key.lower().endswith("_proxy"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))

@@ -326,36 +326,6 @@ async def test_response_bodies_are_read_with_a_cap(aiohttp_server):
     assert "KiB" in sender.stop_reason
 
 
-@pytest.fixture
-def self_signed(tmp_path):
-    import subprocess
-
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return key, cert
-
-
 async def test_tls_is_verified_and_ca_bundle_trusts_a_proxy(aiohttp_server, self_signed):
     import ssl
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 from yarl import URL
@@ -614,16 +615,41 @@ class Transport:
         self._concurrency = pace.concurrency
         self._timeout = pace.timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: URL | None = None
+        self._proxy_headers: dict[str, str] | None = None
 
     def open(self) -> None:
+        self._proxy, credentials = _environment_proxy(self._url)
+        if self._proxy is not None:
+            log.info("through the proxy %s (%s)", self._proxy, self._proxy_variable)
+        if credentials and self._url.scheme == "https":  # on the CONNECT request alone
+            self._proxy_headers = credentials
+        elif credentials:  # a plain request is the proxy's to read (and strip)
+            self._headers = {**self._headers, **credentials}
         connector = aiohttp.TCPConnector(
             limit=self._concurrency, ssl=self._ssl if self._ssl else False
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self._timeout),
-            trust_env=False,
+            trust_env=False,  # the proxy is found once, above; never ~/.netrc for the API
             cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies: no jar per request
+        )
+
+    @property
+    def _proxy_variable(self) -> str:
+        return f"{self._url.scheme.upper()}_PROXY"
+
+    @property
+    def _proxy_named(self) -> str:
+        assert self._proxy is not None
+        return f"{self._proxy.host}:{self._proxy.port} ({self._proxy_variable})"
+
+    @property
+    def _proxy_refused(self) -> str:
+        return (
+            f"the proxy {self._proxy_named} asks for credentials (407): "
+            f"give them in {self._proxy_variable} as http://user:password@host:port"
         )
 
     async def close(self) -> None:
@@ -634,7 +660,12 @@ class Transport:
         assert self._session is not None
         try:
             async with self._session.post(
-                self._url, data=request.payload, headers=self._headers, allow_redirects=False
+                self._url,
+                data=request.payload,
+                headers=self._headers,
+                allow_redirects=False,
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
             ) as response:
                 raw = await _read_body(response)
                 headers = {"Retry-After": response.headers.get("Retry-After", "")}
@@ -646,12 +677,26 @@ class Transport:
                 f"TLS with {self._url.host} failed ({type(error).__name__}): "
                 "behind a corporate proxy, pass its certificates with --ca-bundle"
             ) from None
+        except aiohttp.ClientProxyConnectionError as error:
+            raise _Unreached(
+                f"cannot connect to the proxy {self._proxy_named} "
+                f"({printable(str(error.os_error))})"
+            ) from None
+        except aiohttp.ClientHttpProxyError as error:  # the tunnel was refused: nothing went out
+            if error.status == 407:
+                raise RunStopped(self._proxy_refused) from None
+            raise _Unreached(
+                f"the proxy {self._proxy_named} refused the tunnel to {self.host} "
+                f"(HTTP {error.status})"
+            ) from None
         except aiohttp.ClientConnectorError as error:
             raise _Unreached(
                 f"cannot connect to {self._url.host} ({printable(str(error.os_error))})"
             ) from None
         except aiohttp.ClientError as error:
             raise TransportError(f"connection problem ({type(error).__name__})") from None
+        if status == 407 and self._proxy is not None:  # the proxy's answer, not the API's
+            raise RunStopped(self._proxy_refused)
         if not raw:
             body: Any = None
         else:
@@ -660,6 +705,17 @@ class Transport:
             except orjson.JSONDecodeError:
                 body = NOT_JSON
         return classify(status, body, headers, sent_before=sent_before)
+
+
+def _environment_proxy(url: URL) -> tuple[URL | None, dict[str, str] | None]:
+    """The proxy the environment names for the endpoint (HTTPS_PROXY or HTTP_PROXY, unless
+    NO_PROXY covers the host, as curl and pip read them), its credentials taken out of its URL:
+    what aiohttp's trust_env does, done once per run rather than on a thread for every request."""
+    try:
+        proxy, credentials = get_env_proxy_for_url(url)
+    except LookupError:
+        return None, None
+    return proxy, {"Proxy-Authorization": credentials.encode()} if credentials else None
 
 
 class _Unreached(TransportError):

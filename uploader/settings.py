@@ -105,7 +105,11 @@ class Options:
         path=True,
     )
     ca_bundle: str | None = setting(
-        None, "target", "CA certificates for a corporate TLS proxy.", path=True, must_exist=True
+        None,
+        "target",
+        "CA certificates for a corporate TLS proxy (the proxy: $HTTPS_PROXY, $NO_PROXY).",
+        path=True,
+        must_exist=True,
     )
     # pace
     rate: float = setting(10.0, "pace", "Requests per second (0 = unlimited).", minimum=0)
