@@ -6,8 +6,12 @@ make.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -224,6 +228,52 @@ def test_a_dead_server_stops_within_the_outage_budget(tmp_path, make_sandbox, ca
     assert summary.exit_code == 3 and "outage budget" in summary.stopped
     assert time.monotonic() - started < 30
     assert summary.rows == 20 and summary.counts["created"] == 0
+
+
+def files_of_at_most(size: int):
+    """For a child process: no file it writes may grow past `size` bytes, as on a full disk."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_journal_that_fills_its_disk_stops_the_run_and_nothing_is_sent_twice(tmp_path, sandbox):
+    ids = [f"d{i}" for i in range(300)]
+    path = write_csv(tmp_path / "calls.csv", [call_row(i) for i in ids])
+    journal = tmp_path / "j.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-m", "uploader", *upload_args(path, sandbox.url, journal)]
+        + ["--no-progress", "--rate", "0", "--summary-json", str(tmp_path / "s.json")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN},
+        preexec_fn=files_of_at_most(150_000),  # the journal's log passes it; results do not
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == 3 and "journal" in summary["stopped"]
+    statuses = [r["status"] for r in read_results(tmp_path / "calls.results.csv")]
+    assert len(statuses) == 300 and "created" in statuses and "not_sent" in statuses
+    delivered = len(sandbox.calls())
+
+    again = run_cli(*upload_args(path, sandbox.url, journal))  # room again: the rest goes in
+    assert again.exit_code == 0, again.output
+    # posted again: at most the rows answered after the journal stopped taking answers
+    assert_exactly_once(sandbox, ids, resent_after_answer=16)
+    assert delivered >= statuses.count("created")
+
+
+def test_a_journal_on_a_full_disk_stops_the_run_before_it_starts(tmp_path, calls):
+    done = subprocess.run(
+        [sys.executable, "-m", "uploader", *upload_args(calls(3), "http://127.0.0.1:9", "j")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN},
+        preexec_fn=files_of_at_most(1000),
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("invoca-upload: error: journal j: cannot be written")
 
 
 def test_sigterm_during_a_long_retry_after_writes_every_row(tmp_path, make_sandbox):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
+
+from uploader.errors import JournalFailure
 from uploader.journal import GroupedWrites, Journal
 from uploader.outcome import RowOutcome
 
@@ -41,6 +44,23 @@ async def test_a_failed_late_commit_keeps_its_writes_for_the_next(tmp_path):
     assert writable.execute("SELECT status FROM deliveries").fetchone() == ("sending",)
     journal.commit()
     assert journal.lookup(["a"])["a"].status == "created"
+    journal.close()
+
+
+async def test_a_mark_that_cannot_be_written_stops_its_row_and_is_never_written_later(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
+    await journal.mark_sending("a", "h1")
+    journal.record(created("a"), reached=True)
+    writes = journal._writes
+    writable = writes._db
+    writes._db = sqlite3.connect(f"file:{tmp_path / 'j.sqlite'}?mode=ro", uri=True)  # disk full
+    with pytest.raises(JournalFailure, match=r"j\.sqlite: cannot be written"):
+        await journal.mark_sending("b", "h2")  # so b's request must not go out
+    writes._db.close()
+    writes._db = writable
+    journal.commit()  # room again: a's answer is written, b's mark is not (b was never sent)
+    known = journal.lookup(["a", "b"])
+    assert known["a"].status == "created" and "b" not in known
     journal.close()
 
 

@@ -271,8 +271,9 @@ def upload(files: tuple[str, ...], **kwargs: Any) -> None:
 
     \b
     Exit codes: 0 all delivered; 1 some rows invalid, rejected, conflict or failed;
-    2 could not start; 3 stopped by the API, an error limit or an outage; 4 interrupted;
-    5 every answer is in the journal but an output could not be written.
+    2 could not start; 3 stopped by the API, an error limit, an outage or a journal
+    that cannot be written; 4 interrupted; 5 every answer is in the journal but an output
+    could not be written.
     """
     from uploader.batch import upload_all
 
@@ -655,6 +656,8 @@ def _print_summary(summary: dict) -> None:
         click.echo(f"warning: {warning}", err=True)
     if summary["stopped"]:
         click.echo(f"stopped: {summary['stopped']}", err=True)
+    for problem in summary["output_problems"]:
+        click.echo(f"output problem: {problem}", err=True)
     if summary["interrupted"]:
         click.echo("interrupted: run the same command again to send the rest", err=True)
 

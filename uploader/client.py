@@ -24,7 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 from yarl import URL
 
-from uploader.errors import RunStopped, TransportError
+from uploader.errors import JournalFailure, RunStopped, TransportError
 from uploader.mapping import CallRequest
 from uploader.outcome import (
     ALREADY_RECEIVED,
@@ -270,7 +270,8 @@ class Pending:
 
 
 class Ledger(Protocol):
-    """Where each request is marked before it goes out and each answer committed (the journal)."""
+    """Where each request is marked before it goes out and each answer committed (the journal).
+    A mark that cannot be committed raises JournalFailure: that request must not go out."""
 
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None: ...
     def unmark(self, external_call_unique_id: str) -> None: ...
@@ -496,10 +497,18 @@ class Delivery:
         await self._pace()
         if tries.attempts == 0 and self.stopping:
             raise _NotSent
-        tries.attempts += 1
         request = pending.request
         if self.ledger is not None:
-            await self.ledger.mark_sending(request.external_call_unique_id, request.payload_hash)
+            try:
+                await self.ledger.mark_sending(
+                    request.external_call_unique_id, request.payload_hash
+                )
+            except JournalFailure as error:  # unmarked, the request must not go out: stop
+                self.sender.stop(str(error))
+                if tries.attempts == 0:
+                    raise _NotSent from None
+                raise RunStopped(str(error)) from None  # an earlier attempt may have gone out
+        tries.attempts += 1
         self.sender.in_flight_rows[request.row] = pending
         try:
             answer = await self.transport.post(request, tries.sent_before)

@@ -6,6 +6,8 @@
     ├── JournalBusy               another run holds the journal (exit 2)
     ├── TransportError            the request may succeed later (network, 5xx, 429); has retry_after
     ├── RunStopped                the API's answer or an error limit stops the run (exit 3)
+    ├── JournalFailure            the journal cannot be written (a full disk): nothing more is sent
+                                  (exit 3 once calls went out; before that: exit 2)
     └── OutputError               a results, retry, summary or log file cannot be written (exit 5
                                   once calls went out; before that the run cannot start: exit 2)
 
@@ -24,7 +26,7 @@ class ExitCode(IntEnum):
     OK = 0  # every row delivered (or skipped by the profile)
     ROW_PROBLEMS = 1  # finished, but some rows are invalid, rejected, conflict or failed
     CANNOT_START = 2  # usage, unreadable input, missing token, bad profile or config
-    STOPPED = 3  # stopped by the API's answer, an error limit or an outage
+    STOPPED = 3  # stopped by the API's answer, an error limit, an outage or the journal
     INTERRUPTED = 4  # SIGINT/SIGTERM
     OUTPUT_FAILED = 5  # every answer is in the journal, but an output could not be written
 
@@ -94,6 +96,11 @@ class RunStopped(UploaderError):
     """The API said something that makes every further request pointless."""
 
     exit_code = ExitCode.STOPPED
+
+
+class JournalFailure(UploaderError):
+    """The journal cannot be written (a full disk, a folder gone): no request may go out unmarked,
+    so the run stops."""
 
 
 class OutputError(UploaderError):

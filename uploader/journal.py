@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -31,10 +32,12 @@ from pathlib import Path
 
 import platformdirs
 
-from uploader.errors import ConfigError, JournalBusy
+from uploader.errors import ConfigError, JournalBusy, JournalFailure
+from uploader.files import AtomicFile
 from uploader.outcome import DELIVERED, OUTCOME_COLUMNS, RowOutcome
 from uploader.textsafe import formula_safe
 
+log = logging.getLogger("uploader")
 SENDING = "sending"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -127,10 +130,13 @@ class Journal:
             self._db.executescript(SCHEMA)
             if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls'").fetchone():
                 self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATE_CALLS} COMMIT;")
+            self.fingerprint = self._fingerprint(token or "")
+        except sqlite3.OperationalError as error:  # a full disk, a read-only folder
+            self._lock.close()
+            raise ConfigError(f"journal {self.path}: cannot be written ({error})") from error
         except sqlite3.DatabaseError as error:
             self._lock.close()
             raise ConfigError(f"journal {self.path}: not a journal file ({error})") from error
-        self.fingerprint = self._fingerprint(token or "")
         self.run_id: int | None = None
         self._writes = GroupedWrites(self._db)
 
@@ -144,36 +150,63 @@ class Journal:
         return hmac.new(salt.encode(), token.encode(), hashlib.sha256).hexdigest()[:32]
 
     def start_run(self, input_path: str) -> None:
-        cursor = self._db.execute(
-            "INSERT INTO runs (started, input, endpoint, pid) VALUES (?, ?, ?, ?)",
-            (_now(), input_path, self.endpoint, os.getpid()),
-        )
+        """Record the run's start; a journal that cannot take it stops the run before it starts."""
+        try:
+            cursor = self._db.execute(
+                "INSERT INTO runs (started, input, endpoint, pid) VALUES (?, ?, ?, ?)",
+                (_now(), input_path, self.endpoint, os.getpid()),
+            )
+        except sqlite3.Error as error:
+            raise ConfigError(f"journal {self.path}: cannot be written ({error})") from None
         self.run_id = cursor.lastrowid
 
     def finish_run(self, summary: dict) -> None:
-        self.commit()
-        if self.run_id is not None:
-            self._db.execute(
-                "UPDATE runs SET finished = ?, summary = ? WHERE id = ?",
-                (_now(), json.dumps(summary), self.run_id),
-            )
+        """Record the run's end (its summary, for `invoca-upload journal`). Comes after the
+        summary was given: a journal that fails here costs only this record, and says so."""
+        try:
+            self.commit()
+            if self.run_id is not None:
+                self._db.execute(
+                    "UPDATE runs SET finished = ?, summary = ? WHERE id = ?",
+                    (_now(), json.dumps(summary), self.run_id),
+                )
+        except (JournalFailure, sqlite3.Error) as error:
+            log.warning("the run's end could not be recorded in the journal: %s", error)
 
     def lookup(self, ids: list[str]) -> dict[str, JournalEntry]:
-        self.commit()
         found: dict[str, JournalEntry] = {}
-        for start in range(0, len(ids), 900):
-            batch = ids[start : start + 900]
-            marks = ",".join("?" * len(batch))
-            query = (
-                "SELECT external_call_unique_id, payload_hash, status, cuid, attempts, reached"  # noqa: S608
-                f" FROM deliveries WHERE endpoint = ? AND external_call_unique_id IN ({marks})"
-            )
-            for row in self._db.execute(query, [self.endpoint, *batch]):
-                found[row[0]] = JournalEntry(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+        self.commit()
+        try:
+            for start in range(0, len(ids), 900):
+                batch = ids[start : start + 900]
+                marks = ",".join("?" * len(batch))
+                query = (
+                    "SELECT external_call_unique_id, payload_hash, status, cuid, attempts, reached"  # noqa: S608
+                    f" FROM deliveries WHERE endpoint = ? AND external_call_unique_id IN ({marks})"
+                )
+                for row in self._db.execute(query, [self.endpoint, *batch]):
+                    found[row[0]] = JournalEntry(
+                        row[0], row[1], row[2], row[3], row[4], bool(row[5])
+                    )
+        except sqlite3.Error as error:
+            raise self._failure(error) from None
         return found
 
+    def _failure(self, error: sqlite3.Error) -> JournalFailure:
+        return JournalFailure(
+            f"journal {self.path}: cannot be written ({error}); nothing more is sent: "
+            "make room and run the same command again (nothing is sent twice)"
+        )
+
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
-        """Committed just before the request goes out: a crash from here on leaves it maybe-sent."""
+        """Committed just before the request goes out: a crash from here on leaves it maybe-sent.
+        Raises JournalFailure when it cannot be committed: the request must not go out."""
+        try:
+            await self._committed_mark(external_call_unique_id, payload_hash)
+        except sqlite3.Error as error:
+            raise self._failure(error) from None
+
+    async def _committed_mark(self, external_call_unique_id: str, payload_hash: str) -> None:
         await self._writes.committed(
             (
                 "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"  # noqa: S608
@@ -222,12 +255,21 @@ class Journal:
 
     def commit(self) -> None:
         """Write what is queued now (before a lookup, at the end of a run)."""
-        self._writes.commit()
+        try:
+            self._writes.commit()
+        except sqlite3.Error as error:
+            raise self._failure(error) from None
 
     def close(self) -> None:
-        self.commit()
-        self._db.close()
-        self._lock.close()
+        """Write what is left and let the journal go; a failure to write was already reported
+        (the run stopped on it), so closing never raises."""
+        try:
+            self.commit()
+        except JournalFailure as error:
+            log.debug("closing the journal: %s", error)
+        finally:
+            self._db.close()
+            self._lock.close()
 
 
 class GroupedWrites:
@@ -242,12 +284,14 @@ class GroupedWrites:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._pending: list[tuple[str, tuple]] = []
+        self._marks: list[tuple[str, tuple]] = []  # the marks waiting for this tick's commit
         self._tick: asyncio.Future | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     async def committed(self, write: tuple[str, tuple]) -> None:
         """Queue a write and return once it is committed (with the others of this tick)."""
         self._pending.append(write)
+        self._marks.append(write)
         if self._tick is None:  # the first mark of this tick commits every one queued with it
             loop = asyncio.get_running_loop()
             self._tick = loop.create_future()
@@ -264,9 +308,14 @@ class GroupedWrites:
 
     def _commit_tick(self, tick: asyncio.Future) -> None:
         self._tick = None
+        marks, self._marks = self._marks, []
         try:
             self.commit()
         except Exception as error:  # the waiting workers turn it into their rows' outcome
+            # Their requests will not go out, so their marks must never be written by a later
+            # commit; the answers queued with them stay queued.
+            unsent = {id(mark) for mark in marks}
+            self._pending = [write for write in self._pending if id(write) not in unsent]
             tick.set_exception(error)
         else:
             tick.set_result(None)
@@ -331,7 +380,11 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         db.execute("SELECT 1 FROM deliveries LIMIT 1")
+    except sqlite3.OperationalError as error:  # its index file cannot be made (a full disk)
+        db.close()
+        raise ConfigError(f"journal {path}: cannot be read ({error})") from error
     except sqlite3.DatabaseError as error:
+        db.close()
         raise ConfigError(f"journal {path}: not a journal file ({error})") from error
     return db
 
@@ -364,12 +417,18 @@ def export_journal(path: str | Path, out: str | Path) -> int:
     db = read_only(path)
     columns = ["endpoint", *OUTCOME_COLUMNS[1:], "first_time", "last_time"]
     count = 0
-    with Path(out).open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
+    target = AtomicFile(Path(out))
+    try:
+        writer = csv.writer(target.open(newline="", encoding="utf-8"))
         writer.writerow(columns)
         query = f"SELECT {', '.join(columns)} FROM deliveries ORDER BY first_time"  # noqa: S608
         for row in db.execute(query):
             writer.writerow([formula_safe(value) for value in row])
             count += 1
-    db.close()
+    except OSError as error:
+        target.discard()
+        raise target.failed(error) from None
+    finally:
+        db.close()
+    target.commit()
     return count

@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from uploader.control import Interrupts, RunControl
-from uploader.errors import ExitCode, InputError, OutputError, RowError, exit_code_for
+from uploader.errors import (
+    ExitCode,
+    InputError,
+    JournalFailure,
+    OutputError,
+    RowError,
+    exit_code_for,
+)
 from uploader.inputs import Input, location, single_input
 from uploader.journal import Journal, default_journal_path
-from uploader.mapping import MAX_SIGNALS, call_requests
+from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
 from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
 from uploader.outcome import (
     DELIVERED,
@@ -68,7 +75,7 @@ class RunSummary:
     output_problems: list[str] = field(default_factory=list)
     problems: dict[str, Any] = field(default_factory=dict)
     sending: bool = True  # an upload (rows left unsent count against it), not a dry run
-    stopped_by_api: bool = False  # the API, an error limit or an outage stopped it (exit 3)
+    stopped_by_api: bool = False  # the API, a limit, an outage or the journal stopped it (exit 3)
 
     @property
     def rows(self) -> int:
@@ -447,7 +454,7 @@ class Run:
 
     @property
     def stopped_by_run(self) -> bool:
-        """The API, an error limit or an outage stopped it (exit 3)."""
+        """The API, an error limit, an outage or the journal stopped it (exit 3)."""
         return self.summary.stopped_by_api
 
     def perform(self) -> RunSummary:
@@ -485,6 +492,8 @@ class Run:
             runlog = RunLog(options.log_file)
             stack.callback(runlog.close)
             stack.callback(self._record_run, journal, runlog)
+            if journal is not None:
+                journal.start_run(self.source.name)
             stack.callback(self._write_summary_json)
             outputs = Outputs(
                 files.results,
@@ -496,7 +505,9 @@ class Run:
             )
             stack.callback(summary.put_outputs, outputs)
             requests_file = RequestsFile(files.requests) if options.dry_run else None
-            stack.callback(self._finish, prepared, outputs, requests_file)
+            stack.callback(self._finish, prepared, outputs, requests_file, runlog)
+            if journal is not None:  # every answer written before the summary is made
+                stack.callback(self._flush_journal, journal)
             progress = Progress(
                 prepared.table.estimated_rows,
                 enabled=options.progress,
@@ -516,8 +527,6 @@ class Run:
                 open_sink(options, self.token, journal, requests_file, arrived)
             )
             stack.push(self._note_stop(sink))
-            if journal is not None:
-                journal.start_run(self.source.name)
             interrupt = self.stops.interrupter(sink)
             if self.handle_signals:
                 self.stops.install_signals(interrupt)
@@ -538,6 +547,15 @@ class Run:
 
         return noted
 
+    def _flush_journal(self, journal: Journal) -> None:
+        """The answers still queued go to the journal; if it cannot take them, the run stopped on
+        it (exit 3): a rerun posts those rows again and the API's 202 or 409 says delivered."""
+        try:
+            journal.commit()
+        except JournalFailure as error:
+            self.summary.stopped = self.summary.stopped or str(error)
+            self.summary.stopped_by_api = True
+
     def _write_summary_json(self) -> None:
         if self.options.summary_json and self.writes_summary:
             try:
@@ -551,14 +569,24 @@ class Run:
         runlog.run(self.summary.as_dict())
 
     def _finish(
-        self, prepared: Prepared, outputs: Outputs, requests_file: RequestsFile | None
+        self,
+        prepared: Prepared,
+        outputs: Outputs,
+        requests_file: RequestsFile | None,
+        runlog: RunLog,
     ) -> None:
         summary = self.summary
         summary.blank_rows = prepared.table.blank_rows
         summary.elapsed_seconds = time.monotonic() - self.started
         if requests_file is not None:
-            requests_file.close()
-            summary.files["requests"] = str(requests_file.path)
+            try:
+                requests_file.close()
+                summary.files["requests"] = str(requests_file.path)
+            except OutputError as error:
+                summary.output_problems.append(str(error))
+        runlog.flush()
+        if runlog.failure:
+            summary.output_problems.append(runlog.failure)
         _zone_warning(summary, prepared.zone_less)
         summary.interrupted = self.interrupts > 0
         summary.count(outputs)
@@ -585,9 +613,7 @@ async def _feed(
             progress.advance(len(outcomes))  # invalid and skipped rows count as done too
             for start in range(0, len(requests), LOOKUP_BATCH):
                 batch = requests[start : start + LOOKUP_BATCH]
-                known = (
-                    journal.lookup([r.external_call_unique_id for r in batch]) if journal else {}
-                )
+                known = _known(journal, batch, sink)
                 for request in batch:
                     decision = what_to_send(
                         request, known.get(request.external_call_unique_id), sink.stop_reason
@@ -601,6 +627,17 @@ async def _feed(
         await sink.drain()
     finally:  # a second Ctrl-C or an error: every row still gets its line
         window.close(sink.in_flight(), "not sent: the run was interrupted")
+
+
+def _known(journal: Journal | None, batch: list[CallRequest], sink: Any) -> dict:
+    """What the journal knows of these rows; a journal that cannot be read stops the run."""
+    if journal is None:
+        return {}
+    try:
+        return journal.lookup([r.external_call_unique_id for r in batch])
+    except JournalFailure as error:
+        sink.stop(str(error))
+        return {}
 
 
 def _ids(chunk: Chunk, prepared: Prepared) -> pd.Series:

@@ -151,16 +151,16 @@ class Outputs:
         """Write one chunk's rows in input order; every row of the chunk must have an outcome.
 
         A write that fails (a full disk) does not stop the run: the journal holds the truth, the
-        rows are still counted and `close()` reports the failure (exit 5)."""
+        rows are still counted, each once, and `close()` reports the failure (exit 5)."""
+        for row in chunk.index.tolist():
+            outcome = outcomes[int(row)]
+            self.counts[outcome.status] += 1
+            self.problems.outcome(outcome, errors.get(int(row), []))
         if self.failure is None:
             try:
                 self._write(chunk, outcomes, errors)
-                return
             except OSError as error:
                 self.failure = f"{self.results_path}: cannot be written ({error.strerror})"
-        for row in chunk.index.tolist():
-            self.counts[outcomes[int(row)].status] += 1
-            self.problems.outcome(outcomes[int(row)], errors.get(int(row), []))
 
     def _write(
         self,
@@ -180,8 +180,6 @@ class Outputs:
             zip(chunk.index.tolist(), zip(*columns, strict=True), strict=True)
         ):
             outcome = outcomes[int(row_number)]
-            self.counts[outcome.status] += 1
-            self.problems.outcome(outcome, errors.get(int(row_number), []))
             fixed = [
                 outcome.row,
                 cell(outcome.external_call_unique_id),
@@ -281,11 +279,19 @@ class RequestsFile:
         self.path = path
         self._sink = AtomicFile(path)
         self.stream = self._sink.open(encoding="utf-8")
+        self.failure: OutputError | None = None  # a full disk: the rows go on, close() says so
 
     def write(self, payload: bytes) -> None:
-        self.stream.write(payload.decode("utf-8") + "\n")
+        if self.failure is None:
+            try:
+                self.stream.write(payload.decode("utf-8") + "\n")
+            except OSError as error:
+                self.failure = self._sink.failed(error)
 
     def close(self) -> None:
+        if self.failure is not None:
+            self._sink.discard()
+            raise self.failure
         self._sink.commit()
 
 
@@ -296,15 +302,22 @@ class ErrorsFile:
         self.path = path
         self._sink = _CsvSink(path, list(ERROR_COLUMNS))
         self.problems = ProblemSample()
+        self._discarded = False
 
     def write(self, problems: list[RowError]) -> None:
         for problem in problems:
             self.problems.problem(problem)
             values = [problem.row, problem.column, problem.value, problem.message]
-            self._sink.row([self._sink.cell(value) for value in values])
+            try:
+                self._sink.row([self._sink.cell(value) for value in values])
+            except OSError as error:  # a full disk: the report is the point of the run: stop
+                self._sink.discard()
+                self._discarded = True
+                raise self._sink.target.failed(error) from None
 
     def close(self) -> None:
-        self._sink.close()
+        if not self._discarded:
+            self._sink.close()
 
 
 def write_summary_json(path: Location, summary: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import UTC, datetime
@@ -20,14 +21,19 @@ def redact(text: str) -> str:
 
 class RunLog:
     def __init__(self, path: str | None) -> None:
+        self.path = path
         self.stream = None
+        self.failure: str | None = None  # a full disk: the log stops, the run goes on and says so
         if path:
             self.stream = append_no_follow(Path(path))
 
     def _write(self, record: dict) -> None:
         if self.stream is not None:
             record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **record}
-            self.stream.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
+            try:
+                self.stream.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
+            except OSError as error:
+                self._failed(error)
 
     def outcome(self, outcome: RowOutcome) -> None:
         if self.stream is not None:
@@ -36,6 +42,24 @@ class RunLog:
     def run(self, summary: dict) -> None:
         self._write({"event": "run", **summary})
 
+    def flush(self) -> None:
+        """Every line so far on disk (before the run's summary is made: a failure counts)."""
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except OSError as error:
+                self._failed(error)
+
     def close(self) -> None:
         if self.stream is not None:
-            self.stream.close()
+            try:
+                self.stream.close()
+            except OSError as error:
+                self._failed(error)
+
+    def _failed(self, error: OSError) -> None:
+        self.failure = self.failure or f"{self.path}: cannot be written ({error.strerror})"
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from uploader.errors import ConfigError
 from uploader.fields import FIELDS, TEXT
+from uploader.files import AtomicFile
 from uploader.profiles import load_profile
 from uploader.resultbook import fit_to_width
 
@@ -96,16 +98,22 @@ def write_template(
     ]
     columns = [*_profile_columns(profile), *extra]
     suffix = out.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ConfigError(f"{out}: a template is .xlsx or .csv")
+    target = AtomicFile(out)  # in place whole or not at all
     try:
         if suffix == ".csv":
-            with out.open("w", newline="", encoding="utf-8-sig") as stream:
-                csv.writer(stream).writerow([c.name for c in columns])
-        elif suffix == ".xlsx":
-            _workbook(columns).save(out)
-        else:
-            raise ConfigError(f"{out}: a template is .xlsx or .csv")
+            csv.writer(target.open(newline="", encoding="utf-8-sig")).writerow(
+                [c.name for c in columns]
+            )
+        else:  # built in memory (a few KB): a full disk fails our write, not the zip writer's
+            book = io.BytesIO()
+            _workbook(columns).save(book)
+            target.temporary.write_bytes(book.getvalue())
     except OSError as error:
-        raise ConfigError(f"{out}: cannot be written ({error.strerror})") from None
+        target.discard()
+        raise target.failed(error) from None
+    target.commit()
     return out
 
 

@@ -1,0 +1,109 @@
+"""A full disk, the way it comes: no file may grow past a size (RLIMIT_FSIZE, as a disk filling
+mid-run) or a device that is always full (/dev/full). Whatever file it hits, the command says so
+in plain words with the contract's exit code, counts each row once, and gives no traceback. (The
+journal filling up is in test_exactly_once: it stops the run.)"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import TOKEN, call_row, upload_args, write_csv
+
+
+def run_on_a_small_disk(args: list[str], size: int | None, cwd: Path):
+    """The command in a child process in which no file may grow past `size` bytes."""
+
+    def small_files() -> None:
+        if size is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "uploader", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN},
+        preexec_fn=small_files,
+        cwd=cwd,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    return done
+
+
+def wide_calls(path: Path, rows: int) -> Path:
+    """Rows whose results lines are long (three 60 KB columns kept in the results file), so that
+    the results file fills the disk long before the journal does."""
+    notes = {f"notes {n}": "x" * 60_000 for n in range(3)}
+    return write_csv(path, [{**call_row(f"w{i}"), **notes} for i in range(rows)])
+
+
+def test_results_that_fill_the_disk_are_exit_5_with_every_row_counted_once(tmp_path, sandbox):
+    path = wide_calls(tmp_path / "wide.csv", 20)
+    args = upload_args(path, sandbox.url, tmp_path / "j.sqlite")
+    done = run_on_a_small_disk(
+        [*args, "--rate", "0", "--concurrency", "32", "--summary-json", "s.json"], 600_000, tmp_path
+    )
+    assert done.returncode == 5, done.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["rows"] == 20 and summary["counts"]["created"] == 20
+    assert summary["exit_code"] == 5 and len(sandbox.calls()) == 20
+    assert (
+        "output problem: " in done.stderr and "wide.results.csv: cannot be written" in done.stderr
+    )
+    assert not (tmp_path / "wide.results.csv").exists()  # no half-written results file
+
+
+def test_a_dry_run_on_a_full_disk_is_exit_5_with_every_row_counted(tmp_path, calls):
+    done = run_on_a_small_disk(
+        ["upload", str(calls(400)), "--dry-run", "--campaign-id", "85", "--summary-json", "s.json"],
+        20_000,
+        tmp_path,
+    )
+    assert done.returncode == 5, done.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["rows"] == 400 and summary["counts"]["not_sent"] == 400
+    assert any("requests.jsonl: cannot be written" in p for p in summary["output_problems"])
+    assert not (tmp_path / "calls.requests.jsonl").exists()  # not a cut one in its place
+
+
+def test_a_log_file_on_a_full_device_is_exit_5_and_the_run_goes_on(tmp_path, sandbox, calls):
+    args = upload_args(calls(30), sandbox.url, tmp_path / "j.sqlite")
+    done = run_on_a_small_disk([*args, "--log-file", "/dev/full", "--rate", "0"], None, tmp_path)
+    assert done.returncode == 5, done.stderr
+    assert "output problem: /dev/full: cannot be written (No space left on device)" in done.stderr
+    with (tmp_path / "calls.results.csv").open(encoding="utf-8-sig") as stream:
+        assert [row["status"] for row in csv.DictReader(stream)] == ["created"] * 30
+
+
+def test_a_validation_report_on_a_full_disk_is_one_line_exit_2(tmp_path):
+    path = write_csv(
+        tmp_path / "bad.csv", [call_row(f"b{i}", start_time="soon") for i in range(900)]
+    )
+    done = run_on_a_small_disk(["validate", str(path), "--campaign-id", "85"], 20_000, tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "bad.errors.csv: cannot be written (File too large)" in done.stderr
+
+
+def test_a_journal_export_on_a_full_disk_is_one_line_exit_2(tmp_path, sandbox, calls):
+    journal = tmp_path / "j.sqlite"
+    run_on_a_small_disk(
+        [*upload_args(calls(300), sandbox.url, journal), "--rate", "0"], None, tmp_path
+    )
+    done = run_on_a_small_disk(  # room for the journal's 32 KB index file, not for the export
+        ["journal", "--journal", str(journal), "--export", "all.csv"], 40_000, tmp_path
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "all.csv: cannot be written (File too large)" in done.stderr
+    assert not (tmp_path / "all.csv").exists()
+
+
+def test_a_template_on_a_full_disk_is_one_line_exit_2(tmp_path):
+    done = run_on_a_small_disk(["template", "calls.xlsx"], 2_000, tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "calls.xlsx: cannot be written" in done.stderr and not (tmp_path / "calls.xlsx").exists()
