@@ -269,6 +269,25 @@ def test_bad_files_end_in_one_line_and_exit_2(tmp_path, name):
     assert len(error_lines) == 1 and path.name in error_lines[0]
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("calls.csv", None, "is an Excel workbook (.xlsx), not a CSV file: give it the .xlsx"),
+        ("calls.xlsx", ",".join(HEADER) + "\n", "is a text file (a CSV?), not an Excel workbook"),
+        ("calls.xlsx", "<html><table><tr><td>1</td></tr></table>", "is a web page (HTML)"),
+        ("calls.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "old .xls workbook"),
+    ],
+)
+def test_a_file_named_for_another_kind_is_told_what_it_is(tmp_path, name, content, said):
+    if content is None:  # a real workbook under a CSV name
+        write_xlsx(tmp_path / "book.xlsx", [HEADER, list(call_row("a").values())])
+        (tmp_path / "book.xlsx").rename(tmp_path / name)
+    else:
+        put(tmp_path, name, content)
+    result = validate(tmp_path / name)
+    assert result.exit_code == 2 and said in result.output, result.output
+
+
 def test_a_several_megabyte_cell_is_a_row_error_and_the_other_rows_go_on(tmp_path):
     path = put(
         tmp_path,

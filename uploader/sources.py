@@ -254,6 +254,9 @@ def _scan(source: Input, encoding: str | None) -> _Scan:
                     found, guessing = "utf-8", True
             if guessing:
                 if b"\x00" in block:
+                    kind = _kind_of(block) if size == 0 else None
+                    if kind in (XLSX, XLS):
+                        raise InputError(f"{source.name}: is {kind}, not a CSV file: {HINTS[kind]}")
                     raise InputError(
                         f"{source.name}: contains NUL bytes; "
                         "is it a binary file or UTF-16 without a BOM?"
@@ -268,6 +271,37 @@ def _scan(source: Input, encoding: str | None) -> _Scan:
         except UnicodeDecodeError:
             found = "cp1252"
     return _Scan(found or "utf-8", max(lines, 1), size, tail)
+
+
+XLSX, XLS, HTML, TEXT = (
+    "an Excel workbook (.xlsx)",
+    "an old .xls workbook",
+    "a web page (HTML)",
+    "a text file (a CSV?)",
+)
+HINTS = {
+    XLSX: "give it the .xlsx suffix",
+    XLS: "open it in Excel and save it as .xlsx or .csv",
+    HTML: "some systems save a web table under an Excel name; open it in Excel and save it as "
+    ".xlsx or .csv",
+    TEXT: "give it the .csv suffix (or .tsv, .txt)",
+}
+
+
+def _kind_of(head: bytes) -> str | None:
+    """What a file is by its first bytes, for a file whose name says otherwise: a zip holding a
+    workbook, an OLE2 compound file (.xls), a web page, or text."""
+    if head.startswith(b"PK\x03\x04"):
+        return XLSX if b"[Content_Types].xml" in head or b"xl/" in head else None
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return XLS
+    start = head.lstrip(codecs.BOM_UTF8 + b" \t\r\n").lower()
+    if start.startswith((b"<html", b"<!doctype html", b"<table", b"<meta", b"<head")):
+        return HTML
+    text = head.decode("utf-8", errors="replace")  # cp1252's letters become U+FFFD: printable
+    if text and sum(c.isprintable() or c in "\t\r\n" for c in text) >= 0.95 * len(text):
+        return TEXT
+    return None
 
 
 def detect_encoding(path: Path) -> str:
@@ -545,6 +579,12 @@ def _check_bounds(path: Path, name: str) -> None:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
+        with contextlib.suppress(OSError), path.open("rb") as stream:
+            kind = _kind_of(stream.read(4096))
+            if kind not in (None, XLSX):
+                raise InputError(
+                    f"{name}: is {kind}, not an Excel workbook: {HINTS[kind]}"
+                ) from None
         raise InputError(f"{name}: cannot be opened as an Excel workbook ({error})") from error
     with archive:
         entries = archive.infolist()
