@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.conftest import (
@@ -408,3 +409,26 @@ def test_a_second_interrupt_stops_at_once_and_a_rerun_completes(tmp_path, make_s
     rerun.communicate(timeout=60)
     assert rerun.returncode == 0
     assert_exactly_once(box, ids, resent_after_answer=8)  # in flight at the second Ctrl-C
+
+
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_summary_json_dash_is_one_line_on_stdout_for_schedulers(tmp_path, sandbox, inputs):
+    paths = [
+        str(write_csv(tmp_path / f"in{n}.csv", [call_row(f"s{n}-{i}") for i in range(3)]))
+        for n in range(inputs)
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "uploader", "upload", *paths, "--base-url", sandbox.url]
+        + ["--campaign-id", "85", "--journal", str(tmp_path / "j.sqlite"), "--no-progress"]
+        + ["--summary-json", "-"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)  # all of standard output: one JSON line (Airflow's XCom)
+    assert done.stdout.count("\n") == 1 and document["exit_code"] == 0
+    assert document["counts"]["created"] == 3 * inputs and len(sandbox.calls()) == 3 * inputs
+    assert "created" in done.stderr and not (tmp_path / "-").exists()

@@ -20,7 +20,7 @@ import click
 from uploader import pipeline
 from uploader.errors import ConfigError, UploaderError
 from uploader.sandbox.config import SandboxConfig
-from uploader.settings import Options, Setting, read_toml
+from uploader.settings import STDOUT, Options, Setting, read_toml
 from uploader.textsafe import printable
 
 CONFIG_FILE = "invoca-upload.toml"
@@ -277,11 +277,13 @@ def upload(files: tuple[str, ...], **kwargs: Any) -> None:
     """
     from uploader.batch import upload_all
 
-    batch = upload_all(files, _options(kwargs), handle_signals=True)
+    options = _options(kwargs)
+    batch = upload_all(files, options, handle_signals=True)
+    aside = options.summary_json == STDOUT  # standard output holds the JSON line alone
     if batch.single:
-        _print_summary(batch.as_dict())
+        _print_summary(batch.as_dict(), aside)
     else:
-        _print_batch(batch.as_dict())
+        _print_batch(batch.as_dict(), aside)
     sys.exit(batch.exit_code)
 
 
@@ -640,18 +642,20 @@ def ui(
 # ---------------------------------------------------------------- output
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, aside: bool = False) -> None:
+    """The run's summary for people; `aside`: all of it on standard error."""
+    echo = functools.partial(click.echo, err=aside)
     counts = {status: count for status, count in summary["counts"].items() if count}
-    click.echo(f"{summary['input']}: {summary['rows']:,} rows ({summary['command']})")
+    echo(f"{summary['input']}: {summary['rows']:,} rows ({summary['command']})")
     for status, count in counts.items():
-        click.echo(f"  {status:<18}{count:>10,}")
+        echo(f"  {status:<18}{count:>10,}")
     if summary["blank_rows"]:
-        click.echo(f"  {'blank rows skipped':<18}{summary['blank_rows']:>10,}")
+        echo(f"  {'blank rows skipped':<18}{summary['blank_rows']:>10,}")
     speed = f", {summary['rows_per_second']:,} rows/s" if summary["rows_per_second"] else ""
-    click.echo(f"  took {summary['elapsed_seconds']:.1f} s{speed}")
+    echo(f"  took {summary['elapsed_seconds']:.1f} s{speed}")
     for name, path in summary["files"].items():
-        click.echo(f"  {name + ':':<10}{path}")
-    _print_problems(summary)
+        echo(f"  {name + ':':<10}{path}")
+    _print_problems(summary, echo)
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     if summary["stopped"]:
@@ -662,45 +666,46 @@ def _print_summary(summary: dict) -> None:
         click.echo("interrupted: run the same command again to send the rest", err=True)
 
 
-def _print_batch(batch: dict) -> None:
+def _print_batch(batch: dict, aside: bool = False) -> None:
     """Each input's summary, then the totals."""
+    echo = functools.partial(click.echo, err=aside)
     for item in batch["inputs"]:
         if "error" in item:
-            click.echo(f"{item['input']}: not read: {item['error']}")
+            echo(f"{item['input']}: not read: {item['error']}")
         elif item.get("not_started"):
-            click.echo(f"{item['input']}: not started")
+            echo(f"{item['input']}: not started")
         else:
-            _print_summary(item)
+            _print_summary(item, aside)
     counts = {status: count for status, count in batch["counts"].items() if count}
-    click.echo(
+    echo(
         f"All {len(batch['inputs'])} inputs: {batch['rows']:,} rows "
         f"({batch['unreadable']} not read, {batch['not_started']} not started)"
     )
     for status, count in counts.items():
-        click.echo(f"  {status:<18}{count:>10,}")
-    click.echo(f"  took {batch['elapsed_seconds']:.1f} s")
+        echo(f"  {status:<18}{count:>10,}")
+    echo(f"  took {batch['elapsed_seconds']:.1f} s")
     for problem in batch["output_problems"]:
         click.echo(f"output problem: {problem}", err=True)
 
 
-def _print_problems(summary: dict) -> None:
+def _print_problems(summary: dict, echo: Callable[[str], None] = click.echo) -> None:
     """The first problems in full (row, column, value, reason), the API's most frequent reasons."""
     problems = summary.get("problems") or {}
     if not problems.get("count"):
         return
-    click.echo("Problems:")
+    echo("Problems:")
     for problem in problems["first"]:
         where = f"row {problem['row']}" + (f", {problem['column']}" if problem["column"] else "")
         value = f" {printable(str(problem['value']), 80)!r}" if problem["value"] else ""
-        click.echo(f"  {where}:{value} {printable(problem['reason'], 300)}")
+        echo(f"  {where}:{value} {printable(problem['reason'], 300)}")
     more = problems["count"] - len(problems["first"])
     if more > 0:
         where = summary["files"].get("errors") or summary["files"].get("results") or "the results"
-        click.echo(f"  and {more:,} more in {where}")
+        echo(f"  and {more:,} more in {where}")
     if problems.get("top_reasons"):
-        click.echo("Most frequent answers from the API:")
+        echo("Most frequent answers from the API:")
         for reason, count in problems["top_reasons"]:
-            click.echo(f"  {count:>8,}  {printable(reason, 300)}")
+            echo(f"  {count:>8,}  {printable(reason, 300)}")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from uploader.errors import ConfigError, OutputError
 from uploader.files import same_file
 from uploader.inputs import Input, Location, location
-from uploader.settings import Options
+from uploader.settings import STDOUT, Options
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RunFiles:
         }
         if options.dry_run:
             named["the requests file"] = files.requests
-        if options.summary_json:
+        if options.summary_json and options.summary_json != STDOUT:
             named["--summary-json"] = Path(options.summary_json)
         if options.log_file:
             named["--log-file"] = Path(options.log_file)

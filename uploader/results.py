@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from uploader.errors import OutputError, RowError
 from uploader.files import AtomicFile, write_text
 from uploader.inputs import Location
 from uploader.outcome import FINE, INVALID, NOT_SENT, OUTCOME_COLUMNS, STATUSES, RowOutcome
+from uploader.settings import STDOUT
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
 if TYPE_CHECKING:
@@ -321,4 +323,10 @@ class ErrorsFile:
 
 
 def write_summary_json(path: Location, summary: dict) -> None:
+    """The summary document; `-` puts it on standard output as one line (the line a scheduler
+    such as Airflow keeps), the human summary then going to standard error."""
+    if str(path) == STDOUT:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.flush()
+        return
     write_text(path, json.dumps(summary, indent=2) + "\n")

@@ -16,6 +16,7 @@ from uploader.errors import ConfigError
 TOKEN_VARIABLE = "INVOCA_OAUTH_TOKEN"  # noqa: S105
 API_VERSION = "2022-03-01"
 MIN_RATE = 0.01  # one request in 100 s; below that a run would wait for ever between requests
+STDOUT = "-"  # --summary-json -: the document on standard output
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,11 @@ class Options:
         metavar="DIR|URL",
     )
     summary_json: str | None = setting(
-        None, "output", "Write the run's counts as JSON, for schedulers.", path=True
+        None,
+        "output",
+        "Write the run's counts as JSON, for schedulers ('-': one line on standard output, "
+        "the rest of the summary on standard error).",
+        path=True,
     )
     journal: str | None = setting(
         None, "output", "Journal SQLite file. Default: in the user's data folder.", path=True
