@@ -136,6 +136,15 @@ def test_plain_http_to_a_remote_host_is_refused(calls):
     assert result.exit_code == 2 and "HTTPS is required" in result.output
 
 
+@pytest.mark.parametrize(
+    "url", ["https://invoca.net/api/2022-03-01/calls.json", "https://invoca.net/api/"]
+)
+def test_a_base_url_with_the_api_path_is_refused_with_the_site_to_give(calls, url):
+    result = run_cli("upload", str(calls(1)), "--base-url", url, "--campaign-id", "85")
+    assert result.exit_code == 2, result.output
+    assert "give the site alone (https://invoca.net)" in result.output
+
+
 def test_wrong_token_stops_with_exit_3(calls, sandbox, tmp_path):
     result = run_cli(
         *upload_args(calls(30), sandbox.url, tmp_path / "j.sqlite"),

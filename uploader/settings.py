@@ -228,6 +228,12 @@ def check_target(options: Options) -> None:
         raise ConfigError(f"--base-url {options.base_url}: not an http(s) URL")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError("--base-url must not carry credentials, a query or a fragment")
+    if parts.path.rstrip("/") == "/api" or parts.path.startswith("/api/"):  # the endpoint pasted
+        raise ConfigError(
+            f"--base-url {options.base_url}: give the site alone "
+            f"({parts.scheme}://{parts.netloc}); /api/<version>/calls.json is added to it "
+            "(--api-version)"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"--base-url {options.base_url}: HTTPS is required except for loopback addresses"
