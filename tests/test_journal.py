@@ -64,6 +64,14 @@ async def test_a_mark_that_cannot_be_written_stops_its_row_and_is_never_written_
     journal.close()
 
 
+def test_a_journal_that_cannot_be_read_mid_run_is_a_journal_failure(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
+    journal._db.close()  # as a disk that fails under the run
+    with pytest.raises(JournalFailure, match=r"j\.sqlite: cannot be read"):
+        journal.lookup(["a"])
+    journal._lock.close()
+
+
 # ---------------------------------------------------------------- what the journal promises
 
 

@@ -189,12 +189,12 @@ class Journal:
                         row[0], row[1], row[2], row[3], row[4], bool(row[5])
                     )
         except sqlite3.Error as error:
-            raise self._failure(error) from None
+            raise self._failure(error, "read") from None
         return found
 
-    def _failure(self, error: sqlite3.Error) -> JournalFailure:
+    def _failure(self, error: sqlite3.Error, doing: str = "written") -> JournalFailure:
         return JournalFailure(
-            f"journal {self.path}: cannot be written ({error}); nothing more is sent: "
+            f"journal {self.path}: cannot be {doing} ({error}); nothing more is sent: "
             "make room and run the same command again (nothing is sent twice)"
         )
 
