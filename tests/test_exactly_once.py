@@ -276,6 +276,19 @@ def test_a_journal_on_a_full_disk_stops_the_run_before_it_starts(tmp_path, calls
     assert done.stderr.startswith("invoca-upload: error: journal j: cannot be written")
 
 
+def test_a_journal_that_cannot_be_read_stops_the_sender_and_nothing_is_sent(tmp_path):
+    from tests.test_client import request
+    from uploader.client import Pace, Sender
+    from uploader.pipeline import _known
+
+    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
+    journal._db.close()  # as a disk that fails under the run
+    sender = Sender("http://127.0.0.1:9/api/2022-03-01/calls.json", TOKEN, Pace())
+    assert _known(journal, [request(0)], sender) == {}
+    assert "cannot be read" in sender.stop_reason  # the rows of the batch become not_sent
+    journal._lock.close()
+
+
 def test_sigterm_during_a_long_retry_after_writes_every_row(tmp_path, make_sandbox):
     box = make_sandbox(rate_limit=1, retry_after=90)
     ids = [f"r{i}" for i in range(30)]
