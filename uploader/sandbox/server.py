@@ -73,6 +73,8 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     }
     try:
         response = await _answer(request, state, seen)
+    except ConnectionResetError:  # the client went before its body was whole: nothing stored
+        raise asyncio.CancelledError from None
     finally:
         state.in_flight -= 1
     seen["status"] = response.status if response else None
