@@ -120,7 +120,7 @@ def self_signed(tmp_path):
             "-subj",
             "/CN=127.0.0.1",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:api.invoca.test",
             "-keyout",
             str(key),
             "-out",

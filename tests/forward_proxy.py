@@ -1,6 +1,7 @@
-"""A forward HTTP proxy for the tests, behaving as corporate proxies do: a request for an http://
-URL comes in absolute form and is passed on; an https:// one asks for a CONNECT tunnel. It notes
-what each connection asked for, and can demand credentials (407) as many do."""
+"""A forward HTTP proxy for the tests, behaving as corporate proxies do: an https:// request asks
+for a CONNECT tunnel (an http:// one comes in absolute form and is passed on). It resolves names
+the client cannot (`names`), notes what each connection asked for, and can demand credentials
+(407) as many do."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from contextlib import contextmanager
 
 
 class ForwardProxy:
-    def __init__(self, credentials: str | None = None) -> None:
+    def __init__(self, credentials: str | None = None, names: dict[str, str] | None = None):
         self.asked: list[str] = []  # "METHOD target" of each connection's first request
+        self._names = names or {}  # host name -> address, known to the proxy alone
         self._expected = (
             "Basic " + base64.b64encode(credentials.encode()).decode() if credentials else None
         )
@@ -36,11 +38,16 @@ class ForwardProxy:
                 return
             if method == "CONNECT":
                 host, port = target.rsplit(":", 1)
-                upstream_reader, upstream = await asyncio.open_connection(host, int(port))
+                upstream_reader, upstream = await asyncio.open_connection(
+                    self._names.get(host, host), int(port)
+                )
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             else:  # absolute form, passed on as it came (HTTP/1.1 servers accept it)
                 url = urllib.parse.urlsplit(target)
-                upstream_reader, upstream = await asyncio.open_connection(url.hostname, url.port)
+                host = url.hostname or ""
+                upstream_reader, upstream = await asyncio.open_connection(
+                    self._names.get(host, host), url.port
+                )
                 upstream.write(head)
             await asyncio.gather(_pipe(reader, upstream), _pipe(upstream_reader, writer))
         except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -59,9 +66,11 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 
 
 @contextmanager
-def running_proxy(credentials: str | None = None) -> Iterator[ForwardProxy]:
+def running_proxy(
+    credentials: str | None = None, names: dict[str, str] | None = None
+) -> Iterator[ForwardProxy]:
     """A proxy on a free loopback port, in a thread of its own; stopped on exit."""
-    proxy = ForwardProxy(credentials)
+    proxy = ForwardProxy(credentials, names)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     stop = loop.create_future()

@@ -36,6 +36,7 @@ from uploader.outcome import (
     REJECTED,
     RowOutcome,
 )
+from uploader.settings import is_loopback
 from uploader.textsafe import printable
 
 log = logging.getLogger("uploader")
@@ -628,13 +629,9 @@ class Transport:
         self._proxy_headers: dict[str, str] | None = None
 
     def open(self) -> None:
-        self._proxy, credentials = _environment_proxy(self._url)
+        self._proxy, self._proxy_headers = _environment_proxy(self._url)
         if self._proxy is not None:
             log.info("through the proxy %s (%s)", self._proxy, self._proxy_variable)
-        if credentials and self._url.scheme == "https":  # on the CONNECT request alone
-            self._proxy_headers = credentials
-        elif credentials:  # a plain request is the proxy's to read (and strip)
-            self._headers = {**self._headers, **credentials}
         connector = aiohttp.TCPConnector(
             limit=self._concurrency, ssl=self._ssl if self._ssl else False
         )
@@ -704,8 +701,6 @@ class Transport:
             ) from None
         except aiohttp.ClientError as error:
             raise TransportError(f"connection problem ({type(error).__name__})") from None
-        if status == 407 and self._proxy is not None:  # the proxy's answer, not the API's
-            raise RunStopped(self._proxy_refused)
         if not raw:
             body: Any = None
         else:
@@ -717,9 +712,14 @@ class Transport:
 
 
 def _environment_proxy(url: URL) -> tuple[URL | None, dict[str, str] | None]:
-    """The proxy the environment names for the endpoint (HTTPS_PROXY or HTTP_PROXY, unless
-    NO_PROXY covers the host, as curl and pip read them), its credentials taken out of its URL:
-    what aiohttp's trust_env does, done once per run rather than on a thread for every request."""
+    """The proxy the environment names for the endpoint (HTTPS_PROXY, unless NO_PROXY covers the
+    host, as curl and pip read them) and the header carrying its credentials, taken out of its
+    URL and sent on the CONNECT request alone: what aiohttp's trust_env does, done once per run
+    rather than on a thread for every request. Never for a loopback address (as Go's net/http
+    does): a proxy cannot reach this machine's loopback, so a sandbox on 127.0.0.1 keeps working
+    where a proxy is set for everything else. (Only loopback addresses may be plain http.)"""
+    if url.host is None or is_loopback(url.host):
+        return None, None
     try:
         proxy, credentials = get_env_proxy_for_url(url)
     except LookupError:
