@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from uploader.errors import JournalFailure
+from uploader.errors import ConfigError, JournalFailure
 from uploader.journal import GroupedWrites, Journal
 from uploader.outcome import RowOutcome
 
@@ -70,6 +70,17 @@ def test_a_journal_that_cannot_be_read_mid_run_is_a_journal_failure(tmp_path):
     with pytest.raises(JournalFailure, match=r"j\.sqlite: cannot be read"):
         journal.lookup(["a"])
     journal._lock.close()
+
+
+def test_a_run_the_journal_cannot_record_does_not_start(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
+    writable = journal._db
+    journal._db = sqlite3.connect(f"file:{tmp_path / 'j.sqlite'}?mode=ro", uri=True)  # disk full
+    with pytest.raises(ConfigError, match=r"j\.sqlite: cannot be written"):
+        journal.start_run("calls.csv")
+    journal._db.close()
+    journal._db = writable
+    journal.close()
 
 
 # ---------------------------------------------------------------- what the journal promises
