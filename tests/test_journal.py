@@ -83,6 +83,22 @@ def test_a_run_the_journal_cannot_record_does_not_start(tmp_path):
     journal.close()
 
 
+def test_a_runs_end_the_journal_cannot_record_is_a_warning_not_a_crash(tmp_path, caplog):
+    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
+    journal.start_run("calls.csv")
+    writable = journal._db
+    journal._db = sqlite3.connect(f"file:{tmp_path / 'j.sqlite'}?mode=ro", uri=True)  # disk full
+    journal.finish_run({"rows": 1})  # after the summary was given: it must not raise
+    journal._db.close()
+    journal._db = writable
+    assert "could not be recorded in the journal" in caplog.text
+    journal.close()
+    started, finished = in_other_process(
+        tmp_path / "j.sqlite", "SELECT started, finished FROM runs"
+    )[0]
+    assert started and finished is None
+
+
 # ---------------------------------------------------------------- what the journal promises
 
 
