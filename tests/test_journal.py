@@ -99,6 +99,19 @@ def test_a_runs_end_the_journal_cannot_record_is_a_warning_not_a_crash(tmp_path,
     assert started and finished is None
 
 
+async def test_a_journal_that_fills_up_says_so_on_commit_and_still_closes(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
+    writable = journal._db
+    readonly = sqlite3.connect(f"file:{tmp_path / 'j.sqlite'}?mode=ro", uri=True)  # disk full
+    journal._db = journal._writes._db = readonly
+    journal.unmark("a")  # an answer queued, never to be written
+    with pytest.raises(JournalFailure, match=r"j\.sqlite: cannot be written"):
+        journal.commit()
+    journal.close()  # the failure was reported: closing never raises, and lets the lock go
+    writable.close()
+    Journal(tmp_path / "j.sqlite", endpoint="e", token="t").close()
+
+
 # ---------------------------------------------------------------- what the journal promises
 
 
