@@ -83,3 +83,22 @@ def test_a_loopback_address_is_never_proxied(sandbox, calls, tmp_path, monkeypat
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         summary = library_upload(calls(3), sandbox.url, tmp_path / "j.sqlite")
     assert summary.counts["created"] == 3 and proxy.asked == []
+
+
+def test_the_demo_runs_with_a_proxy_set_for_everything(tmp_path):
+    """As on a machine where pip needs a proxy and NO_PROXY was never set."""
+    import os
+    import subprocess
+    import sys
+
+    dead = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    done = subprocess.run(
+        [sys.executable, "-m", "uploader", "demo"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **dead},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "the sandbox now holds 49 calls" in done.stdout

@@ -13,6 +13,9 @@ from typing import Any
 from uploader.sandbox.config import SandboxConfig
 from uploader.sandbox.server import serve
 
+# Straight to the sandbox on loopback, whatever HTTP_PROXY says (no proxy can reach it).
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 class RunningSandbox:
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop, task: asyncio.Future) -> None:
@@ -22,7 +25,7 @@ class RunningSandbox:
 
     def _get(self, path: str, method: str = "GET") -> Any:
         request = urllib.request.Request(self.url + path, method=method)  # noqa: S310 - our loopback URL
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with DIRECT.open(request, timeout=10) as response:
             return json.loads(response.read())
 
     def calls(self) -> list[dict[str, Any]]:
