@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any
 
 from uploader.errors import InputError, OutputError
 from uploader.inputs import Location, Remote, filesystem
@@ -19,11 +20,11 @@ from uploader.inputs import Location, Remote, filesystem
 
 class AtomicFile:
     """A new file at `path`, visible there only after `commit()`. Write to `temporary` (a path) or
-    to the text stream `open()` returns, which `commit()` and `discard()` close."""
+    to the stream `open()` returns, which `commit()` and `discard()` close."""
 
     def __init__(self, path: Location) -> None:
         self.path = path
-        self.stream: TextIO | None = None
+        self.stream: IO[Any] | None = None
         folder = None if isinstance(path, Remote) else (path.parent or Path("."))
         try:
             descriptor, temporary = tempfile.mkstemp(
@@ -34,12 +35,12 @@ class AtomicFile:
         os.close(descriptor)
         self.temporary = Path(temporary)
 
-    def open(self, **text_options: str) -> TextIO:
-        self.stream = self.temporary.open("w", **text_options)  # type: ignore[call-overload]
+    def open(self, mode: str = "w", **text_options: str) -> IO[Any]:
+        self.stream = self.temporary.open(mode, **text_options)  # type: ignore[call-overload]
         return self.stream
 
     def failed(self, error: OSError) -> OutputError:
-        return OutputError(f"{self.path}: cannot be written ({error.strerror})")
+        return cannot_write(self.path, error)
 
     def commit(self) -> None:
         try:
@@ -88,14 +89,30 @@ def append_no_follow(path: Path):  # type: ignore[no-untyped-def]
     return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
-def write_text(path: Location, text: str) -> None:
+def cannot_write(path: object, error: OSError) -> OutputError:
+    """The one way a file that cannot be written (a full disk, a folder gone) is reported."""
+    return OutputError(f"{path}: cannot be written ({error.strerror})")
+
+
+@contextlib.contextmanager
+def written(path: Location, mode: str = "w", **text_options: str) -> Iterator[IO[Any]]:
+    """A stream to a new file at `path`, put in place whole when the block ends; if the block
+    fails, nothing is left (a write that fails, a full disk, raises OutputError)."""
     target = AtomicFile(path)
     try:
-        target.open(encoding="utf-8").write(text)
+        yield target.open(mode, **text_options)
     except OSError as error:
         target.discard()
         raise target.failed(error) from None
+    except BaseException:
+        target.discard()
+        raise
     target.commit()
+
+
+def write_text(path: Location, text: str) -> None:
+    with written(path, encoding="utf-8") as stream:
+        stream.write(text)
 
 
 def same_file(a: Location, b: Location) -> bool:

@@ -33,7 +33,7 @@ from pathlib import Path
 import platformdirs
 
 from uploader.errors import ConfigError, JournalBusy, JournalFailure
-from uploader.files import AtomicFile
+from uploader.files import written
 from uploader.outcome import DELIVERED, OUTCOME_COLUMNS, RowOutcome
 from uploader.textsafe import formula_safe
 
@@ -133,7 +133,7 @@ class Journal:
             self.fingerprint = self._fingerprint(token or "")
         except sqlite3.OperationalError as error:  # a full disk, a read-only folder
             self._lock.close()
-            raise ConfigError(f"journal {self.path}: cannot be written ({error})") from error
+            raise self._cannot_start(error) from error
         except sqlite3.DatabaseError as error:
             self._lock.close()
             raise ConfigError(f"journal {self.path}: not a journal file ({error})") from error
@@ -157,7 +157,7 @@ class Journal:
                 (_now(), input_path, self.endpoint, os.getpid()),
             )
         except sqlite3.Error as error:
-            raise ConfigError(f"journal {self.path}: cannot be written ({error})") from None
+            raise self._cannot_start(error) from None
         self.run_id = cursor.lastrowid
 
     def finish_run(self, summary: dict) -> None:
@@ -192,6 +192,10 @@ class Journal:
             raise self._failure(error, "read") from None
         return found
 
+    def _cannot_start(self, error: sqlite3.Error) -> ConfigError:
+        """Before any call went out, a journal that cannot be written stops the run (exit 2)."""
+        return ConfigError(f"journal {self.path}: cannot be written ({error})")
+
     def _failure(self, error: sqlite3.Error, doing: str = "written") -> JournalFailure:
         return JournalFailure(
             f"journal {self.path}: cannot be {doing} ({error}); nothing more is sent: "
@@ -201,30 +205,20 @@ class Journal:
     async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
         """Committed just before the request goes out: a crash from here on leaves it maybe-sent.
         Raises JournalFailure when it cannot be committed: the request must not go out."""
+        mark = (
+            "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"  # noqa: S608
+            f" token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, {NOW}, {NOW})"
+            " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
+            # a mark left by a killed run may have gone out: that stays known once this lands
+            " reached = MAX(reached, status = 'sending'),"
+            " status = excluded.status, token_fingerprint = excluded.token_fingerprint,"
+            " last_time = excluded.last_time",
+            (self.endpoint, external_call_unique_id, payload_hash, SENDING, self.fingerprint),
+        )
         try:
-            await self._committed_mark(external_call_unique_id, payload_hash)
+            await self._writes.committed(mark)
         except sqlite3.Error as error:
             raise self._failure(error) from None
-
-    async def _committed_mark(self, external_call_unique_id: str, payload_hash: str) -> None:
-        await self._writes.committed(
-            (
-                "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"  # noqa: S608
-                f" token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, {NOW}, {NOW})"
-                " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
-                # a mark left by a killed run may have gone out: that stays known once this lands
-                " reached = MAX(reached, status = 'sending'),"
-                " status = excluded.status, token_fingerprint = excluded.token_fingerprint,"
-                " last_time = excluded.last_time",
-                (
-                    self.endpoint,
-                    external_call_unique_id,
-                    payload_hash,
-                    SENDING,
-                    self.fingerprint,
-                ),
-            )
-        )
 
     def unmark(self, external_call_unique_id: str) -> None:
         """The request did not go out after all (the connection was refused): not in flight."""
@@ -417,18 +411,14 @@ def export_journal(path: str | Path, out: str | Path) -> int:
     db = read_only(path)
     columns = ["endpoint", *OUTCOME_COLUMNS[1:], "first_time", "last_time"]
     count = 0
-    target = AtomicFile(Path(out))
     try:
-        writer = csv.writer(target.open(newline="", encoding="utf-8"))
-        writer.writerow(columns)
-        query = f"SELECT {', '.join(columns)} FROM deliveries ORDER BY first_time"  # noqa: S608
-        for row in db.execute(query):
-            writer.writerow([formula_safe(value) for value in row])
-            count += 1
-    except OSError as error:
-        target.discard()
-        raise target.failed(error) from None
+        with written(Path(out), newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(columns)
+            query = f"SELECT {', '.join(columns)} FROM deliveries ORDER BY first_time"  # noqa: S608
+            for row in db.execute(query):
+                writer.writerow([formula_safe(value) for value in row])
+                count += 1
     finally:
         db.close()
-    target.commit()
     return count

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from uploader.arrowtext import arrow, prefixed
 from uploader.errors import OutputError, RowError
-from uploader.files import AtomicFile, write_text
+from uploader.files import AtomicFile, cannot_write, write_text
 from uploader.inputs import Location
 from uploader.outcome import FINE, INVALID, NOT_SENT, OUTCOME_COLUMNS, STATUSES, RowOutcome
 from uploader.settings import STDOUT
@@ -162,7 +162,7 @@ class Outputs:
             try:
                 self._write(chunk, outcomes, errors)
             except OSError as error:
-                self.failure = f"{self.results_path}: cannot be written ({error.strerror})"
+                self.failure = str(cannot_write(self.results_path, error))
 
     def _write(
         self,

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from uploader.files import append_no_follow
+from uploader.files import append_no_follow, cannot_write
 from uploader.outcome import RowOutcome
 
 URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s\"']*")
@@ -58,7 +58,7 @@ class RunLog:
                 self._failed(error)
 
     def _failed(self, error: OSError) -> None:
-        self.failure = self.failure or f"{self.path}: cannot be written ({error.strerror})"
+        self.failure = self.failure or str(cannot_write(self.path, error))
         stream, self.stream = self.stream, None
         if stream is not None:
             with contextlib.suppress(OSError):

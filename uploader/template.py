@@ -15,7 +15,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from uploader.errors import ConfigError
 from uploader.fields import FIELDS, TEXT
-from uploader.files import AtomicFile
+from uploader.files import written
 from uploader.profiles import load_profile
 from uploader.resultbook import fit_to_width
 
@@ -100,20 +100,16 @@ def write_template(
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise ConfigError(f"{out}: a template is .xlsx or .csv")
-    target = AtomicFile(out)  # in place whole or not at all
-    try:
-        if suffix == ".csv":
-            csv.writer(target.open(newline="", encoding="utf-8-sig")).writerow(
-                [c.name for c in columns]
-            )
-        else:  # built in memory (a few KB): a full disk fails our write, not the zip writer's
+    if suffix == ".csv":
+        with written(out, newline="", encoding="utf-8-sig") as stream:
+            csv.writer(stream).writerow([c.name for c in columns])
+    else:
+        with written(out, "wb") as stream:
+            # built in memory (a few KB): a full disk then fails our write or openpyxl's own
+            # scratch files, never its zip writer (which would complain again when collected)
             book = io.BytesIO()
             _workbook(columns).save(book)
-            target.temporary.write_bytes(book.getvalue())
-    except OSError as error:
-        target.discard()
-        raise target.failed(error) from None
-    target.commit()
+            stream.write(book.getvalue())
     return out
 
 
