@@ -1,14 +1,13 @@
-"""A forward HTTP proxy for the tests, behaving as corporate proxies do: an https:// request asks
-for a CONNECT tunnel (an http:// one comes in absolute form and is passed on). It resolves names
-the client cannot (`names`), notes what each connection asked for, and can demand credentials
-(407) as many do."""
+"""A forward HTTP proxy for the tests, behaving as corporate proxies do for https: a CONNECT
+tunnel per connection (anything else is refused: the tool never sends plain http through a proxy).
+It resolves names the client cannot (`names`), notes what each connection asked for, and can
+demand credentials (407) as many do."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import threading
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,19 +35,15 @@ class ForwardProxy:
                 )
                 await writer.drain()
                 return
-            if method == "CONNECT":
-                host, port = target.rsplit(":", 1)
-                upstream_reader, upstream = await asyncio.open_connection(
-                    self._names.get(host, host), int(port)
-                )
-                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            else:  # absolute form, passed on as it came (HTTP/1.1 servers accept it)
-                url = urllib.parse.urlsplit(target)
-                host = url.hostname or ""
-                upstream_reader, upstream = await asyncio.open_connection(
-                    self._names.get(host, host), url.port
-                )
-                upstream.write(head)
+            if method != "CONNECT":  # the tool only ever tunnels (the API is https)
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                return
+            host, port = target.rsplit(":", 1)
+            upstream_reader, upstream = await asyncio.open_connection(
+                self._names.get(host, host), int(port)
+            )
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await asyncio.gather(_pipe(reader, upstream), _pipe(upstream_reader, writer))
         except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
