@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.conftest import TOKEN, Lines, call_row, upload_args, write_csv
 from uploader.cli import cli
-from uploader.runlog import redact
+from uploader.report.runlog import redact
 
 COMMANDS = ["upload", "validate", "template", "profiles", "journal", "sandbox", "demo", "ui"]
 
@@ -159,9 +159,9 @@ def test_bad_options_are_usage_errors(tmp_path):
 def test_progress_lines_when_stderr_is_not_a_terminal(caplog, monkeypatch):
     import logging
 
-    from uploader import progress as progress_module
     from uploader.outcome import RowOutcome
-    from uploader.progress import Progress
+    from uploader.report import progress as progress_module
+    from uploader.report.progress import Progress
 
     monkeypatch.setattr(progress_module, "LOG_EVERY", 0.0)
     caplog.set_level(logging.INFO, logger="uploader")

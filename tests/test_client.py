@@ -12,11 +12,11 @@ from email.utils import formatdate
 import pytest
 from aiohttp import web
 
-from uploader.client import Pace, Pacer, Pending, Sender, classify, parse_retry_after, send_all
+from uploader.check.mapping import CallRequest, encode
 from uploader.errors import RunStopped, TransportError
-from uploader.mapping import CallRequest, encode
 from uploader.sandbox import SandboxConfig, create_app
 from uploader.sandbox.server import STATE
+from uploader.send.client import Pace, Pacer, Pending, Sender, classify, parse_retry_after, send_all
 
 TOKEN = "tok"
 BODY = {
@@ -345,8 +345,8 @@ async def test_tls_is_verified_and_ca_bundle_trusts_a_proxy(aiohttp_server, self
 
 
 def test_the_watchdog_stops_on_limits_not_on_ordinary_failures():
-    from uploader.client import IDENTICAL_REJECTIONS, Watchdog
     from uploader.outcome import RowOutcome
+    from uploader.send.client import IDENTICAL_REJECTIONS, Watchdog
 
     clock = {"now": 0.0}
     dog = Watchdog(max_errors=3, outage_seconds=300, clock=lambda: clock["now"])

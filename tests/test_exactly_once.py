@@ -27,7 +27,7 @@ from tests.conftest import (
     write_csv,
 )
 from tests.test_upload import assert_exactly_once, read_results, run_cli, subprocess_upload
-from uploader.journal import Journal
+from uploader.send.journal import Journal
 
 
 def test_a_row_never_sent_by_a_killed_run_is_a_conflict_not_delivered(tmp_path, make_sandbox):
@@ -278,8 +278,8 @@ def test_a_journal_on_a_full_disk_stops_the_run_before_it_starts(tmp_path, calls
 
 def test_a_journal_that_cannot_be_read_stops_the_sender_and_nothing_is_sent(tmp_path):
     from tests.test_client import request
-    from uploader.client import Pace, Sender
     from uploader.pipeline import _known
+    from uploader.send.client import Pace, Sender
 
     journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
     journal._db.close()  # as a disk that fails under the run
@@ -309,7 +309,7 @@ def test_sigterm_during_a_long_retry_after_writes_every_row(tmp_path, make_sandb
 
 
 def test_server_text_cannot_put_escape_codes_on_the_terminal():
-    from uploader.client import classify
+    from uploader.send.client import classify
 
     answer = classify(
         403,
@@ -322,7 +322,7 @@ def test_server_text_cannot_put_escape_codes_on_the_terminal():
 
 @pytest.mark.parametrize("value", ["²", "١٢", "1e3", "-5"])
 def test_odd_retry_after_values_are_ignored(value):
-    from uploader.client import parse_retry_after
+    from uploader.send.client import parse_retry_after
 
     assert parse_retry_after(value) is None
 
@@ -376,7 +376,7 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
     from aiohttp import web
 
     from tests.test_client import request
-    from uploader.client import Pace, Pending, Sender, send_all
+    from uploader.send.client import Pace, Pending, Sender, send_all
 
     path = tmp_path / "j.sqlite"
     at_arrival: dict[str, str | None] = {}

@@ -11,12 +11,12 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import TOKEN, call_row, library_upload, write_csv
-from uploader.client import Pace, Pending, Sender, send_all
-from uploader.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
-from uploader.journal import SENDING, JournalEntry
-from uploader.mapping import CallRequest
+from uploader.check.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, CREATED, NOT_SENT, RowOutcome
-from uploader.runlog import RunLog
+from uploader.report.runlog import RunLog
+from uploader.send.client import Pace, Pending, Sender, send_all
+from uploader.send.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
+from uploader.send.journal import SENDING, JournalEntry
 
 
 def request(row: int, identifier: str | None = None) -> CallRequest:
@@ -193,7 +193,7 @@ def test_a_library_run_leaves_the_process_signals_alone(tmp_path, sandbox, monke
 
 
 def test_progress_counts_every_row_whatever_its_fate(tmp_path, sandbox, monkeypatch):
-    from uploader import progress, upload
+    from uploader.report import progress, upload
 
     counted = []
     monkeypatch.setattr(
@@ -241,7 +241,7 @@ def test_rows_of_later_chunks_go_out_while_a_row_waits_for_its_retry(tmp_path, m
 
 
 def test_the_eta_follows_the_current_rate_not_the_average():
-    from uploader.progress import Progress
+    from uploader.report.progress import Progress
 
     bar = Progress(20_000, enabled=False)
     bar._marks.clear()

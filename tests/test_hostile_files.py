@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 
 from tests.conftest import HEADER, call_row
+from uploader.check.profiles import load_profile
 from uploader.errors import InputError
-from uploader.profiles import load_profile
-from uploader.sources import open_table
+from uploader.read.sources import open_table
 
 
 def _open(path: Path):

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import HEADER, call_row, write_csv, write_xlsx
+from uploader.check.profiles import load_profile
 from uploader.errors import InputError
-from uploader.inputs import Input, Remote, Unreadable, expand, filesystem, single_input
-from uploader.profiles import load_profile
-from uploader.sources import open_table
+from uploader.read.inputs import Input, Remote, Unreadable, expand, filesystem, single_input
+from uploader.read.sources import open_table
 
 PROFILE = load_profile("invoca")
 COMPRESS = {

@@ -9,8 +9,8 @@ import sqlite3
 import pytest
 
 from uploader.errors import ConfigError, JournalFailure
-from uploader.journal import GroupedWrites, Journal
 from uploader.outcome import RowOutcome
+from uploader.send.journal import GroupedWrites, Journal
 
 
 def created(identifier: str) -> RowOutcome:

@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uploader.mapping import call_requests, encode
+from uploader.check.mapping import call_requests, encode
 
 
 def test_a_body_has_present_fields_signals_as_booleans_and_custom_data_as_text():

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uploader.normalize import (
+from uploader.check.normalize import (
     LOST_DIGITS,
     TimeOptions,
     _normalize_start_times,
@@ -311,7 +311,7 @@ US_ZONES = {  # written out here, not read from the code's table: a wrong offset
 
 @pytest.mark.parametrize("name", sorted(US_ZONES))
 def test_every_zone_name_reads_its_own_offset(name):
-    from uploader.normalize import ZONE_NAMES
+    from uploader.check.normalize import ZONE_NAMES
 
     assert set(ZONE_NAMES) == set(US_ZONES)
     sep = "" if name == "Z" else " "

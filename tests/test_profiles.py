@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import TOKEN, upload_args
+from uploader.check.profiles import builtin_profiles, load_profile, profile_from_dict
 from uploader.cli import cli
 from uploader.errors import ConfigError
-from uploader.profiles import builtin_profiles, load_profile, profile_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = Path(__file__).resolve().parent / "expected"
@@ -346,13 +346,13 @@ reason = "not a call ({value})"
 
 
 def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp_path):
-    from uploader.profiles import (
+    from uploader.check.profiles import (
         field_matches,
         load_profile,
-        save_profile,
         saved_profiles,
         suggest_profile,
     )
+    from uploader.ui.mapping import save_profile
 
     headers = ["Call SID", "Start", "Caller", "Business line", "Way", "Audio"]
     assert suggest_profile(headers) is None

@@ -15,9 +15,9 @@ import pytest
 from tests.conftest import TOKEN, library_upload
 from tests.forward_proxy import running_proxy
 from tests.test_client import no_sleep, request
-from uploader.client import Pace, Pending, Sender, send_all
 from uploader.sandbox import SandboxConfig, create_app
 from uploader.sandbox.server import STATE
+from uploader.send.client import Pace, Pending, Sender, send_all
 
 NAME = "api.invoca.test"  # resolved by the proxy alone
 

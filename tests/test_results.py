@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from tests.conftest import HEADER, TOKEN, call_row, write_csv, write_xlsx
 from uploader.cli import cli
-from uploader.results import formula_safe
+from uploader.report.results import formula_safe
 
 PAYLOADS = [
     '=HYPERLINK("http://evil.example","x")',

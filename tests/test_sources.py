@@ -16,12 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import HEADER, call_row, write_csv, write_xlsx
+from uploader.check.profiles import load_profile
 from uploader.cli import cli
 from uploader.errors import InputError, UploaderError
-from uploader.inputs import Input
 from uploader.pipeline import validate_file
-from uploader.profiles import load_profile
-from uploader.sources import _csv_header, _pandas_frames, detect_encoding, open_table
+from uploader.read.delimited import _csv_header, _pandas_frames, detect_encoding
+from uploader.read.inputs import Input
+from uploader.read.sources import open_table
 
 PROFILE = load_profile("invoca")
 
@@ -442,7 +443,7 @@ def test_random_workbooks_never_raise_anything_else(tmp_path, cells):
 def test_repeated_ids_are_found_across_chunks_and_within_one():
     import pandas as pd
 
-    from uploader.schema import SeenIds
+    from uploader.check.schema import SeenIds
 
     seen = SeenIds()
     first = pd.Series(
@@ -460,7 +461,7 @@ def test_repeated_ids_are_found_across_chunks_and_within_one():
 def test_repeated_ids_are_found_in_every_run_of_hashes(monkeypatch):
     import pandas as pd
 
-    from uploader.schema import SeenIds
+    from uploader.check.schema import SeenIds
 
     monkeypatch.setattr(SeenIds, "RUN", 4)  # at most 4 ids a run: chunks of 3 make 4 runs
     seen = SeenIds()
@@ -488,7 +489,7 @@ def test_duplicates_in_a_file_bigger_than_a_chunk(tmp_path):
 
 
 def test_encoding_is_decided_over_the_whole_file_before_any_row(tmp_path):
-    from uploader.sources import detect_encoding
+    from uploader.read.delimited import detect_encoding
 
     rows = [call_row(f"id-{i}") for i in range(15_000)] + [
         call_row("late", **{"custom:agent": "Zoë"})
@@ -569,7 +570,7 @@ def test_the_first_chunk_is_small_so_the_first_rows_go_out_at_once(tmp_path, for
 def test_the_exact_reader_resumes_where_the_fast_one_stopped(tmp_path, monkeypatch):
     """A ragged row past Arrow's read-ahead makes the exact reader take over at the row after the
     last one yielded: every row once, numbered as in the file, in chunks of the size asked."""
-    from uploader import sources
+    from uploader.read import delimited
 
     took_over_at = []
 
@@ -577,7 +578,7 @@ def test_the_exact_reader_resumes_where_the_fast_one_stopped(tmp_path, monkeypat
         took_over_at.append(skip)
         return _pandas_frames(*args, skip=skip, **kwargs)
 
-    monkeypatch.setattr(sources, "_pandas_frames", exact)
+    monkeypatch.setattr(delimited, "_pandas_frames", exact)
     path = write_csv(tmp_path / "big.csv", [call_row(f"r{i:05d}") for i in range(50_000)])
     with path.open("a", encoding="utf-8") as stream:
         stream.write("late,2024-03-05T10:00:00Z,3125550143,8885551212,inbound,,spare\n")

@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # module -> the tests that guard it (run with -x: the first failure kills the mutant)
 GUARDED = {
     "textsafe": ("uploader/textsafe.py", "tests/test_textsafe.py tests/test_results.py"),
-    "mapping": ("uploader/mapping.py", "tests/test_mapping.py"),
-    "flow": ("uploader/flow.py", "tests/test_flow.py"),
-    "journal": ("uploader/journal.py", "tests/test_journal.py"),
-    "client": ("uploader/client.py", "tests/test_client.py tests/test_flow.py"),
+    "mapping": ("uploader/check/mapping.py", "tests/test_mapping.py"),
+    "flow": ("uploader/send/flow.py", "tests/test_flow.py"),
+    "journal": ("uploader/send/journal.py", "tests/test_journal.py"),
+    "client": ("uploader/send/client.py", "tests/test_client.py tests/test_flow.py"),
     "normalize": (
-        "uploader/normalize.py",
+        "uploader/check/normalize.py",
         "tests/test_normalize.py tests/test_never_silently_wrong.py",
     ),
 }

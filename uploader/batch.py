@@ -1,6 +1,7 @@
 """Several inputs in one run, as a nightly job brings them: files, folders, globs, zip archives,
-compressed files and object-storage URLs (see uploader.inputs), read one after the other under one
-journal and its lock, each with its own results and retry file, with one summary and one exit code.
+compressed files and object-storage URLs (see uploader.read.inputs), read one after the other
+under one journal and its lock, each with its own results and retry file, with one summary and
+one exit code.
 
 An input that cannot be read is reported and the others still run (`fail_fast` stops instead); a
 stop by the API (a wrong token, an error limit) or an interrupt ends the whole batch, since the
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from uploader.errors import ConfigError, ExitCode, InputError, OutputError
-from uploader.inputs import Input, Unreadable, expand
-from uploader.journal import Journal
 from uploader.outcome import STATUSES
-from uploader.paths import output_paths
 from uploader.pipeline import Run, RunSummary, open_journal, restored_signals
-from uploader.results import write_summary_json
+from uploader.read.inputs import Input, Unreadable, expand
+from uploader.report.paths import output_paths
+from uploader.report.results import write_summary_json
+from uploader.send.journal import Journal
 from uploader.settings import Options, target_token
 
 log = logging.getLogger("uploader")

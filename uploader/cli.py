@@ -367,7 +367,7 @@ def profiles() -> None:
       invoca-upload profiles
       invoca-upload upload calls.csv --profile twilio --campaign-id 85
     """
-    from uploader.profiles import builtin_profiles, load_profile, saved_profiles
+    from uploader.check.profiles import builtin_profiles, load_profile, saved_profiles
 
     for name in builtin_profiles():
         click.echo(f"{name:<16}{load_profile(name).description}")
@@ -396,7 +396,8 @@ def journal_command(path: str | None, export: str | None, as_json: bool) -> None
       invoca-upload journal
       invoca-upload journal --journal nightly.sqlite --export delivered.csv
     """
-    from uploader.journal import default_journal_path, export_journal, journal_report
+    from uploader.report.recover import export_journal
+    from uploader.send.journal import default_journal_path, journal_report
 
     path = path or str(default_journal_path())
     report = journal_report(path)

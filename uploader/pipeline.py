@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uploader.control import Interrupts, RunControl
+from uploader.check.mapping import MAX_SIGNALS, CallRequest, call_requests
+from uploader.check.normalize import DateOrder, MixedDateOrder, TimeOptions
+from uploader.check.profiles import ColumnPlan, load_profile
+from uploader.check.schema import SeenIds, ValidatedChunk, validate
 from uploader.errors import (
     ExitCode,
     InputError,
@@ -31,10 +34,6 @@ from uploader.errors import (
     RowError,
     exit_code_for,
 )
-from uploader.inputs import Input, location, single_input
-from uploader.journal import Journal, default_journal_path
-from uploader.mapping import MAX_SIGNALS, CallRequest, call_requests
-from uploader.normalize import DateOrder, MixedDateOrder, TimeOptions
 from uploader.outcome import (
     DELIVERED,
     INVALID,
@@ -42,17 +41,19 @@ from uploader.outcome import (
     STATUSES,
     RowOutcome,
 )
-from uploader.paths import RunFiles
-from uploader.profiles import ColumnPlan, load_profile
-from uploader.progress import Progress
-from uploader.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
-from uploader.runlog import RunLog
-from uploader.schema import SeenIds, ValidatedChunk, validate
+from uploader.read.inputs import Input, location, single_input
+from uploader.read.sources import open_table
+from uploader.read.table import Chunk, Table
+from uploader.report.paths import RunFiles
+from uploader.report.progress import Progress
+from uploader.report.results import ErrorsFile, Outputs, RequestsFile, write_summary_json
+from uploader.report.runlog import RunLog
+from uploader.send.control import Interrupts, RunControl
+from uploader.send.journal import Journal, default_journal_path
 from uploader.settings import Options, target_token
-from uploader.sources import Chunk, Table, open_table
 
 if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
-    from uploader.flow import ReorderWindow
+    from uploader.send.flow import ReorderWindow
 
 log = logging.getLogger("uploader")
 DRAIN_SECONDS = 30.0
@@ -515,7 +516,7 @@ class Run:
                 listener=self.control.update if self.control else None,
             )
             stack.callback(progress.close)
-            from uploader.flow import ReorderWindow, open_sink
+            from uploader.send.flow import ReorderWindow, open_sink
 
             window = ReorderWindow(outputs, runlog, options.chunk_size)
 
@@ -524,7 +525,9 @@ class Run:
                 window.arrived(outcome)
 
             sink = await stack.enter_async_context(
-                open_sink(options, self.token, journal, requests_file, arrived)
+                open_sink(
+                    options, self.token, journal, requests_file and requests_file.write, arrived
+                )
             )
             stack.push(self._note_stop(sink))
             interrupt = self.stops.interrupter(sink)
@@ -601,9 +604,9 @@ async def _feed(
     arrived: Callable[[RowOutcome], None],
     progress: Progress,
 ) -> None:
-    """Rows to the sink as they are read, outcomes back in input order (see uploader.flow);
+    """Rows to the sink as they are read, outcomes back in input order (see uploader.send.flow);
     `arrived` takes the outcome of a row decided here (already delivered, left by a stop)."""
-    from uploader.flow import LOOKUP_BATCH, what_to_send
+    from uploader.send.flow import LOOKUP_BATCH, what_to_send
 
     try:
         for chunk, checked in prepared.rows(chunk_size):

@@ -13,11 +13,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from uploader.check.fields import FIELDS, TEXT
+from uploader.check.profiles import load_profile
 from uploader.errors import ConfigError
-from uploader.fields import FIELDS, TEXT
-from uploader.files import written
-from uploader.profiles import load_profile
-from uploader.resultbook import fit_to_width
+from uploader.report.files import written
+from uploader.report.workbook import fit_to_width
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 REQUIRED_FILL = PatternFill("solid", fgColor="C00000")

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 # A cell starting with one of these runs as a formula in a spreadsheet; our CSVs put an apostrophe
-# before it (and uploader.normalize.clean_text takes that apostrophe off again).
+# before it (and uploader.check.normalize.clean_text takes that apostrophe off again).
 FORMULA_START = r"[=+\-@\t\r]"
 FORMULA_RISK = re.compile("^" + FORMULA_START)
 PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from uploader.check.profiles import load_profile
 from uploader.errors import InputError
-from uploader.files import AtomicFile
-from uploader.profiles import load_profile
+from uploader.read.sources import open_table
+from uploader.report.files import AtomicFile
 from uploader.settings import Options
-from uploader.sources import open_table
 
 
 def edit_cell(path: Path, options: Options, row: int, column: str, value: str) -> None:

@@ -24,8 +24,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 from yarl import URL
 
+from uploader.check.mapping import CallRequest
 from uploader.errors import JournalFailure, RunStopped, TransportError
-from uploader.mapping import CallRequest
 from uploader.outcome import (
     ALREADY_RECEIVED,
     CONFLICT,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from uploader.errors import InputError, OutputError
-from uploader.inputs import Location, Remote, filesystem
+from uploader.read.inputs import Location, Remote, filesystem
 
 
 class AtomicFile:

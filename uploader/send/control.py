@@ -12,12 +12,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from uploader.progress import Progress
+from typing import Protocol
 
 log = logging.getLogger("uploader")
+
+
+class Counts(Protocol):
+    """A run's counts so far (the report stage's `Progress`)."""
+
+    total: int | None
+    done: int
+    delivered: int
+    failed: int
 
 
 class RunControl:
@@ -34,7 +40,7 @@ class RunControl:
         self.delivered = 0
         self.failed = 0
 
-    def update(self, progress: Progress) -> None:
+    def update(self, progress: Counts) -> None:
         """The run's progress, as its Progress reports it (on the run's thread)."""
         self.total, self.done = progress.total, progress.done
         self.delivered, self.failed = progress.delivered, progress.failed

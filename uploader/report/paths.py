@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uploader.errors import ConfigError, OutputError
-from uploader.files import same_file
-from uploader.inputs import Input, Location, location
+from uploader.read.inputs import Input, Location, location
+from uploader.report.files import same_file
 from uploader.settings import STDOUT, Options
 
 

@@ -18,16 +18,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from uploader.arrowtext import arrow, prefixed
 from uploader.errors import OutputError, RowError
-from uploader.files import AtomicFile, cannot_write, write_text
-from uploader.inputs import Location
 from uploader.outcome import FINE, INVALID, NOT_SENT, OUTCOME_COLUMNS, STATUSES, RowOutcome
+from uploader.read.arrowtext import arrow, prefixed
+from uploader.read.inputs import Location
+from uploader.report.cells import cell_value, python_cells
+from uploader.report.files import AtomicFile, cannot_write, write_text
 from uploader.settings import STDOUT
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
 if TYPE_CHECKING:
-    from uploader.sources import Chunk
+    from uploader.read.table import Chunk
 
 RESULT_COLUMNS = (
     OUTCOME_COLUMNS  # spec/cli.md's order: row, id, status, cuid, http_status, attempts, error
@@ -55,18 +56,6 @@ def own_headers(headers: list[str]) -> list[str]:
     return [
         f"{header} (input)" if header.strip().casefold() in taken else header for header in headers
     ]
-
-
-def cell_value(value: Any) -> Any:
-    """A value as a results cell holds it: a missing one is an empty cell."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return value
-
-
-def python_cells(column: pd.Series) -> list[Any]:
-    """A column's cells as Python values (a date stays a date), None where missing."""
-    return column.astype(object).where(column.notna(), None).tolist()
 
 
 class _CsvSink:
@@ -113,7 +102,7 @@ class _CsvSink:
 
 def _sink(path: Location, header: list[str], title: str, delimiter: str = ","):
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from uploader.resultbook import XlsxSink  # openpyxl is loaded only for a workbook
+        from uploader.report.workbook import XlsxSink  # openpyxl is loaded only for a workbook
 
         return XlsxSink(path, header, title)
     return _CsvSink(path, header, "\t" if path.suffix.lower() == ".tsv" else delimiter)

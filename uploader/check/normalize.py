@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dateutil import parser as dateutil_parser
 
-from uploader.arrowtext import arrow, flags, matches, prefixed, text_series
+from uploader.read.arrowtext import arrow, flags, matches, prefixed, text_series
 from uploader.textsafe import FORMULA_START
 
 SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"

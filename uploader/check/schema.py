@@ -1,9 +1,9 @@
 """The canonical call row: normalise each field, then validate the whole chunk with one pandera
 schema.
 
-Normalisers (uploader.normalize) turn readable values into the API's forms and leave unreadable ones
-as they were, so the schema's format checks catch them; the normaliser's reason, when it has one,
-becomes the message, otherwise the failing check's own wording does.
+Normalisers (uploader.check.normalize) turn readable values into the API's forms and leave
+unreadable ones as they were, so the schema's format checks catch them; the normaliser's reason,
+when it has one, becomes the message, otherwise the failing check's own wording does.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from uploader.arrowtext import lengths, matches, one_of
-from uploader.errors import RowError
-from uploader.fields import FIELDS, MAX_TEXT, PHONE_FIELDS, CallField
-from uploader.normalize import (
+from uploader.check.fields import FIELDS, MAX_TEXT, PHONE_FIELDS, CallField
+from uploader.check.normalize import (
     START_TIME_ZONE,
     Normalized,
     TimeOptions,
@@ -27,6 +25,8 @@ from uploader.normalize import (
     normalize_phones,
     normalize_start_times,
 )
+from uploader.errors import RowError
+from uploader.read.arrowtext import lengths, matches, one_of
 
 
 def _text(*checks: pa.Check, required: bool = False) -> pa.Column:

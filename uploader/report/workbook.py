@@ -1,6 +1,6 @@
 """The results and retry files as xlsx workbooks: one sheet, typed cells, the status column
 coloured, each problem cell red with its reason as a comment, a summary sheet. Kept apart from
-`uploader.results` so that a CSV run never loads openpyxl."""
+`uploader.report.results` so that a CSV run never loads openpyxl."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from uploader.files import AtomicFile
-from uploader.inputs import Location
 from uploader.outcome import STATUSES
-from uploader.results import cell_value, python_cells
+from uploader.read.inputs import Location
+from uploader.report.cells import cell_value, python_cells
+from uploader.report.files import AtomicFile
 
 COLUMN_WIDTHS = {
     "row": 7,

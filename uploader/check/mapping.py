@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from uploader.fields import CALL_FIELDS
+from uploader.check.fields import CALL_FIELDS
 
 MAX_SIGNALS = 10
 

@@ -4,7 +4,7 @@ come back to the results file in input order.
 Each chunk opens an `Open` entry in a `ReorderWindow`; its rows go to the sender as they come, and
 their outcomes arrive whenever their answers do. A chunk is written as soon as every row in it has
 an outcome and every chunk before it has been written. The open chunks hold at most `MAX_OPEN`
-times --chunk-size rows (counted in rows: the first chunk is small, see sources.next_chunk): a row
+times --chunk-size rows (counted in rows: the first chunk is small, see table.next_chunk): a row
 stuck in a long retry holds back the writing of its chunk (and, past that, the reading of the
 file), never the sending of the rows around it. No spill to disk is needed: a row's retries end
 within minutes (--max-retries, Retry-After capped at 2 minutes), while a chunk's worth of rows
@@ -20,20 +20,32 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from uploader.client import Pending
+from uploader.check.mapping import CallRequest
 from uploader.errors import RowError
-from uploader.journal import Journal, JournalEntry
-from uploader.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, FAILED, NOT_SENT, RowOutcome
+from uploader.send.client import Pending
+from uploader.send.journal import Journal, JournalEntry
 
 if TYPE_CHECKING:
-    from uploader.results import Outputs, RequestsFile
-    from uploader.runlog import RunLog
+    from uploader.read.table import Chunk
     from uploader.settings import Options
-    from uploader.sources import Chunk
 
 MAX_OPEN = 2  # chunks' worth of rows open at once
 LOOKUP_BATCH = 5000  # ids looked up in the journal in one query
+
+
+class ChunkWriter(Protocol):
+    """Where a complete chunk's outcomes go, in input order (the report stage's `Outputs`)."""
+
+    def write(
+        self, chunk: Chunk, outcomes: dict[int, RowOutcome], errors: dict[int, list[RowError]]
+    ) -> None: ...
+
+
+class OutcomeLog(Protocol):
+    """Where each row's outcome is logged, in input order (the report stage's `RunLog`)."""
+
+    def outcome(self, outcome: RowOutcome) -> None: ...
 
 
 class Sink(Protocol):
@@ -114,7 +126,7 @@ class ReorderWindow:
     """Open chunks in input order; each is written, once complete, to the run log (one line per
     row) and the outputs (results and retry files)."""
 
-    def __init__(self, outputs: Outputs, runlog: RunLog, chunk_size: int):
+    def __init__(self, outputs: ChunkWriter, runlog: OutcomeLog, chunk_size: int):
         self._outputs = outputs
         self._runlog = runlog
         self._open: deque[Open] = deque()
@@ -178,16 +190,16 @@ async def open_sink(
     options: Options,
     token: str | None,
     journal: Journal | None,
-    requests_file: RequestsFile | None,
+    write_request: Callable[[bytes], None] | None,
     on_outcome: Callable[[RowOutcome], None],
 ):
     """The HTTP sender, or for a dry run (no journal) the requests file behind the same
     interface; each row's outcome goes to `on_outcome` as it is known."""
     if journal is None:
-        assert requests_file is not None
-        yield DryRunSink(requests_file.write, on_outcome)
+        assert write_request is not None
+        yield DryRunSink(write_request, on_outcome)
         return
-    from uploader.client import Pace, Sender
+    from uploader.send.client import Pace, Sender
 
     assert token is not None
     pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)

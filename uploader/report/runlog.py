@@ -8,8 +8,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from uploader.files import append_no_follow, cannot_write
 from uploader.outcome import RowOutcome
+from uploader.report.files import append_no_follow, cannot_write
 
 URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s\"']*")
 

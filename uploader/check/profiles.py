@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from uploader.check.fields import CALL_FIELDS, FIELDS
+from uploader.check.normalize import START_TIME_ZONE, clean_text, is_withheld
 from uploader.errors import ConfigError, InputError
-from uploader.fields import CALL_FIELDS, FIELDS
-from uploader.normalize import START_TIME_ZONE, clean_text, is_withheld
 from uploader.settings import read_toml
 
 # Columns a profile may name besides the call fields: the originating and receiving numbers (swapped
@@ -555,10 +555,9 @@ def field_matches(profile: Profile, headers: list[str]) -> dict[str, str | None]
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def save_profile(name: str, base: str, mapping: dict[str, str]) -> Path:
-    """A copy of the profile `base` (its rules, comments and citations kept) in which each field
-    of `mapping` reads the given header first; saved under `name` for later runs (`--profile
-    NAME` finds it too)."""
+def mapped_profile(name: str, base: str, mapping: dict[str, str]) -> str:
+    """The TOML of a copy of the profile `base` (its rules, comments and citations kept) in which
+    each field of `mapping` reads the given header first, named `name`; it is checked to load."""
     import tomlkit
 
     if not PROFILE_NAME.fullmatch(name) or name in builtin_profiles():
@@ -578,13 +577,7 @@ def save_profile(name: str, base: str, mapping: dict[str, str]) -> Path:
         columns[field_name] = [header, *before]
     text = tomlkit.dumps(document)
     profile_from_dict(tomllib.loads(text), name)  # what is saved must load
-    from uploader.files import write_text
-
-    folder = user_profiles_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.toml"
-    write_text(path, text)
-    return path
+    return text
 
 
 # ---------------------------------------------------------------- loading

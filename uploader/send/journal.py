@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import fcntl
 import hashlib
 import hmac
@@ -33,9 +32,7 @@ from pathlib import Path
 import platformdirs
 
 from uploader.errors import ConfigError, JournalBusy, JournalFailure
-from uploader.files import written
-from uploader.outcome import DELIVERED, OUTCOME_COLUMNS, RowOutcome
-from uploader.textsafe import formula_safe
+from uploader.outcome import DELIVERED, RowOutcome
 
 log = logging.getLogger("uploader")
 SENDING = "sending"
@@ -405,20 +402,3 @@ def journal_report(path: str | Path, last_runs: int = 5) -> dict:
     ]
     db.close()
     return {"journal": str(path), "calls": counts, "runs": runs}
-
-
-def export_journal(path: str | Path, out: str | Path) -> int:
-    db = read_only(path)
-    columns = ["endpoint", *OUTCOME_COLUMNS[1:], "first_time", "last_time"]
-    count = 0
-    try:
-        with written(Path(out), newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(columns)
-            query = f"SELECT {', '.join(columns)} FROM deliveries ORDER BY first_time"  # noqa: S608
-            for row in db.execute(query):
-                writer.writerow([formula_safe(value) for value in row])
-                count += 1
-    finally:
-        db.close()
-    return count

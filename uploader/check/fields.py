@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from uploader.normalize import LANGUAGE_CODES, LOST_DIGITS, SCIENTIFIC
+from uploader.check.normalize import LANGUAGE_CODES, LOST_DIGITS, SCIENTIFIC
 
 MAX_TEXT = 255
 E164 = r"^\+[1-9]\d{6,14}$"

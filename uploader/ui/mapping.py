@@ -1,0 +1,116 @@
+"""The page's files: received into the work folder, their headers matched to a profile, and a
+column mapping saved as a profile the command line reads too."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from uploader.errors import UploaderError
+from uploader.read.inputs import SPREADSHEET_SUFFIXES
+from uploader.ui.bench import Upload, bench_of, problem, read_json, upload_of
+
+
+async def receive_file(request: web.Request) -> web.Response:
+    """A file dropped or chosen in the page, streamed into its own folder (bounded in size)."""
+    bench = bench_of(request)
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
+        part = await reader.next()
+    if not isinstance(part, BodyPartReader) or not part.filename:
+        raise web.HTTPBadRequest(text="no file in the request")
+    name = _safe_name(part.filename)
+    if not name.lower().endswith(SPREADSHEET_SUFFIXES):
+        raise web.HTTPBadRequest(text=f"{name}: not a .csv, .tsv, .txt, .xlsx or .xlsm file")
+    ident = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+    folder = bench.work_dir / ident
+    folder.mkdir(parents=True)
+    path = folder / name
+    size = 0
+    with path.open("wb") as stream:
+        while chunk := await part.read_chunk(1 << 20):
+            size += len(chunk)
+            if size > bench.max_upload:
+                stream.close()
+                shutil.rmtree(folder)
+                raise web.HTTPRequestEntityTooLarge(
+                    max_size=bench.max_upload,
+                    actual_size=size,
+                    text=f"the file is larger than {bench.max_upload // 1024**2} MB",
+                )
+            stream.write(chunk)
+    upload = Upload(ident, path, name)
+    bench.uploads[ident] = upload
+    headers, suggested = await asyncio.to_thread(_headers_and_profile, path)
+    return web.json_response(
+        {"id": ident, "name": name, "bytes": size, "headers": headers, "suggested": suggested}
+    )
+
+
+def _safe_name(name: str) -> str:
+    """The file's own name, without folders or characters a file system could take badly."""
+    base = re.split(r"[\\/]", name)[-1].strip().lstrip(".")
+    return re.sub(r"[^\w.\- ()]+", "_", base)[:120] or "upload.csv"
+
+
+def _headers_and_profile(path: Path) -> tuple[list[str], str | None]:
+    from uploader.check.profiles import builtin_profiles, load_profile, suggest_profile
+    from uploader.read.sources import open_table
+
+    profiles = [load_profile(name) for name in builtin_profiles()]
+    try:
+        table = open_table(
+            path, is_header=lambda headers: any(p.is_header(headers) for p in profiles)
+        )
+    except UploaderError:
+        try:
+            table = open_table(path, is_header=lambda headers: True)
+        except UploaderError:
+            return [], None
+    return table.headers, suggest_profile(table.headers)
+
+
+async def mapping(request: web.Request) -> web.Response:
+    """The call fields, the file's headers and which header each field reads now."""
+    from uploader.check.profiles import field_matches, load_profile
+
+    upload = upload_of(request)
+    try:
+        profile = load_profile(request.query.get("profile") or "invoca")
+    except UploaderError as error:
+        return problem(error)
+    headers, _ = await asyncio.to_thread(_headers_and_profile, upload.path)
+    return web.json_response({"headers": headers, "fields": field_matches(profile, headers)})
+
+
+def save_profile(name: str, base: str, mapping: dict[str, str]) -> Path:
+    """The profile `base` with `mapping`'s headers read first, saved under `name` among the user's
+    profiles (`--profile NAME` finds it too)."""
+    from uploader.check.profiles import mapped_profile, user_profiles_dir
+    from uploader.report.files import write_text
+
+    text = mapped_profile(name, base, mapping)
+    folder = user_profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    write_text(path, text)
+    return path
+
+
+async def save_mapping(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    chosen = body.get("mapping")
+    if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
+        raise web.HTTPBadRequest(text="mapping: field -> header")
+    try:
+        path = save_profile(str(body.get("name", "")), str(body.get("base", "invoca")), chosen)
+    except UploaderError as error:
+        return problem(error)
+    return web.json_response({"name": path.stem})

@@ -1,0 +1,156 @@
+"""The page's uploads: started on a thread of their own, followed, stopped, downloaded, and the
+past runs the journal remembers."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from uploader.errors import UploaderError
+from uploader.outcome import FINE
+from uploader.pipeline import upload
+from uploader.send.control import RunControl
+from uploader.settings import Options, target_token
+from uploader.ui.bench import (
+    MAX_FAILED_ROWS,
+    PageRun,
+    bench_of,
+    problem,
+    read_json,
+    run_of,
+    upload_of,
+)
+
+log = logging.getLogger("uploader")
+
+
+async def start_upload(request: web.Request) -> web.Response:
+    bench, upload = bench_of(request), upload_of(request)
+    settings = await read_json(request)
+    try:
+        options = bench.run_options(settings)
+        if bench.token:
+            options = Options.build(options, token=bench.token)
+        target_token(options)
+    except UploaderError as error:
+        return problem(error)
+    if any(not run.done.is_set() for run in bench.runs.values()):
+        raise web.HTTPConflict(text="an upload is running: wait for it or stop it")
+    run = PageRun(secrets.token_hex(6), upload, RunControl())
+    bench.runs[run.id] = run
+    threading.Thread(target=_perform, args=(run, options), daemon=True).start()
+    return web.json_response({"run": run.id})
+
+
+def _perform(run: PageRun, options: Options) -> None:
+    try:
+        run.summary = upload(run.upload.path, options, control=run.control)
+    except UploaderError as error:
+        run.error = str(error)
+    except Exception as error:  # the page must hear of it: the thread has no one else to tell
+        log.exception("the upload failed")
+        run.error = f"internal error: {type(error).__name__}: {error}"
+    finally:
+        run.done.set()
+
+
+async def run_state(request: web.Request) -> web.Response:
+    run = run_of(request)
+    body: dict[str, Any] = {
+        "id": run.id,
+        "file": run.upload.name,
+        "finished": run.done.is_set(),
+        "progress": run.control.snapshot(),
+        "error": run.error,
+    }
+    if run.summary is not None:
+        summary = run.summary.as_dict()
+        summary["files"] = {kind: Path(path).name for kind, path in summary["files"].items()}
+        body["summary"] = summary
+    return web.json_response(body)
+
+
+async def stop_run(request: web.Request) -> web.Response:
+    run = run_of(request)
+    run.control.stop()
+    return web.json_response({"stopping": True})
+
+
+def _output(run: PageRun, kind: str) -> Path:
+    files = run.summary.files if run.summary is not None else {}
+    if kind not in ("results", "retry") or kind not in files:
+        raise web.HTTPNotFound(text=f"no {kind} file")
+    return Path(files[kind])
+
+
+async def download(request: web.Request) -> web.FileResponse:
+    run = run_of(request)
+    return _attachment(_output(run, request.match_info["kind"]))
+
+
+def _attachment(path: Path) -> web.FileResponse:
+    response = web.FileResponse(path)
+    response.headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
+    return response
+
+
+async def failed_rows(request: web.Request) -> web.Response:
+    """The rows of the results file that did not go in, with their reasons."""
+    run = run_of(request)
+    path = _output(run, "results")
+    rows = await asyncio.to_thread(_not_delivered, path)
+    return web.json_response({"rows": rows[:MAX_FAILED_ROWS], "total": len(rows)})
+
+
+def _not_delivered(path: Path) -> list[dict]:
+    keep = ("row", "external_call_unique_id", "status", "http_status", "error")
+
+    def picked(records) -> list[dict]:  # type: ignore[no-untyped-def]
+        return [
+            {name: record.get(name, "") for name in keep}
+            for record in records
+            if record.get("status") not in FINE
+        ]
+
+    if path.suffix == ".xlsx":
+        from python_calamine import CalamineWorkbook
+
+        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+        header = [str(cell) for cell in sheet[0]]
+        return picked(dict(zip(header, map(_cell_text, row), strict=False)) for row in sheet[1:])
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return picked(csv.DictReader(stream))
+
+
+def _cell_text(cell: object) -> str:
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return "" if cell is None else str(cell)
+
+
+async def history(request: web.Request) -> web.Response:
+    from uploader.send.journal import default_journal_path, journal_report
+
+    bench = bench_of(request)
+    path = Path(bench.options.journal or default_journal_path())
+    if not path.exists():
+        return web.json_response({"runs": []})
+    report = await asyncio.to_thread(journal_report, path, 20)
+    runs = [
+        {
+            "started": run["started"],
+            "finished": run["finished"],
+            "input": Path(run["input"] or "").name,
+            "counts": {k: v for k, v in ((run["summary"] or {}).get("counts") or {}).items() if v},
+            "exit_code": (run["summary"] or {}).get("exit_code"),
+        }
+        for run in report["runs"]
+    ]
+    return web.json_response({"runs": runs})
