@@ -10,8 +10,8 @@ import asyncio
 import sys
 import time
 
-from uploader.send.client import Pace, Pending, Sender, send_all
 from uploader.check.mapping import CallRequest
+from uploader.send.client import Pace, Pending, Sender, send_all
 
 BATCH = 5000
 

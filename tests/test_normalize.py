@@ -7,14 +7,12 @@ from hypothesis import strategies as st
 
 from uploader.check.normalize import (
     LOST_DIGITS,
-    TimeOptions,
-    _normalize_start_times,
     clean_text,
     normalize_booleans,
     normalize_choice,
     normalize_phones,
-    normalize_start_times,
 )
+from uploader.check.times import TimeOptions, _normalize_start_times, normalize_start_times
 
 
 def phones(*values):
@@ -311,7 +309,7 @@ US_ZONES = {  # written out here, not read from the code's table: a wrong offset
 
 @pytest.mark.parametrize("name", sorted(US_ZONES))
 def test_every_zone_name_reads_its_own_offset(name):
-    from uploader.check.normalize import ZONE_NAMES
+    from uploader.check.times import ZONE_NAMES
 
     assert set(ZONE_NAMES) == set(US_ZONES)
     sep = "" if name == "Z" else " "

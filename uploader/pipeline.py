@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from uploader.check.mapping import MAX_SIGNALS, CallRequest, call_requests
-from uploader.check.normalize import DateOrder, MixedDateOrder, TimeOptions
-from uploader.check.profiles import ColumnPlan, load_profile
+from uploader.check.plan import ColumnPlan, plan_columns
+from uploader.check.profiles import load_profile
 from uploader.check.schema import SeenIds, ValidatedChunk, validate
+from uploader.check.times import DateOrder, MixedDateOrder, TimeOptions
 from uploader.errors import (
     ExitCode,
     InputError,
@@ -251,7 +252,8 @@ def prepare(source: Input, options: Options) -> Prepared:
     table = open_table(
         source, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
     )
-    plan = profile.plan(
+    plan = plan_columns(
+        profile,
         table.headers,
         table.columns,
         campaign_id=options.campaign_id,

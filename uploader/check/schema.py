@@ -17,14 +17,12 @@ from pandera.errors import SchemaErrors
 
 from uploader.check.fields import FIELDS, MAX_TEXT, PHONE_FIELDS, CallField
 from uploader.check.normalize import (
-    START_TIME_ZONE,
     Normalized,
-    TimeOptions,
     normalize_booleans,
     normalize_choice,
     normalize_phones,
-    normalize_start_times,
 )
+from uploader.check.times import START_TIME_ZONE, TimeOptions, normalize_start_times
 from uploader.errors import RowError
 from uploader.read.arrowtext import lengths, matches, one_of
 
