@@ -11,7 +11,8 @@ import sys
 import time
 
 from uploader.check.mapping import CallRequest
-from uploader.send.client import Pace, Pending, Sender, send_all
+from uploader.send.client import Pending, Sender, send_all
+from uploader.send.pacing import Pace
 
 BATCH = 5000
 

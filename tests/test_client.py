@@ -16,7 +16,9 @@ from uploader.check.mapping import CallRequest, encode
 from uploader.errors import RunStopped, TransportError
 from uploader.sandbox import SandboxConfig, create_app
 from uploader.sandbox.server import STATE
-from uploader.send.client import Pace, Pacer, Pending, Sender, classify, parse_retry_after, send_all
+from uploader.send.answers import classify
+from uploader.send.client import Pending, Sender, send_all
+from uploader.send.pacing import Pace, Pacer, parse_retry_after
 
 TOKEN = "tok"
 BODY = {

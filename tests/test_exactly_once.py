@@ -279,7 +279,8 @@ def test_a_journal_on_a_full_disk_stops_the_run_before_it_starts(tmp_path, calls
 def test_a_journal_that_cannot_be_read_stops_the_sender_and_nothing_is_sent(tmp_path):
     from tests.test_client import request
     from uploader.pipeline import _known
-    from uploader.send.client import Pace, Sender
+    from uploader.send.client import Sender
+    from uploader.send.pacing import Pace
 
     journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
     journal._db.close()  # as a disk that fails under the run
@@ -309,7 +310,7 @@ def test_sigterm_during_a_long_retry_after_writes_every_row(tmp_path, make_sandb
 
 
 def test_server_text_cannot_put_escape_codes_on_the_terminal():
-    from uploader.send.client import classify
+    from uploader.send.answers import classify
 
     answer = classify(
         403,
@@ -322,7 +323,7 @@ def test_server_text_cannot_put_escape_codes_on_the_terminal():
 
 @pytest.mark.parametrize("value", ["²", "١٢", "1e3", "-5"])
 def test_odd_retry_after_values_are_ignored(value):
-    from uploader.send.client import parse_retry_after
+    from uploader.send.pacing import parse_retry_after
 
     assert parse_retry_after(value) is None
 
@@ -376,7 +377,8 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
     from aiohttp import web
 
     from tests.test_client import request
-    from uploader.send.client import Pace, Pending, Sender, send_all
+    from uploader.send.client import Pending, Sender, send_all
+    from uploader.send.pacing import Pace
 
     path = tmp_path / "j.sqlite"
     at_arrival: dict[str, str | None] = {}

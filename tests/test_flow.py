@@ -14,9 +14,10 @@ from tests.conftest import TOKEN, call_row, library_upload, write_csv
 from uploader.check.mapping import CallRequest
 from uploader.outcome import ALREADY_UPLOADED, CREATED, NOT_SENT, RowOutcome
 from uploader.report.runlog import RunLog
-from uploader.send.client import Pace, Pending, Sender, send_all
+from uploader.send.client import Pending, Sender, send_all
 from uploader.send.flow import MAX_OPEN, DryRunSink, ReorderWindow, what_to_send
 from uploader.send.journal import SENDING, JournalEntry
+from uploader.send.pacing import Pace
 
 
 def request(row: int, identifier: str | None = None) -> CallRequest:
@@ -193,7 +194,8 @@ def test_a_library_run_leaves_the_process_signals_alone(tmp_path, sandbox, monke
 
 
 def test_progress_counts_every_row_whatever_its_fate(tmp_path, sandbox, monkeypatch):
-    from uploader.report import progress, upload
+    from uploader import upload
+    from uploader.report import progress
 
     counted = []
     monkeypatch.setattr(

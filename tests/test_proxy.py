@@ -17,7 +17,8 @@ from tests.forward_proxy import running_proxy
 from tests.test_client import no_sleep, request
 from uploader.sandbox import SandboxConfig, create_app
 from uploader.sandbox.server import STATE
-from uploader.send.client import Pace, Pending, Sender, send_all
+from uploader.send.client import Pending, Sender, send_all
+from uploader.send.pacing import Pace
 
 NAME = "api.invoca.test"  # resolved by the proxy alone
 

@@ -199,7 +199,8 @@ async def open_sink(
         assert write_request is not None
         yield DryRunSink(write_request, on_outcome)
         return
-    from uploader.send.client import Pace, Sender
+    from uploader.send.client import Sender
+    from uploader.send.pacing import Pace
 
     assert token is not None
     pace = Pace(options.rate, options.concurrency, options.max_retries, options.timeout)
