@@ -1,0 +1,111 @@
+"""`template`, `profiles` and `journal`: the files an analyst or an operator works with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from uploader.cli.options import library_errors
+
+
+@click.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    metavar="NAME",
+    help="Add a signal:NAME column (repeatable).",
+)
+@click.option(
+    "--custom",
+    "custom",
+    multiple=True,
+    metavar="NAME",
+    help="Add a custom:NAME column (repeatable).",
+)
+@click.option(
+    "--profile",
+    default="invoca",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Name the columns as this profile's system does (see `invoca-upload profiles`).",
+)
+@library_errors
+def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...], profile: str) -> None:
+    """Write an Excel (or CSV) template for analysts to fill in.
+
+    \b
+    Examples:
+      invoca-upload template calls.xlsx
+      invoca-upload template calls.xlsx --signal sale --signal appointment --custom channel
+      invoca-upload template calls.csv --signal sale
+      invoca-upload template five9.xlsx --profile five9   # paste a Five9 export into it
+    """
+    from uploader.template import write_template
+
+    write_template(out, signals=list(signals), custom=list(custom), profile=profile)
+    click.echo(f"wrote {out}")
+
+
+@click.command()
+def profiles() -> None:
+    """List the built-in column profiles and those saved from the web page (use one with
+    --profile NAME).
+
+    \b
+    Example:
+      invoca-upload profiles
+      invoca-upload upload calls.csv --profile twilio --campaign-id 85
+    """
+    from uploader.check.profiles import builtin_profiles, load_profile, saved_profiles
+
+    for name in builtin_profiles():
+        click.echo(f"{name:<16}{load_profile(name).description}")
+    for name, path in saved_profiles().items():
+        click.echo(f"{name:<16}saved: {path}")
+
+
+@click.command("journal")
+@click.option(
+    "--journal",
+    "path",
+    type=click.Path(dir_okay=False),
+    envvar="INVOCA_JOURNAL",
+    help="Journal file. Default: the one uploads use.",
+)
+@click.option(
+    "--export", type=click.Path(dir_okay=False), help="Write every journal entry to this CSV file."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@library_errors
+def journal_command(path: str | None, export: str | None, as_json: bool) -> None:
+    """Show what a journal holds: calls per status and the last runs.
+
+    \b
+    Examples:
+      invoca-upload journal
+      invoca-upload journal --journal nightly.sqlite --export delivered.csv
+    """
+    from uploader.report.recover import export_journal
+    from uploader.send.journal import default_journal_path, journal_report
+
+    path = path or str(default_journal_path())
+    report = journal_report(path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"journal {report['journal']}")
+        for status, count in report["calls"].items():
+            click.echo(f"  {status:<18}{count:>10,}")
+        for run in report["runs"]:
+            counts = (run["summary"] or {}).get("counts", {})
+            shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            click.echo(
+                f"  run {run['id']} {run['started']} {run['input']}: {shown or 'unfinished'}"
+            )
+    if export:
+        count = export_journal(path, export)
+        click.echo(f"exported {count:,} entries to {export}")
