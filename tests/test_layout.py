@@ -14,7 +14,7 @@ import uploader
 
 PACKAGE = Path(uploader.__file__).parent
 FOUNDATION = {"errors", "outcome", "settings", "textsafe"}
-RUN = {"pipeline", "batch"}
+RUN = {"pipeline", "batch", "summary"}
 RANKS = {"foundation": 0, "read": 1, "check": 2, "send": 3, "report": 4, "run": 5, "surface": 6}
 MAX_LINES = 500
 

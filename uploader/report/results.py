@@ -28,7 +28,7 @@ from uploader.settings import STDOUT
 from uploader.textsafe import FORMULA_RISK, PLAIN_NUMBER, formula_safe
 
 if TYPE_CHECKING:
-    from uploader.read.table import Chunk
+    from uploader.read.table import Chunk, Table
 
 RESULT_COLUMNS = (
     OUTCOME_COLUMNS  # spec/cli.md's order: row, id, status, cuid, http_status, attempts, error
@@ -123,6 +123,12 @@ class Outputs:
     failure: str | None = None  # the first write that failed; later chunks are only counted
     problems: ProblemSample = field(default_factory=lambda: ProblemSample())
     _retry: Any = None
+
+    @classmethod
+    def for_table(
+        cls, results: Location, retry: Location, table: Table, *, dry_run: bool = False
+    ) -> Outputs:
+        return cls(results, retry, table.headers, table.columns, table.delimiter, dry_run=dry_run)
 
     def __post_init__(self) -> None:
         self._results = _sink(

@@ -1,0 +1,226 @@
+"""A file made ready to send: opened, its profile applied (`plan_columns`), a first survey of its
+columns (date order, zones, call legs), then every chunk checked on a worker thread while the
+previous one is sent, with ids seen across chunks for repeats."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from uploader.check.mapping import MAX_SIGNALS
+from uploader.check.plan import ColumnPlan, plan_columns
+from uploader.check.profiles import load_profile
+from uploader.check.schema import SeenIds, ValidatedChunk, validate
+from uploader.check.times import DateOrder, MixedDateOrder, TimeOptions
+from uploader.errors import (
+    InputError,
+    RowError,
+)
+from uploader.outcome import (
+    INVALID,
+    SKIPPED,
+    RowOutcome,
+)
+from uploader.read.inputs import Input
+from uploader.read.sources import open_table
+from uploader.read.table import Chunk, Table
+from uploader.settings import Options
+
+if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
+    pass
+
+
+@dataclass
+class Prepared:
+    """An input opened and resolved against its profile, ready to be read chunk by chunk."""
+
+    table: Table
+    plan: ColumnPlan
+    time_options: TimeOptions
+    warnings: list[str]
+    zone_less: int = 0  # start times read so far that carry no zone (a warning at the end)
+
+    def rows(self, chunk_size: int) -> Iterator[tuple[Chunk, ValidatedRows]]:
+        """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
+        (Arrow's kernels run without the GIL); what depends on earlier chunks stays in order."""
+        seen = SeenIds()
+        with ThreadPoolExecutor(1, thread_name_prefix="validate") as pool:
+            ahead: deque[tuple[Chunk, Future]] = deque()
+            for chunk in self.table.chunks(chunk_size):
+                ahead.append((chunk, pool.submit(self._check, chunk.text)))
+                if len(ahead) > 1:
+                    yield self._settle(*ahead.popleft(), seen)
+            while ahead:
+                yield self._settle(*ahead.popleft(), seen)
+
+    def _check(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str], ValidatedChunk]:
+        canonical = self.plan.canonical(chunk)
+        skipped = {int(row): str(reason) for row, reason in canonical.skips.dropna().items()}
+        kept = canonical.rows[~canonical.rows.index.isin(list(skipped))]
+        checked = validate(kept, self.time_options, self._columns())
+        _name_cells(checked.errors, canonical.origin)
+        return kept, skipped, checked
+
+    def _settle(self, chunk: Chunk, checking: Future, seen: SeenIds) -> tuple[Chunk, ValidatedRows]:
+        kept, skipped, checked = checking.result()
+        errors = checked.errors
+        for row, problem in chunk.broken.items():
+            errors[row] = [RowError(row, "", "", problem, field="row")]
+        for row, first in seen.repeats(kept["external_call_unique_id"]).items():
+            identifier = str(kept.at[row, "external_call_unique_id"])
+            if self.plan.profile.legs.same_id:
+                errors.pop(row, None)
+                skipped[row] = f"another leg of call {identifier} (row {first})"
+                continue
+            errors.setdefault(row, []).append(
+                RowError(
+                    row,
+                    "external_call_unique_id",
+                    identifier,
+                    f"is the same external_call_unique_id as row {first}",
+                    field="external_call_unique_id",
+                    input_column=self.plan.column("external_call_unique_id"),
+                )
+            )
+        valid = checked.rows[~checked.rows.index.isin([*errors, *skipped])]
+        zone_less = int(valid["start_time"].str.endswith("M").sum())
+        self.zone_less += zone_less
+        return chunk, ValidatedRows(valid, errors, skipped, zone_less)
+
+    def _columns(self) -> dict[str, str]:
+        plan = self.plan
+        named = {f: plan.column(f) for f in plan.fields}
+        named.update({f"signal:{n}": c for n, c in plan.signals.items()})
+        named.update({f"custom:{n}": c for n, c in plan.custom.items()})
+        named.setdefault(
+            "calling_phone_number", plan.column("from_number") or "calling_phone_number"
+        )
+        named.setdefault(
+            "destination_phone_number", plan.column("to_number") or "destination_phone_number"
+        )
+        return named
+
+
+def _name_cells(errors: dict[int, list[RowError]], origin: dict[str, pd.Series]) -> None:
+    """Point each problem at the cell its value came from: after the from/to swap of an outbound
+    call, or when a field takes its value from the second column a profile lists."""
+    for row, problems in errors.items():
+        for at, problem in enumerate(problems):
+            source = origin.get(problem.field)
+            if source is None or row not in source.index:
+                continue
+            column = str(source[row])
+            label = problem.field if column == problem.field else f"{problem.field} ({column})"
+            problems[at] = replace(problem, column=label, input_column=column)
+
+
+@dataclass
+class ValidatedRows:
+    valid: pd.DataFrame
+    errors: dict[int, list[RowError]]
+    skipped: dict[int, str]
+    zone_less: int
+
+    def settled(self, ids: pd.Series) -> dict[int, RowOutcome]:
+        """Outcomes of the rows that will not be sent: invalid and skipped ones."""
+        outcomes: dict[int, RowOutcome] = {}
+        for row, problems in self.errors.items():
+            identifier = ids.get(row)
+            outcomes[row] = RowOutcome(
+                row,
+                "" if pd.isna(identifier) else str(identifier),
+                INVALID,
+                error="; ".join(str(p) for p in problems),
+            )
+        for row, reason in self.skipped.items():
+            identifier = ids.get(row)
+            outcomes[row] = RowOutcome(
+                row, "" if pd.isna(identifier) else str(identifier), SKIPPED, error=reason
+            )
+        return outcomes
+
+
+def prepare(source: Input, options: Options) -> Prepared:
+    profile = load_profile(options.profile)
+    table = open_table(
+        source, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
+    )
+    plan = plan_columns(
+        profile,
+        table.headers,
+        table.columns,
+        campaign_id=options.campaign_id,
+        recording_url_template=options.recording_url_template,
+        source=source.name,
+    )
+    warnings = []
+    used = plan.used_columns()
+    ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
+    if ignored:
+        warnings.append(f"columns not sent (kept in the results file): {', '.join(ignored)}")
+    if len(plan.signals) > MAX_SIGNALS:
+        warnings.append(
+            f"{len(plan.signals)} signal columns: Invoca's Signal API takes at most "
+            f"{MAX_SIGNALS} per call"
+        )
+    timezone = options.timezone or profile.timezone
+    default_dayfirst = options.dayfirst or profile.dayfirst
+    dayfirst = _survey(source, table, options, plan, default_dayfirst, warnings)
+    time_options = TimeOptions(
+        timezone=timezone,
+        dayfirst=dayfirst,
+        epoch1904=table.epoch1904,
+        country=options.country or profile.country or "US",
+    )
+    return Prepared(table, plan, time_options, warnings)
+
+
+def _survey(
+    source: Input,
+    table: Table,
+    options: Options,
+    plan: ColumnPlan,
+    default_dayfirst: bool,
+    warnings: list[str],
+) -> bool:
+    """What the whole file decides before any row is sent, in a first pass over the rows (the CSV
+    read again, or the loaded Excel sheet walked again): the start time column's date order, and
+    which legs of a multi-leg call hold the customer's number."""
+    columns = plan.fields.get("start_time", []) if not options.dayfirst else []
+    if not columns and not plan.profile.legs.parent:
+        return default_dayfirst
+    order = DateOrder.empty()
+    for chunk in table.rewound().chunks(options.chunk_size):
+        for column in columns:
+            order.add(chunk.text[column].astype("string").str.strip())
+        plan.survey(chunk.text)
+    if not columns:
+        return default_dayfirst
+    try:
+        dayfirst = order.decide(default_dayfirst)
+    except MixedDateOrder as error:
+        raise InputError(f"{source.name}: {error}") from None
+    if order.ambiguous and not order.day_first_count and not order.month_first_count:
+        way = "day first (5 March for 05/03)" if dayfirst else "month first (3 May for 05/03)"
+        warnings.append(
+            f"{order.ambiguous} start times like 05/03/2024 could be read either way: "
+            "all were read "
+            f"{way}; pass --dayfirst or fix the profile if that is wrong"
+        )
+    elif order.day_first_count and not default_dayfirst:
+        warnings.append(
+            "start times read day first: the column holds "
+            f"{order.day_first_count} dates only valid "
+            f"that way (row {next(iter(order.day_first))}: {next(iter(order.day_first.values()))})"
+        )
+    return dayfirst
+
+
+def count_invalid(source: Input, options: Options) -> int:
+    prepared = prepare(source, options)
+    return sum(len(checked.errors) for _, checked in prepared.rows(options.chunk_size))
