@@ -105,3 +105,13 @@ def test_every_stage_says_what_it_owns_and_may_import() -> None:
     for stage in ("read", "check", "send", "report"):
         doc = ast.get_docstring(ast.parse((PACKAGE / stage / "__init__.py").read_text()))
         assert doc and "May import" in doc, stage
+
+
+def test_the_wheel_ships_every_package() -> None:
+    """pyproject lists the packages by name: a new stage package missing there installs nothing."""
+    import tomllib
+
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    packages = {module_name(p.parent / "__init__.py") for p in PACKAGE.rglob("__init__.py")}
+    assert packages - listed == set()

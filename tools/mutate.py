@@ -21,14 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # module -> the tests that guard it (run with -x: the first failure kills the mutant)
 GUARDED = {
-    "textsafe": ("uploader/textsafe.py", "tests/test_textsafe.py tests/test_results.py"),
-    "mapping": ("uploader/check/mapping.py", "tests/test_mapping.py"),
-    "flow": ("uploader/send/flow.py", "tests/test_flow.py"),
-    "journal": ("uploader/send/journal.py", "tests/test_journal.py"),
-    "client": ("uploader/send/client.py", "tests/test_client.py tests/test_flow.py"),
+    "textsafe": ("uploader/textsafe.py", "tests/test_textsafe.py tests/report/test_results.py"),
+    "mapping": ("uploader/check/mapping.py", "tests/check/test_mapping.py"),
+    "flow": ("uploader/send/flow.py", "tests/send/test_flow.py"),
+    "journal": ("uploader/send/journal.py", "tests/send/test_journal.py"),
+    "client": ("uploader/send/client.py", "tests/send/test_client.py tests/send/test_flow.py"),
     "normalize": (
         "uploader/check/normalize.py",
-        "tests/test_normalize.py tests/test_never_silently_wrong.py",
+        "tests/check/test_normalize.py tests/check/test_never_silently_wrong.py",
     ),
 }
 CONFIG = """[cosmic-ray]

@@ -277,7 +277,7 @@ def test_a_journal_on_a_full_disk_stops_the_run_before_it_starts(tmp_path, calls
 
 
 def test_a_journal_that_cannot_be_read_stops_the_sender_and_nothing_is_sent(tmp_path):
-    from tests.test_client import request
+    from tests.send.test_client import request
     from uploader.pipeline import _known
     from uploader.send.client import Sender
     from uploader.send.pacing import Pace
@@ -376,7 +376,7 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
     goes out, and every answer is in the journal once the rows are done."""
     from aiohttp import web
 
-    from tests.test_client import request
+    from tests.send.test_client import request
     from uploader.send.client import Pending, Sender, send_all
     from uploader.send.pacing import Pace
 

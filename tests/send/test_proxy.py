@@ -13,8 +13,8 @@ import ssl
 import pytest
 
 from tests.conftest import TOKEN, library_upload
-from tests.forward_proxy import running_proxy
-from tests.test_client import no_sleep, request
+from tests.send.forward_proxy import running_proxy
+from tests.send.test_client import no_sleep, request
 from uploader.sandbox import SandboxConfig, create_app
 from uploader.sandbox.server import STATE
 from uploader.send.client import Pending, Sender, send_all

@@ -15,8 +15,8 @@ from uploader.check.profiles import builtin_profiles, load_profile, profile_from
 from uploader.cli import cli
 from uploader.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = Path(__file__).resolve().parent / "expected"
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = ROOT / "tests" / "expected"
 # Each sample in sample_data/ is one vendor layout (`<profile>[-<layout>].csv`), written from the
 # vendor's header line and value forms (sources in each profile's TOML). Its expected file names
 # every row's status and reason and the exact body sent. --timezone is passed where the format's
