@@ -75,6 +75,7 @@ class BatchSummary:
             command=self.command,
             counts=self.counts,
             blank_rows=sum(run.blank_rows for run in self.runs),
+            changed_since_delivered=sum(run.changed_since_delivered for run in self.runs),
             elapsed_seconds=self.elapsed_seconds,
             stopped=next((run.stopped for run in self.runs if run.stopped), None),
             interrupted=self.interrupted or any(run.interrupted for run in self.runs),

@@ -281,6 +281,35 @@ def _checked_token(token: str, where: str) -> str:
     return token
 
 
+def canonical_endpoint(url: str) -> str:
+    """One spelling of an API address, as the journal keys deliveries by it: scheme and host in
+    lower case, every loopback name as 127.0.0.1, no default port, dot segments and repeated or
+    trailing slashes resolved. Two spellings of one address never make two endpoints."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.hostname:
+        return url  # not an address (a test's label): kept as it is
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if is_loopback(host):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        host = f"{host}:{port}"
+    segments: list[str] = []
+    for segment in parts.path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return f"{scheme}://{host}/{'/'.join(segments)}"
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -45,6 +45,7 @@ class RunSummary:
     output_problems: list[str] = field(default_factory=list)
     problems: dict[str, Any] = field(default_factory=dict)
     sending: bool = True  # an upload (rows left unsent count against it), not a dry run
+    changed_since_delivered: int = 0  # already uploaded rows that differ from the delivered ones
     stopped_by_api: bool = False  # the API, a limit, an outage or the journal stopped it (exit 3)
 
     @property
@@ -54,6 +55,7 @@ class RunSummary:
     def count(self, outputs: Outputs) -> None:
         """The rows' outcomes, as the results file holds them, and the exit code they make."""
         self.counts = outputs.counts
+        self.changed_since_delivered = outputs.changed
         self.problems = outputs.problems.as_dict()
         self.files["results"] = str(outputs.results_path)
         if outputs.retry_rows:
@@ -148,6 +150,7 @@ class RunSummary:
             "blank_rows": self.blank_rows,
             "counts": self.counts,
             "delivered": sum(self.counts.get(status, 0) for status in DELIVERED),
+            "changed_since_delivered": self.changed_since_delivered,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "rows_per_second": round(self.rows / self.elapsed_seconds, 1)
             if self.elapsed_seconds

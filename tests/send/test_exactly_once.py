@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import sqlite3
@@ -404,3 +405,73 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
     assert len(at_arrival) == 20 and set(at_arrival.values()) == {"sending"}
     assert {o.status for o in outcomes.values()} == {"created"}
     assert {i: e.cuid for i, e in entries.items()} == {f"c{i}": f"C-c{i}" for i in range(20)}
+
+
+# ---------------------------------------------------------------- identity, not bytes (#29, #30)
+
+
+def test_a_reused_id_for_another_call_is_a_conflict_and_an_update_is_noted(tmp_path, sandbox):
+    """The journal keys by id; an id delivered for another call (another start or customer) is
+    that other call's, so this row is a conflict (exit 1), never silently 'already uploaded'."""
+    journal = tmp_path / "j.sqlite"
+    first = write_csv(tmp_path / "march5.csv", [call_row("Y1"), call_row("Y2")])
+    assert run_cli(*upload_args(first, sandbox.url, journal)).exit_code == 0
+    other_call = call_row(
+        "Y1", start_time="2024-03-07T09:00:00Z", calling_phone_number="3125550999"
+    )
+    updated = call_row("Y2", recording_url="https://rec.example.com/new.wav")
+    second = write_csv(tmp_path / "march7.csv", [other_call, updated])
+    result = run_cli(*upload_args(second, sandbox.url, journal))
+    assert result.exit_code == 1, result.output
+    rows = {r["external_call_unique_id"]: r for r in read_results(tmp_path / "march7.results.csv")}
+    assert rows["Y1"]["status"] == "conflict"
+    assert "delivered for another call" in rows["Y1"]["error"]
+    assert "2024-03-05T14:03:27+00:00" in rows["Y1"]["error"] and "own id" in rows["Y1"]["error"]
+    assert rows["Y2"]["status"] == "already_uploaded"
+    assert "Invoca keeps the first version" in rows["Y2"]["error"]
+    assert re.search(r"conflict\s+1\n", result.output) and "changed since" in result.output
+    assert len(sandbox.calls()) == 2  # nothing posted by the second run
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u200f", "\u2060", "\u00ad"])
+def test_ids_that_differ_only_by_invisible_characters_are_one_call(tmp_path, sandbox, invisible):
+    journal = tmp_path / "j.sqlite"
+    rows = [call_row("CALL-1"), call_row(f"CALL{invisible}-1"), call_row(f"CALL-1{invisible}")]
+    path = write_csv(tmp_path / "c.csv", rows)
+    result = run_cli(*upload_args(path, sandbox.url, journal))
+    assert result.exit_code == 1, result.output  # the repeats are invalid, named as such
+    assert [c["id"] for c in sandbox.calls()] == ["CALL-1"]
+    statuses = [r["status"] for r in read_results(tmp_path / "c.results.csv")]
+    assert statuses == ["created", "invalid", "invalid"]
+    again = write_csv(tmp_path / "again.csv", [call_row(f"{invisible}CALL-1")])
+    assert run_cli(*upload_args(again, sandbox.url, journal)).exit_code == 0
+    assert [r["status"] for r in read_results(tmp_path / "again.results.csv")] == [
+        "already_uploaded"
+    ]
+    assert len(sandbox.calls()) == 1
+
+
+def test_the_id_sent_is_the_cleaned_one_and_the_results_say_so(tmp_path, sandbox):
+    path = write_csv(tmp_path / "c.csv", [call_row("CALL\u200b-7")])
+    assert run_cli(*upload_args(path, sandbox.url, tmp_path / "j.sqlite")).exit_code == 0
+    assert [c["id"] for c in sandbox.calls()] == ["CALL-7"]
+    (row,) = read_results(tmp_path / "c.results.csv")
+    assert row["external_call_unique_id"] == "CALL-7" and "invisible" in row["error"]
+
+
+def test_another_spelling_of_the_same_api_address_posts_nothing_again(tmp_path, sandbox):
+    journal = tmp_path / "j.sqlite"
+    path = write_csv(tmp_path / "c.csv", [call_row("A1"), call_row("A2")])
+    assert run_cli(*upload_args(path, sandbox.url, journal)).exit_code == 0
+    port = sandbox.url.rsplit(":", 1)[1].strip("/")
+    for spelling in (
+        f"http://localhost:{port}",
+        f"HTTP://127.0.0.1:{port}/",
+        f"http://127.0.0.1:{port}/.",
+        f"http://LOCALHOST:{port}//",
+    ):
+        result = run_cli(*upload_args(path, spelling, journal))
+        assert result.exit_code == 0, (spelling, result.output)
+        statuses = {r["status"] for r in read_results(tmp_path / "c.results.csv")}
+        assert statuses == {"already_uploaded"}, spelling
+    assert len(sandbox.requests()) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -37,7 +38,7 @@ def test_what_to_send_follows_the_journal():
     assert isinstance(same, RowOutcome) and same.status == ALREADY_UPLOADED
     assert same.cuid == "CU1" and same.error == ""
     changed = what_to_send(request(2), JournalEntry("id-2", "other", CREATED, "CU1", 1), None)
-    assert changed.status == ALREADY_UPLOADED and "differs" in changed.error
+    assert changed.status == ALREADY_UPLOADED and "Invoca keeps the first version" in changed.error
     # a request that may have arrived (a killed run's mark, or an answer lost after it reached)
     marked = what_to_send(request(2), JournalEntry("id-2", "h", SENDING, None, 1), None)
     assert isinstance(marked, Pending) and marked.sent_before
@@ -50,6 +51,18 @@ def test_what_to_send_follows_the_journal():
     stopped = what_to_send(request(2), None, "interrupted")
     assert stopped.status == NOT_SENT and stopped.error == "not sent: interrupted"
     assert what_to_send(request(2), delivered, "interrupted").status == ALREADY_UPLOADED
+
+
+@pytest.mark.parametrize("delivered", [CREATED, "already_received", ALREADY_UPLOADED])
+def test_no_delivered_status_is_ever_sent_again(delivered):
+    """Whatever status said delivered (a 201, a 202, an earlier run's already_uploaded), the id is
+    not sent again: the same call is already_uploaded, another call under the id a conflict."""
+    identity = "2024-03-05T14:03:27+00:00 +13125550143"
+    entry = JournalEntry("id-2", "hash-id-2", delivered, "CU1", 1, identity=identity)
+    same = what_to_send(replace(request(2), identity=identity), entry, None)
+    assert same.status == ALREADY_UPLOADED and same.cuid == "CU1"
+    other = what_to_send(replace(request(2), identity="2024-03-07T09:00:00+00:00 +1"), entry, None)
+    assert other.status == "conflict" and "+13125550143" in other.error
 
 
 # ---------------------------------------------------------------- the reorder window

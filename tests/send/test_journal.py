@@ -274,3 +274,52 @@ async def test_times_are_stamped_in_utc_with_milliseconds_and_the_first_stays(tm
     assert re.fullmatch(stamp, first) and re.fullmatch(stamp, last), (first, last)
     after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     assert before < dt.datetime.fromisoformat(first) < dt.datetime.fromisoformat(last) < after
+
+
+async def test_an_older_journal_keyed_by_a_typed_address_moves_to_its_canonical_spelling(tmp_path):
+    """Journals before #30 keyed deliveries by the address as typed and had no identity column:
+    opened now, their deliveries are found under any spelling of the same address."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE deliveries (endpoint TEXT NOT NULL, external_call_unique_id TEXT NOT NULL,"
+        " payload_hash TEXT NOT NULL, status TEXT NOT NULL, reached INTEGER NOT NULL DEFAULT 0,"
+        " cuid TEXT, http_status INTEGER, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,"
+        " token_fingerprint TEXT, first_time TEXT NOT NULL, last_time TEXT NOT NULL,"
+        " PRIMARY KEY (endpoint, external_call_unique_id)) WITHOUT ROWID;"
+    )
+    rows = [
+        ("HTTP://LOCALHOST:8765/./api/2022-03-01/calls.json", "a", "created", "C-a"),
+        ("http://127.0.0.1:8765/api/2022-03-01/calls.json", "a", "failed", None),
+        ("http://localhost:8765//api/2022-03-01/calls.json/", "b", "already_received", "C-b"),
+    ]
+    db.executemany(
+        "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status, cuid,"
+        " first_time, last_time) VALUES (?, ?, 'h', ?, ?, '2024', '2024')",
+        rows,
+    )
+    db.commit()
+    db.close()
+    journal = Journal(path, endpoint="http://[::1]:8765/api/2022-03-01/calls.json", token="t")
+    found = journal.lookup(["a", "b"])
+    journal.close()
+    assert {k: (v.status, v.cuid) for k, v in found.items()} == {
+        "a": ("created", "C-a"),  # the delivered entry wins over the failed one
+        "b": ("already_received", "C-b"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("http://localhost:80/api", "http://127.0.0.1/api"),
+        ("HTTPS://Invoca.NET:443/api/./x/../calls.json", "https://invoca.net/api/calls.json"),
+        ("https://invoca.net:8443//api//", "https://invoca.net:8443/api"),
+        ("http://[::1]:9/a", "http://127.0.0.1:9/a"),
+        ("http://127.0.0.2:9/a", "http://127.0.0.1:9/a"),
+    ],
+)
+def test_an_endpoint_has_one_spelling(spelling, canonical):
+    from uploader.settings import canonical_endpoint
+
+    assert canonical_endpoint(spelling) == canonical

@@ -13,16 +13,20 @@ import pandas as pd
 from uploader.check.fields import CALL_FIELDS
 
 MAX_SIGNALS = 10
+NOTE = "note"  # a column of notes on a row that is sent all the same (an id cleaned, say)
 
 
 @dataclass(frozen=True)
 class CallRequest:
-    """One row ready to send: its row number, id, encoded body and the body's fingerprint."""
+    """One row ready to send: its row number, id, encoded body and the body's fingerprint, which
+    call it is (`identity`: its start instant and customer number, as sent) and a note on it."""
 
     row: int
     external_call_unique_id: str
     payload: bytes
     payload_hash: str
+    identity: str = ""
+    note: str = ""
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
@@ -46,10 +50,10 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
         rows, [key for key in rows if key.startswith("custom:")], as_text=True
     )
     ids = rows["external_call_unique_id"].astype(str).tolist()
+    notes = rows[NOTE].fillna("").tolist() if NOTE in rows else [""] * len(ids)
     for at, row_number in enumerate(rows.index.tolist()):
-        body: dict[str, Any] = {
-            "call": {key: values[at] for key, values in call if values[at] is not None}
-        }
+        fields = {key: values[at] for key, values in call if values[at] is not None}
+        body: dict[str, Any] = {"call": fields}
         if named := [
             {"name": name, "value": bool(values[at])}
             for name, values in signals
@@ -66,7 +70,14 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
             external_call_unique_id=ids[at],
             payload=payload,
             payload_hash=hashlib.sha256(payload).hexdigest(),
+            identity=identity(fields),
+            note=notes[at],
         )
+
+
+def identity(call: Mapping[str, Any]) -> str:
+    """Which call a body describes, whatever else it says: its start and its customer's number."""
+    return f"{call.get('start_time', '')} {call.get('calling_phone_number', '')}"
 
 
 def _present_columns(

@@ -50,6 +50,26 @@ def clean_text(raw: pd.Series) -> pd.Series:
     return text_series(pc.if_else(blank, pa.scalar(None, values.type), values), raw.index)
 
 
+# Format characters (Unicode category Cf: zero-width space, joiners, BOM, direction marks, soft
+# hyphen) are invisible in every spreadsheet: two ids that differ only by them are one call.
+INVISIBLE = r"\p{Cf}"
+ID_CLEANED = "invisible characters were removed from the id"
+
+
+def normalize_ids(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Ids as compared and sent: NFKC, without format characters, trimmed; and which changed."""
+    values = arrow(text)
+    cleaned = pc.utf8_trim_whitespace(
+        pc.replace_substring_regex(pc.utf8_normalize(values, "NFKC"), INVISIBLE, "")
+    )
+    changed = pc.fill_null(pc.not_equal(cleaned, values), False)
+    blank = pc.equal(cleaned, pa.scalar("", cleaned.type))
+    cleaned = pc.if_else(blank, pa.scalar(None, cleaned.type), cleaned)
+    return text_series(cleaned, text.index), pd.Series(
+        changed.to_numpy(zero_copy_only=False), index=text.index
+    )
+
+
 # ---------------------------------------------------------------- phone numbers
 
 # North American numbers in any usual layout: punctuation, a leading apostrophe (Excel's text

@@ -71,8 +71,9 @@ class Prepared:
         errors = checked.errors
         for row, problem in chunk.broken.items():
             errors[row] = [RowError(row, "", "", problem, field="row")]
-        for row, first in seen.repeats(kept["external_call_unique_id"]).items():
-            identifier = str(kept.at[row, "external_call_unique_id"])
+        ids = checked.rows["external_call_unique_id"]  # compared as sent: NFKC, no invisibles
+        for row, first in seen.repeats(ids).items():
+            identifier = str(ids[row])
             if self.plan.profile.legs.same_id:
                 errors.pop(row, None)
                 skipped[row] = f"another leg of call {identifier} (row {first})"

@@ -16,10 +16,13 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from uploader.check.fields import FIELDS, MAX_TEXT, PHONE_FIELDS, CallField
+from uploader.check.mapping import NOTE
 from uploader.check.normalize import (
+    ID_CLEANED,
     Normalized,
     normalize_booleans,
     normalize_choice,
+    normalize_ids,
     normalize_phones,
 )
 from uploader.check.times import START_TIME_ZONE, TimeOptions, normalize_start_times
@@ -138,6 +141,9 @@ def normalise(
     for name in canonical.columns:
         if name.startswith("signal:"):
             results[name] = normalize_booleans(canonical[name])
+    identifiers, cleaned = normalize_ids(canonical["external_call_unique_id"])
+    rows["external_call_unique_id"] = identifiers.astype("string")
+    rows[NOTE] = pd.Series(ID_CLEANED, index=rows.index, dtype="string").where(cleaned)
     for name, result in results.items():
         if name.startswith("signal:"):
             rows[name] = result.values.astype(object).where(result.values.notna(), None)

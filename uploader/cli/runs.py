@@ -119,6 +119,11 @@ def _print_summary(summary: dict, aside: bool = False) -> None:
     echo(f"{summary['input']}: {summary['rows']:,} rows ({summary['command']})")
     for status, count in counts.items():
         echo(f"  {status:<18}{count:>10,}")
+    if summary.get("changed_since_delivered"):
+        echo(
+            f"  {summary['changed_since_delivered']:,} of the already uploaded rows changed since "
+            "they were delivered (Invoca keeps the first version)"
+        )
     if summary["blank_rows"]:
         echo(f"  {'blank rows skipped':<18}{summary['blank_rows']:>10,}")
     speed = f", {summary['rows_per_second']:,} rows/s" if summary["rows_per_second"] else ""

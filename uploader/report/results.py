@@ -19,7 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from uploader.errors import OutputError, RowError
-from uploader.outcome import FINE, INVALID, NOT_SENT, OUTCOME_COLUMNS, STATUSES, RowOutcome
+from uploader.outcome import (
+    ALREADY_UPLOADED,
+    FINE,
+    INVALID,
+    NOT_SENT,
+    OUTCOME_COLUMNS,
+    STATUSES,
+    RowOutcome,
+)
 from uploader.read.arrowtext import arrow, prefixed
 from uploader.read.inputs import Location
 from uploader.report.cells import cell_value, python_cells
@@ -120,6 +128,7 @@ class Outputs:
     dry_run: bool = False
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     retry_rows: int = 0
+    changed: int = 0  # already uploaded rows that differ from what was delivered then
     failure: str | None = None  # the first write that failed; later chunks are only counted
     problems: ProblemSample = field(default_factory=lambda: ProblemSample())
     _retry: Any = None
@@ -152,6 +161,7 @@ class Outputs:
         for row in chunk.index.tolist():
             outcome = outcomes[int(row)]
             self.counts[outcome.status] += 1
+            self.changed += outcome.status == ALREADY_UPLOADED and bool(outcome.error)
             self.problems.outcome(outcome, errors.get(int(row), []))
         if self.failure is None:
             try:

@@ -122,5 +122,5 @@ def outcome_of(request: CallRequest, answer: Answer, attempts: int) -> RowOutcom
         cuid=answer.cuid,
         http_status=answer.http_status or None,
         attempts=attempts,
-        error=answer.error,
+        error="; ".join(note for note in (answer.error, request.note) if note),
     )

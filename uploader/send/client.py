@@ -60,7 +60,9 @@ class Ledger(Protocol):
     """Where each request is marked before it goes out and each answer committed (the journal).
     A mark that cannot be committed raises JournalFailure: that request must not go out."""
 
-    async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None: ...
+    async def mark_sending(
+        self, external_call_unique_id: str, payload_hash: str, identity: str = ""
+    ) -> None: ...
     def unmark(self, external_call_unique_id: str) -> None: ...
     def record(self, outcome: RowOutcome, *, reached: bool) -> None: ...
 
@@ -290,7 +292,7 @@ class Delivery:
         if self.ledger is not None:
             try:
                 await self.ledger.mark_sending(
-                    request.external_call_unique_id, request.payload_hash
+                    request.external_call_unique_id, request.payload_hash, request.identity
                 )
             except JournalFailure as error:  # unmarked, the request must not go out: stop
                 self.sender.stop(str(error))

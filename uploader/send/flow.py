@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from uploader.check.mapping import CallRequest
 from uploader.errors import RowError
-from uploader.outcome import ALREADY_UPLOADED, FAILED, NOT_SENT, RowOutcome
+from uploader.outcome import ALREADY_UPLOADED, CONFLICT, FAILED, NOT_SENT, RowOutcome
 from uploader.send.client import Pending
 from uploader.send.journal import Journal, JournalEntry
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from uploader.settings import Options
 
 MAX_OPEN = 2  # chunks' worth of rows open at once
+CHANGED_SINCE = "changed since it was delivered; Invoca keeps the first version"
 LOOKUP_BATCH = 5000  # ids looked up in the journal in one query
 
 
@@ -71,7 +72,9 @@ class DryRunSink:
     async def submit(self, pending: Pending) -> None:
         request = pending.request
         self._write(request.payload)
-        self.on_outcome(RowOutcome(request.row, request.external_call_unique_id, NOT_SENT))
+        self.on_outcome(
+            RowOutcome(request.row, request.external_call_unique_id, NOT_SENT, error=request.note)
+        )
 
     async def drain(self) -> None:
         return None
@@ -86,11 +89,16 @@ def what_to_send(
     """The journal's decision for one row: delivered by an earlier run (not sent again), left
     behind by a stop, or sent, telling the sender whether an earlier request may have arrived."""
     if entry is not None and entry.delivered:
-        note = (
-            ""
-            if entry.payload_hash == request.payload_hash
-            else "the row differs from what was delivered then"
-        )
+        if entry.identity and entry.identity != request.identity:
+            start, number = entry.identity.partition(" ")[::2]
+            return RowOutcome(
+                request.row,
+                request.external_call_unique_id,
+                CONFLICT,
+                error=f"the id was delivered for another call on {entry.first_time[:10]}: "
+                f"{start}, {number}; give this call its own id",
+            )
+        note = "" if entry.payload_hash == request.payload_hash else CHANGED_SINCE
         return RowOutcome(
             request.row,
             request.external_call_unique_id,

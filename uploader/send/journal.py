@@ -33,6 +33,7 @@ import platformdirs
 
 from uploader.errors import ConfigError, JournalBusy, JournalFailure
 from uploader.outcome import DELIVERED, RowOutcome
+from uploader.settings import canonical_endpoint
 
 log = logging.getLogger("uploader")
 SENDING = "sending"
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     token_fingerprint TEXT,
+    call_identity TEXT,
     first_time TEXT NOT NULL,
     last_time TEXT NOT NULL,
     PRIMARY KEY (endpoint, external_call_unique_id)
@@ -96,6 +98,8 @@ class JournalEntry:
     cuid: str | None
     attempts: int
     reached: bool = False
+    identity: str = ""  # which call was sent under the id (mapping.identity); "" when unknown
+    first_time: str = ""
 
     @property
     def delivered(self) -> bool:
@@ -112,7 +116,7 @@ class Journal:
 
     def __init__(self, path: str | Path, *, endpoint: str, token: str | None) -> None:
         self.path = Path(path)
-        self.endpoint = endpoint
+        self.endpoint = canonical_endpoint(endpoint)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -127,6 +131,7 @@ class Journal:
             self._db.executescript(SCHEMA)
             if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls'").fetchone():
                 self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATE_CALLS} COMMIT;")
+            self._migrate()
             self.fingerprint = self._fingerprint(token or "")
         except sqlite3.OperationalError as error:  # a full disk, a read-only folder
             self._lock.close()
@@ -136,6 +141,31 @@ class Journal:
             raise ConfigError(f"journal {self.path}: not a journal file ({error})") from error
         self.run_id: int | None = None
         self._writes = GroupedWrites(self._db)
+
+    def _migrate(self) -> None:
+        """Journals of earlier versions: the call's identity column added, and deliveries keyed by
+        an endpoint as it was typed moved to its canonical spelling (a delivered entry wins)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+        if "call_identity" not in columns:
+            self._db.execute("ALTER TABLE deliveries ADD COLUMN call_identity TEXT")
+        spelled = [row[0] for row in self._db.execute("SELECT DISTINCT endpoint FROM deliveries")]
+        moves = [(old, new) for old in spelled if (new := canonical_endpoint(old)) != old]
+        if not moves:
+            return
+        delivered = ", ".join(f"'{status}'" for status in sorted(DELIVERED))
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for old, new in moves:
+                self._db.execute(
+                    f"DELETE FROM deliveries WHERE endpoint = ? AND status NOT IN ({delivered})"  # noqa: S608
+                    " AND external_call_unique_id IN (SELECT external_call_unique_id FROM"
+                    f" deliveries WHERE endpoint = ? AND status IN ({delivered}))",
+                    (new, old),
+                )
+                self._db.execute(
+                    "UPDATE OR IGNORE deliveries SET endpoint = ? WHERE endpoint = ?", (new, old)
+                )
+                self._db.execute("DELETE FROM deliveries WHERE endpoint = ?", (old,))
 
     def _fingerprint(self, token: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
@@ -178,13 +208,12 @@ class Journal:
                 batch = ids[start : start + 900]
                 marks = ",".join("?" * len(batch))
                 query = (
-                    "SELECT external_call_unique_id, payload_hash, status, cuid, attempts, reached"  # noqa: S608
-                    f" FROM deliveries WHERE endpoint = ? AND external_call_unique_id IN ({marks})"
+                    "SELECT external_call_unique_id, payload_hash, status, cuid, attempts, reached,"  # noqa: S608
+                    " COALESCE(call_identity, ''), first_time FROM deliveries"
+                    f" WHERE endpoint = ? AND external_call_unique_id IN ({marks})"
                 )
                 for row in self._db.execute(query, [self.endpoint, *batch]):
-                    found[row[0]] = JournalEntry(
-                        row[0], row[1], row[2], row[3], row[4], bool(row[5])
-                    )
+                    found[row[0]] = JournalEntry(*row[:5], bool(row[5]), row[6], row[7])
         except sqlite3.Error as error:
             raise self._failure(error, "read") from None
         return found
@@ -199,18 +228,29 @@ class Journal:
             "make room and run the same command again (nothing is sent twice)"
         )
 
-    async def mark_sending(self, external_call_unique_id: str, payload_hash: str) -> None:
+    async def mark_sending(
+        self, external_call_unique_id: str, payload_hash: str, identity: str = ""
+    ) -> None:
         """Committed just before the request goes out: a crash from here on leaves it maybe-sent.
         Raises JournalFailure when it cannot be committed: the request must not go out."""
         mark = (
             "INSERT INTO deliveries (endpoint, external_call_unique_id, payload_hash, status,"  # noqa: S608
-            f" token_fingerprint, first_time, last_time) VALUES (?, ?, ?, ?, ?, {NOW}, {NOW})"
+            " token_fingerprint, call_identity, first_time, last_time)"
+            f" VALUES (?, ?, ?, ?, ?, ?, {NOW}, {NOW})"
             " ON CONFLICT DO UPDATE SET payload_hash = excluded.payload_hash,"
+            " call_identity = excluded.call_identity,"
             # a mark left by a killed run may have gone out: that stays known once this lands
             " reached = MAX(reached, status = 'sending'),"
             " status = excluded.status, token_fingerprint = excluded.token_fingerprint,"
             " last_time = excluded.last_time",
-            (self.endpoint, external_call_unique_id, payload_hash, SENDING, self.fingerprint),
+            (
+                self.endpoint,
+                external_call_unique_id,
+                payload_hash,
+                SENDING,
+                self.fingerprint,
+                identity,
+            ),
         )
         try:
             await self._writes.committed(mark)
