@@ -191,3 +191,95 @@ def test_an_excel_column_is_decided_from_its_text_dates_too(tmp_path):
     assert result.exit_code == 0, result.output
     starts = {b["call"]["external_call_unique_id"]: b["call"]["start_time"] for b in bodies}
     assert starts == {"a": "2024-03-05T14:03:00+00:00", "b": "2024-03-31T10:15:00+01:00"}
+
+
+# ---------------------------------------------------------------- the seams (#29)
+
+
+def test_a_day_first_region_reads_an_all_ambiguous_column_day_first_across_chunks(tmp_path):
+    """A Spanish export (`;`, cp1252, --country ES) whose dates are all ambiguous: 2 June, not
+    6 February, in every chunk; the screen names the order used, how many rows, and why."""
+    rows = [call_row(f"es{i}", start_time=f"02/06/2025 1{i}:00") for i in range(5)]
+    rows[0]["destination_phone_number"] = "912 345 678"
+    rows[0]["calling_phone_number"] = "600 123 456"
+    path = write_csv(tmp_path / "llamadas.csv", rows, delimiter=";", encoding="cp1252")
+    result, bodies = dry_run_bodies(path, "--country", "ES", "--timezone", "Europe/Madrid")
+    assert result.exit_code == 0, result.output
+    assert [b["call"]["start_time"][:10] for b in bodies] == ["2025-06-02"] * 5
+    assert bodies[0]["call"]["calling_phone_number"] == "+34600123456"
+    warning = next(line for line in result.output.splitlines() if "read day first" in line)
+    assert re.search(r"5 start times .*region ES", warning) and "--dayfirst" not in warning
+    summary = upload(
+        path, dry_run=True, chunk_size=2, country="ES", timezone="Europe/Madrid", campaign_id="85"
+    )
+    requests = path.with_name("llamadas.requests.jsonl").read_text().splitlines()
+    assert summary.exit_code == 0 and len(requests) == 5  # chunks of 2: one decision for all
+    assert all('"start_time":"2025-06-02' in line for line in requests)
+
+
+def test_the_date_order_hint_never_asks_for_an_option_already_given(tmp_path):
+    rows = [call_row(f"d{i}", start_time=f"02/06/2025 1{i}:00") for i in range(3)]
+    path = write_csv(tmp_path / "c.csv", rows)
+    result, bodies = dry_run_bodies(path, "--dayfirst")
+    assert [b["call"]["start_time"][:10] for b in bodies] == ["2025/06/02"] * 3
+    assert "pass --dayfirst" not in result.output
+    result, bodies = dry_run_bodies(path)  # the default region, US: month first, said so
+    assert [b["call"]["start_time"][:10] for b in bodies] == ["2025/02/06"] * 3
+    assert re.search(r"3 start times .* read month first .*region US.*--dayfirst", result.output)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "2024-03-05 10:75",
+        "3/5/2024 25:10",
+        "2024-03-05 24:00",
+        "2024-03-05 10:15:60",
+        "2024-03-05T10:75:00Z",
+        "2024/03/05 23:59:99",
+        "05/03/2024 10:61 PM",
+        "Tue, 05 Mar 2024 10:75:00 +0000",
+    ],
+)
+def test_an_impossible_clock_time_is_refused_never_rolled_over(tmp_path, start):
+    path = write_csv(tmp_path / "c.csv", [call_row("t", start_time=start)])
+    result, bodies = dry_run_bodies(path, "--timezone", "UTC")
+    assert result.exit_code == 1 and bodies == [], (start, bodies)
+    problems = (tmp_path / "c.results.csv").read_text()
+    assert "start_time" in problems
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    hour=st.integers(0, 99),
+    minute=st.integers(0, 99),
+    second=st.integers(0, 99),
+    form=st.sampled_from(
+        [
+            "2024-03-05 {h:02d}:{m:02d}:{s:02d}",
+            "2024-03-05T{h:02d}:{m:02d}:{s:02d}Z",
+            "3/5/2024 {h}:{m:02d}",
+            "2024/03/05 {h:02d}:{m:02d}",
+            "05.03.2024 {h:02d}:{m:02d}:{s:02d}",
+            "2024-03-05 {h:02d}:{m:02d}:{s:02d}.250",
+        ]
+    ),
+)
+def test_every_start_time_reader_keeps_the_clock_it_was_given(tmp_path, hour, minute, second, form):
+    """Fuzzed over each reader's forms: a time is read with its own hour, minute and second, or
+    refused; nothing rolls over into the next minute, hour or day."""
+    import pandas as pd
+
+    from uploader.check.times import TimeOptions
+    from uploader.check.times import normalize_start_times as read
+
+    text = form.format(h=hour, m=minute, s=second)
+    result = read(pd.Series([text], dtype="string"), TimeOptions(timezone="UTC"))
+    sent = result.values.iloc[0]
+    if pd.isna(result.reasons.iloc[0]) and sent != text:
+        shown_second = second if "{s" in form else 0
+        assert sent[11:19] == f"{hour:02d}:{minute:02d}:{shown_second:02d}", (text, sent)
+    else:
+        assert hour > 23 or minute > 59 or ("{s" in form and second > 59), (text, sent)

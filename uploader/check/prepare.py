@@ -35,6 +35,12 @@ if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: valid
     pass
 
 
+# Regions whose dates are written month first (the US and its territories, Canada's English usage,
+# the Philippines, the Micronesian compact states); the rest of the world writes the day first.
+# https://en.wikipedia.org/wiki/Date_format_by_country
+MONTH_FIRST_REGIONS = frozenset({"US", "CA", "PH", "FM", "MH", "PW", "PR", "GU", "VI", "AS", "MP"})
+
+
 @dataclass
 class Prepared:
     """An input opened and resolved against its profile, ready to be read chunk by chunk."""
@@ -170,15 +176,38 @@ def prepare(source: Input, options: Options) -> Prepared:
             f"{MAX_SIGNALS} per call"
         )
     timezone = options.timezone or profile.timezone
-    default_dayfirst = options.dayfirst or profile.dayfirst
-    dayfirst = _survey(source, table, options, plan, default_dayfirst, warnings)
+    country = options.country or profile.country or "US"
+    order = _default_order(options, profile.dayfirst, country)
+    dayfirst = _survey(source, table, options, plan, order, warnings)
     time_options = TimeOptions(
-        timezone=timezone,
-        dayfirst=dayfirst,
-        epoch1904=table.epoch1904,
-        country=options.country or profile.country or "US",
+        timezone=timezone, dayfirst=dayfirst, epoch1904=table.epoch1904, country=country
     )
     return Prepared(table, plan, time_options, warnings)
+
+
+@dataclass(frozen=True)
+class DefaultOrder:
+    """The date order used when nothing in a column decides, why, and what would change it."""
+
+    dayfirst: bool
+    why: str
+    otherwise: str
+
+
+def _default_order(options: Options, profile_dayfirst: bool, country: str) -> DefaultOrder:
+    if options.dayfirst:
+        return DefaultOrder(True, "as --dayfirst asks", "leave out --dayfirst")
+    if profile_dayfirst:
+        return DefaultOrder(True, "as the profile says", "set dayfirst = false in the profile")
+    if country in MONTH_FIRST_REGIONS:
+        return DefaultOrder(
+            False,
+            f"the order of region {country}",
+            "pass --dayfirst (or --country of a day-first region, such as GB)",
+        )
+    return DefaultOrder(
+        True, f"the order of region {country}", "pass --country US if they are month first"
+    )
 
 
 def _survey(
@@ -186,13 +215,14 @@ def _survey(
     table: Table,
     options: Options,
     plan: ColumnPlan,
-    default_dayfirst: bool,
+    default: DefaultOrder,
     warnings: list[str],
 ) -> bool:
     """What the whole file decides before any row is sent, in a first pass over the rows (the CSV
     read again, or the loaded Excel sheet walked again): the start time column's date order, and
     which legs of a multi-leg call hold the customer's number."""
     columns = plan.fields.get("start_time", []) if not options.dayfirst else []
+    default_dayfirst = default.dayfirst
     if not columns and not plan.profile.legs.parent:
         return default_dayfirst
     order = DateOrder.empty()
@@ -209,9 +239,8 @@ def _survey(
     if order.ambiguous and not order.day_first_count and not order.month_first_count:
         way = "day first (5 March for 05/03)" if dayfirst else "month first (3 May for 05/03)"
         warnings.append(
-            f"{order.ambiguous} start times like 05/03/2024 could be read either way: "
-            "all were read "
-            f"{way}; pass --dayfirst or fix the profile if that is wrong"
+            f"{order.ambiguous} start times like 05/03/2024 could be read either way: all were "
+            f"read {way}, {default.why}; if that is wrong, {default.otherwise}"
         )
     elif order.day_first_count and not default_dayfirst:
         warnings.append(

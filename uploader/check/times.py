@@ -55,6 +55,7 @@ ZONE_NAMES = {
 # The canonical column a profile fills with the zone a start time's own column is written in (a fact
 # of the export format, such as Aircall's `datetime (utc)`); it is read, never sent.
 START_TIME_ZONE = "start_time_zone"
+IMPOSSIBLE_CLOCK = "has an impossible time of day (hours go to 23, minutes and seconds to 59)"
 # The years a call's start time can fall in; a time outside them is a typo or a misread cell.
 FIRST_YEAR, LAST_YEAR = 1900, 2099
 EXCEL_EPOCH_1900 = pd.Timestamp("1899-12-30")
@@ -255,8 +256,13 @@ def _assemble(parts: pd.DataFrame, month, day, wall, offset, reasons) -> None:
     parts = parts[~no_clock]
     month, day = month[~no_clock], day[~no_clock]
     hour = pd.to_numeric(parts["hour"])
+    minute = pd.to_numeric(parts["minute"])
+    second = pd.to_numeric(parts["second"].fillna("0"))
     ampm = parts["ampm"].fillna("").str.upper().str.replace(".", "", regex=False)
-    bad_clock = (ampm != "") & ((hour == 0) & (ampm == "PM"))
+    # A clock past its range is a typo, never rolled into the next minute, hour or day.
+    impossible = (hour > 23) | (minute > 59) | (second > 59)
+    reasons[impossible[impossible].index] = IMPOSSIBLE_CLOCK
+    bad_clock = impossible | ((ampm != "") & ((hour == 0) & (ampm == "PM")))
     hour = hour.where(~((ampm == "PM") & (hour < 12)), hour + 12)
     hour = hour.where(~((ampm == "AM") & (hour == 12)), 0)
     frac = parts["frac"].fillna("0").str.ljust(9, "0").str[:9]
@@ -268,8 +274,8 @@ def _assemble(parts: pd.DataFrame, month, day, wall, offset, reasons) -> None:
                     "month": pd.to_numeric(month),
                     "day": pd.to_numeric(day),
                     "hour": hour,
-                    "minute": pd.to_numeric(parts["minute"]),
-                    "second": pd.to_numeric(parts["second"].fillna("0")),
+                    "minute": minute,
+                    "second": second,
                 }
             ),
             errors="coerce",
