@@ -156,7 +156,7 @@ def test_wrong_token_stops_with_exit_3(calls, sandbox, tmp_path):
     assert "401" in result.output
 
 
-def test_unreachable_host_fails_rows_and_exits_1(calls, tmp_path):
+def test_an_api_that_never_answers_is_an_alarm_exit_3_naming_the_host(calls, tmp_path):
     result = run_cli(
         "upload",
         str(calls(3)),
@@ -170,9 +170,13 @@ def test_unreachable_host_fails_rows_and_exits_1(calls, tmp_path):
         str(tmp_path / "j.sqlite"),
         "--rate",
         "0",
+        "--summary-json",
+        str(tmp_path / "s.json"),
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3, result.output  # operations' alarm, not "some rows need a look"
+    assert "no answer from the API" in result.output and "127.0.0.1" in result.output
     assert {r["status"] for r in read_results(tmp_path / "calls.results.csv")} == {"failed"}
+    assert json.loads((tmp_path / "s.json").read_text())["exit_code"] == 3
 
 
 def test_rerun_and_overlapping_export_send_only_new_calls(tmp_path, sandbox):

@@ -160,6 +160,8 @@ class Sender:
             maxsize=max(pace.concurrency * 2, queue_size)
         )
         self.in_flight_rows: dict[int, Pending] = {}
+        self.answered = False  # some request got an HTTP answer, whatever it said
+        self.unanswered: str | None = None  # the last attempt that got none, and why
         self._workers: list[asyncio.Task] = []
         self._delivery = Delivery(self, asyncio.Semaphore(pace.concurrency))
 
@@ -199,8 +201,14 @@ class Sender:
         await self._queue.put(pending)
 
     async def drain(self) -> None:
-        """Wait until every submitted row has its outcome."""
+        """Wait until every submitted row has its outcome. A run in which no request got any
+        answer (refused, unreachable, timed out) is stopped by the API's absence: exit 3."""
         await self._queue.join()
+        if self.unanswered and not self.answered and not self.stopping:
+            self.stop(
+                f"no answer from the API at all ({self.unanswered}): is {self.transport.host} "
+                "the right address, and up? Run again later; nothing is sent twice"
+            )
 
     async def _work(self) -> None:
         while True:
@@ -303,13 +311,18 @@ class Delivery:
         self.sender.in_flight_rows[request.row] = pending
         try:
             answer = await self.transport.post(request, tries.sent_before)
-        except Unreached:  # the connection was never made: nothing went out
+        except Unreached as error:  # the connection was never made: nothing went out
             if self.ledger is not None:
                 self.ledger.unmark(request.external_call_unique_id)
+            self.sender.unanswered = str(error)
             self._count_failure()
             raise
         except TransportError as error:
             tries.sent_before = tries.reached = True  # the API may have stored it, then failed
+            if error.http_status is None:
+                self.sender.unanswered = str(error)
+            else:
+                self.sender.answered = True
             if error.slow_down:  # a 429: the API's limit, for every worker; not a failure
                 self.pacer.slow_down(error.retry_after, rate_limited=True)
             if error.retry_after and error.retry_after >= LONG_WAIT:
@@ -319,7 +332,7 @@ class Delivery:
         except RunStopped:
             tries.reached = True
             raise
-        tries.reached = True
+        tries.reached = self.sender.answered = True
         self.watchdog.succeeded()
         self.pacer.answered(failed=False)
         return answer
