@@ -151,3 +151,14 @@ def test_template_in_another_systems_layout_validates_with_that_profile(tmp_path
         ],
     )
     assert result.exit_code == 0, result.output
+
+
+def test_a_filled_template_is_never_overwritten_without_force(tmp_path):
+    out = tmp_path / "filled.xlsx"
+    assert CliRunner().invoke(cli, ["template", str(out)]).exit_code == 0
+    out.write_bytes(b"the analyst's work")
+    refused = CliRunner().invoke(cli, ["template", str(out)])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert out.read_bytes() == b"the analyst's work"
+    assert CliRunner().invoke(cli, ["template", str(out), "--force"]).exit_code == 0
+    assert out.read_bytes() != b"the analyst's work"

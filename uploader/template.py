@@ -72,13 +72,21 @@ TIME_FORMS = (
 
 
 def write_template(
-    out: Path, *, signals: list[str], custom: list[str], profile: str = "invoca"
+    out: Path,
+    *,
+    signals: list[str],
+    custom: list[str],
+    profile: str = "invoca",
+    force: bool = False,
 ) -> Path:
     """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns.
 
     With another profile than `invoca`, the columns carry that system's header names, so an
-    analyst can paste its export straight in.
+    analyst can paste its export straight in. An existing file (perhaps filled in) is refused
+    unless `force`.
     """
+    if not force and (out.exists() or out.is_symlink()):
+        raise ConfigError(f"{out}: already exists (a filled template?); pass --force to replace it")
     _check_names(signals, "signal")
     _check_names(custom, "custom")
     extra = [

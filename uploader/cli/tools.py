@@ -33,8 +33,11 @@ from uploader.cli.options import library_errors
     metavar="NAME|PATH",
     help="Name the columns as this profile's system does (see `invoca-upload profiles`).",
 )
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists (a filled workbook too).")
 @library_errors
-def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...], profile: str) -> None:
+def template(
+    out: Path, signals: tuple[str, ...], custom: tuple[str, ...], profile: str, force: bool
+) -> None:
     """Write an Excel (or CSV) template for analysts to fill in.
 
     \b
@@ -46,7 +49,7 @@ def template(out: Path, signals: tuple[str, ...], custom: tuple[str, ...], profi
     """
     from uploader.template import write_template
 
-    write_template(out, signals=list(signals), custom=list(custom), profile=profile)
+    write_template(out, signals=list(signals), custom=list(custom), profile=profile, force=force)
     click.echo(f"wrote {out}")
 
 

@@ -186,7 +186,7 @@ async def template(request: web.Request) -> web.FileResponse:
 
     path = bench_of(request).work_dir / "template" / "calls-template.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(write_template, path, signals=[], custom=[])
+    await asyncio.to_thread(write_template, path, signals=[], custom=[], force=True)
     return _attachment(path)
 
 
