@@ -196,6 +196,7 @@ class Run:
                 stack.callback(summary.write_json, options.summary_json)
             table = prepared.table
             outputs = Outputs.for_table(files.results, files.retry, table, dry_run=options.dry_run)
+            stack.callback(summary.settle_retry, journal, outputs)
             stack.callback(summary.put_outputs, outputs)
             requests_file = RequestsFile(files.requests) if options.dry_run else None
             stack.callback(

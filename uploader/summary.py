@@ -20,6 +20,7 @@ from uploader.outcome import (
     DELIVERED,
     STATUSES,
 )
+from uploader.report.paths import settle_retry_file
 from uploader.report.results import Outputs, RequestsFile, write_summary_json
 from uploader.report.runlog import RunLog
 from uploader.send.journal import Journal
@@ -39,6 +40,7 @@ class RunSummary:
     elapsed_seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run tidied, for the screen
     stopped: str | None = None
     interrupted: bool = False
     exit_code: int = 0
@@ -94,6 +96,14 @@ class RunSummary:
                 self.stopped_by_api = True
 
         return noted
+
+    def settle_retry(self, journal: Journal | None, outputs: Outputs) -> None:
+        """Once the outputs are in place: the retry file remembered, or a stale one removed."""
+        if journal is None or self.output_problems:
+            return
+        note = settle_retry_file(journal, outputs.retry_path, "retry" in self.files)
+        if note:
+            self.notes.append(note)
 
     def flush_journal(self, journal: Journal) -> None:
         """The answers still queued go to the journal; if it cannot take them, the run stopped on
@@ -157,6 +167,7 @@ class RunSummary:
             else None,
             "files": self.files,
             "warnings": self.warnings,
+            "notes": self.notes,
             "stopped": self.stopped,
             "interrupted": self.interrupted,
             "output_problems": self.output_problems,

@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 from click.testing import CliRunner
 
-from tests.conftest import HEADER, TOKEN, call_row, write_csv, write_xlsx
+from tests.conftest import HEADER, TOKEN, call_row, upload_args, write_csv, write_xlsx
 from uploader.cli import cli
 from uploader.report.results import formula_safe
 
@@ -160,3 +160,20 @@ def test_a_csv_run_never_loads_openpyxl(tmp_path):
     )
     assert done.stdout.strip() == "False", done.stderr
     assert (tmp_path / "c.results.csv").exists()
+
+
+def test_a_clean_rerun_removes_its_own_stale_retry_file_and_never_another(tmp_path, sandbox):
+    from tests.test_upload import run_cli
+
+    journal = tmp_path / "j.sqlite"
+    path = write_csv(tmp_path / "calls.csv", [call_row("r1"), call_row("r2")])
+    retry = tmp_path / "calls.retry.csv"
+    down = upload_args(path, "http://127.0.0.1:9", journal)
+    assert run_cli(*down, "--max-retries", "1", "--rate", "0").exit_code == 3
+    assert retry.exists()  # the rows not sent, to send again
+    result = run_cli(*upload_args(path, sandbox.url, journal))
+    assert result.exit_code == 0 and not retry.exists(), result.output
+    assert "retry" in result.output  # said on screen
+    retry.write_text("my own notes\n")  # a file of the same name the tool did not write
+    assert run_cli(*upload_args(path, sandbox.url, journal)).exit_code == 0
+    assert retry.read_text() == "my own notes\n"

@@ -131,6 +131,8 @@ def _print_summary(summary: dict, aside: bool = False) -> None:
     for name, path in summary["files"].items():
         echo(f"  {name + ':':<10}{path}")
     _print_problems(summary, echo)
+    for note in summary.get("notes", []):
+        echo(f"  {note}")
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     if summary["stopped"]:

@@ -4,12 +4,14 @@ the input, the journal or another output: a typo must not destroy a file."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from uploader.errors import ConfigError, OutputError
 from uploader.read.inputs import Input, Location, location
 from uploader.report.files import same_file
+from uploader.send.journal import Journal
 from uploader.settings import STDOUT, Options
 
 
@@ -78,3 +80,28 @@ def _distinct(named: dict[str, Location]) -> None:
         for other, other_path in items[index + 1 :]:
             if same_file(path, other_path):
                 raise ConfigError(f"{name} and {other} are the same file ({path})")
+
+
+def settle_retry_file(journal: Journal, path: Location, written: bool) -> str | None:
+    """After a run: a retry file it wrote is remembered by its digest; when nothing is left to
+    retry, a retry file an earlier run wrote, unchanged since, is removed (said in the note
+    returned). A file the tool did not write, or one the user changed, is left alone."""
+    if not isinstance(path, Path):
+        return None
+    key = str(path.resolve())
+    if written:
+        journal.remember_output(key, digest(path))
+        return None
+    if not path.is_file() or journal.output_digest(key) != digest(path):
+        return None
+    try:
+        path.unlink()
+    except OSError:
+        return None
+    journal.forget_output(key)
+    return f"{path} removed: its rows are all delivered now"
+
+
+def digest(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()

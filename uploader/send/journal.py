@@ -55,6 +55,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_time TEXT NOT NULL,
     PRIMARY KEY (endpoint, external_call_unique_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    written TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started TEXT NOT NULL,
@@ -283,6 +288,30 @@ class Journal:
                 outcome.external_call_unique_id,
             ),
         )
+
+    def remember_output(self, path: str, digest: str) -> None:
+        """A file this tool wrote (a retry file), with its content's digest: later runs may replace
+        or remove it only while it is as written, never once the user changed it."""
+        self._output_write(
+            f"INSERT OR REPLACE INTO outputs VALUES (?, ?, {NOW})",  # noqa: S608
+            (path, digest),
+        )
+
+    def forget_output(self, path: str) -> None:
+        self._output_write("DELETE FROM outputs WHERE path = ?", (path,))
+
+    def output_digest(self, path: str) -> str | None:
+        try:
+            row = self._db.execute("SELECT digest FROM outputs WHERE path = ?", (path,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
+    def _output_write(self, statement: str, parameters: tuple) -> None:
+        try:
+            self._db.execute(statement, parameters)
+        except sqlite3.Error as error:  # only tidying is lost: the deliveries are all committed
+            log.warning("journal %s: the outputs could not be recorded (%s)", self.path, error)
 
     def commit(self) -> None:
         """Write what is queued now (before a lookup, at the end of a run)."""
