@@ -89,8 +89,10 @@ def test_a_zip_holds_one_input_per_spreadsheet_named_after_archive_and_member(tm
     assert [item.name for item in found] == [
         f"{tmp_path}/night.zip[exports/a.csv]",
         f"{tmp_path}/night.zip[b.xlsx]",
+        f"{tmp_path}/night.zip[README.md]",  # met, so reported: never skipped in silence
     ]
-    first, second = found
+    first, second, readme = found
+    assert isinstance(readme, Unreadable) and "not a CSV or Excel file" in readme.problem
     assert isinstance(first, Input) and isinstance(second, Input)
     assert first.output(".results.csv") == tmp_path / "night.a.results.csv"
     assert second.output(".results.xlsx") == tmp_path / "night.b.results.xlsx"
@@ -123,7 +125,10 @@ def test_a_zip_of_one_spreadsheet_writes_outputs_under_the_archives_name(tmp_pat
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(b"PK\x03\x04 not really", "cannot be opened as a zip archive"), (None, "holds no CSV")],
+    [
+        (b"PK\x03\x04 not really", "cannot be opened as a zip archive"),
+        (None, "notes.pdf]: not a CSV or Excel file (.pdf)"),
+    ],
 )
 def test_a_zip_without_spreadsheets_is_unreadable_with_a_reason(tmp_path, content, problem):
     path = tmp_path / "night.zip"
@@ -145,7 +150,9 @@ def test_a_folder_gives_its_spreadsheets_in_name_order_without_our_own_outputs(t
         (folder / name).write_bytes(b"x")
     (folder / "notes.pdf").write_bytes(b"x")
     (folder / "sub").mkdir()
-    assert names(expand([str(folder)])) == ["a.csv.gz", "b.csv", "c.xlsx"]
+    found = expand([str(folder)])
+    assert names(found) == ["a.csv.gz", "b.csv", "c.xlsx", "notes.pdf"]
+    assert isinstance(found[-1], Unreadable) and "not read" in found[-1].problem
     assert names(expand([str(folder / "*.csv*")])) == ["a.csv.gz", "b.csv"]
 
 
@@ -191,3 +198,37 @@ def test_a_remote_location_keeps_its_url_through_path_operations():
     assert str(results) == "s3://bucket/night/calls.results.csv"
     assert (results.suffix, results.stem) == (".csv", "calls.results")
     assert str(Remote("s3://bucket/out/") / "a.csv") == "s3://bucket/out/a.csv"
+
+
+def test_every_file_met_in_a_folder_or_zip_is_read_or_reported(tmp_path, sandbox):
+    """A nightly folder with old and foreign spreadsheets and a zip holding a zip and an .xls: the
+    CSVs are sent, every other file is listed with its reason, and the exit says so (1)."""
+    from tests.conftest import upload_args
+    from tests.test_upload import run_cli
+
+    folder = tmp_path / "night"
+    folder.mkdir()
+    write_csv(folder / "a.csv", [call_row("a1")])
+    for name in ("old.xls", "calc.ods", "binary.xlsb", "notes.pdf"):
+        (folder / name).write_bytes(b"\xd0\xcf\x11\xe0 not read")
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("deep.csv", "x")
+    with zipfile.ZipFile(folder / "bundle.zip", "w") as archive:
+        archive.write(inner, "inner.zip")
+        archive.writestr("legacy.xls", b"\xd0\xcf\x11\xe0")
+        archive.writestr("b.csv", (folder / "a.csv").read_text().replace("a1", "b1"))
+    found = expand([str(folder)])
+    unread = {
+        item.name.rsplit("/", 1)[-1]: item.problem for item in found if isinstance(item, Unreadable)
+    }
+    assert set(unread) == {
+        "old.xls", "calc.ods", "binary.xlsb", "notes.pdf", "bundle.zip[inner.zip]",
+        "bundle.zip[legacy.xls]",
+    }  # fmt: skip
+    assert ".xls" in unread["old.xls"] and "save it as .xlsx or .csv" in unread["old.xls"]
+    assert "zip inside a zip" in unread["bundle.zip[inner.zip]"]
+    result = run_cli(*upload_args(folder, sandbox.url, tmp_path / "j.sqlite"))
+    assert result.exit_code == 1, result.output
+    assert "6 not read" in result.output
+    assert sorted(call["id"] for call in sandbox.calls()) == ["a1", "b1"]

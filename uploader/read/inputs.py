@@ -14,6 +14,7 @@ files, instance roles), never from options, and are never written anywhere.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import glob
 import io
@@ -36,6 +37,8 @@ COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 # What this tool writes beside an input: a folder or a glob of last night's exports must not take
 # yesterday's results back in as input.
 OUTPUT_MARKS = (".results.", ".retry.", ".errors.", ".requests.")
+# Spreadsheets of other programs, met in folders and archives: named so the reason can say so.
+OTHER_SPREADSHEETS = (".ods", ".xlsb", ".numbers", ".xltx", ".xltm", ".fods")
 # The extra that brings each protocol's fsspec filesystem.
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
@@ -267,20 +270,43 @@ def _expand_remote(url: str) -> Iterator[Input | Unreadable]:
 def _listed(
     names: list[str], spec: str, entry: Callable[[str], Iterator[Input | Unreadable]]
 ) -> Iterator[Input | Unreadable]:
-    """The spreadsheets among a folder's or a glob's files (not hidden, not this tool's outputs)."""
-    chosen = [name for name in names if _is_spreadsheet_name(posixpath.basename(name))]
-    if not chosen:
+    """A folder's or a glob's files: each spreadsheet read, every other file reported with its
+    reason (only hidden files, Excel's lock files and this tool's own outputs are passed over)."""
+    met = [name for name in names if not _passed_over(posixpath.basename(name))]
+    if not met:
         raise InputError(f"{spec}: holds no CSV or Excel file")
-    for name in chosen:
-        yield from entry(name)
+    for name in met:
+        base = posixpath.basename(name)
+        if _is_spreadsheet_name(base):
+            yield from entry(name)
+        else:
+            yield Unreadable(name, f"{name}: {unsupported(base)}")
+
+
+def _passed_over(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith((".", "~$")) or any(mark in lowered for mark in OUTPUT_MARKS)
 
 
 def _is_spreadsheet_name(name: str) -> bool:
     lowered = name.lower()
-    if lowered.startswith((".", "~$")) or any(mark in lowered for mark in OUTPUT_MARKS):
+    if _passed_over(lowered):
         return False
     inner, _ = _split_compression(lowered)
     return inner.endswith(SPREADSHEET_SUFFIXES) or lowered.endswith(".zip")
+
+
+def unsupported(name: str) -> str:
+    """Why a file met in a folder or an archive is not read, and what to do."""
+    inner, _ = _split_compression(name.lower())
+    suffix = posixpath.splitext(inner)[1]
+    if suffix == ".xls":
+        return "an old .xls workbook is not read; save it as .xlsx or .csv"
+    if suffix in OTHER_SPREADSHEETS:
+        return f"a {suffix} spreadsheet is not read; save it as .xlsx or .csv"
+    if suffix == ".zip":
+        return "a zip inside a zip is not read; unpack it and name the inner archive"
+    return f"not a CSV or Excel file ({suffix or 'no suffix'}); not read"
 
 
 def _local_entry(name: str) -> Iterator[Input | Unreadable]:
@@ -388,24 +414,39 @@ def _members(
     archive holds one spreadsheet."""
     try:
         with raw() as stream, zipfile.ZipFile(stream) as archive:
-            entries = [
+            met = [
                 entry
                 for entry in archive.infolist()
                 if not entry.is_dir()
                 and not entry.filename.startswith("__MACOSX/")
-                and _is_spreadsheet_name(posixpath.basename(entry.filename))
-                and not entry.filename.lower().endswith(".zip")
+                and not _passed_over(posixpath.basename(entry.filename))
             ]
     except (zipfile.BadZipFile, OSError) as error:
         raise InputError(f"{name}: cannot be opened as a zip archive ({_reason(error)})") from error
-    if not entries:
+    if not met:
         raise InputError(f"{name}: the zip archive holds no CSV or Excel file")
-    stems = [_member_stem(entry.filename) for entry in entries]
+    entries, reports = [], []
+    for entry in met:
+        base = posixpath.basename(entry.filename)
+        if _is_spreadsheet_name(base) and not base.lower().endswith(".zip"):
+            entries.append(entry)
+        else:
+            label = f"{name}[{entry.filename}]"
+            reports.append(Unreadable(label, f"{label}: {unsupported(base)}"))
+    yield from _member_inputs(name, raw, origin, stem, entries)
+    yield from reports
+
+
+def _member_inputs(
+    name: str, raw: Callable[[], IO[bytes]], origin: Location, stem: str, entries: list
+) -> Iterator[Input | Unreadable]:
+    """Each spreadsheet member as an input read out of the archive."""
+    stems = collections.Counter(_member_stem(entry.filename) for entry in entries)
     for entry in entries:
         member = entry.filename
         inner, compression = _split_compression(posixpath.basename(member))
         member_stem = _member_stem(member)
-        if stems.count(member_stem) > 1:  # jan/calls.csv and feb/calls.csv: their folders too
+        if stems[member_stem] > 1:  # jan/calls.csv and feb/calls.csv: their folders too
             member_stem = _member_stem(member, folders=True)
         label = f"{name}[{member}]"
         if entry.flag_bits & 0x1:
