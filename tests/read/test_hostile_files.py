@@ -90,3 +90,33 @@ def test_a_fifo_is_refused_instead_of_waited_on(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         _open(fifo)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        b' r = "XFD1048576"',
+        b' r= "XFD1048576"',
+        b" r =\n'XFD1048576'",
+        b' r="&#88;FD1048576"',
+        b' r="XFD&#49;048576"',
+    ],
+)
+def test_a_far_cell_in_any_spelling_xml_allows_is_refused_not_an_abort(tmp_path, spelling):
+    """Spaces around `=`, newlines and character references are legal XML; calamine honours them
+    and asks for 512 GiB (the process aborts). Run in a process of its own: an abort is a failure
+    of this test, not of the suite."""
+    import subprocess
+    import sys
+
+    path = _workbook(tmp_path / "spelled.xlsx", "XFD6000")
+    _rewrite_sheet(path, lambda sheet: sheet.replace(b' r="XFD6000"', spelling))
+    assert path.stat().st_size < 20_000
+    done = subprocess.run(
+        [sys.executable, "-m", "uploader", "validate", str(path), "--campaign-id", "85"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    assert "spelled.xlsx" in done.stderr and "cells" in done.stderr

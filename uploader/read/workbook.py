@@ -62,15 +62,12 @@ def _ref_patterns(attribute: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes
     )
 
 
-# Excel writes ` r="`: that literal lets the scan run at memory speed; a block with another spelling
-# (other whitespace before `r`, single quotes) is read with the general patterns.
+# Excel writes ` r="`: that literal lets the scan run at memory speed. XML also allows whitespace
+# around `=` and before the name, single quotes, and character references (`&#88;` is X), all of
+# which calamine honours: a sheet holding any of them is read by an XML parser instead.
 _EXCEL_REFS = _ref_patterns(rb' r="')
-
-
-_ANY_REFS = _ref_patterns(rb"\sr=[\"']")
-
-
-_UNUSUAL_REF = (b"\tr=", b"\nr=", b"\rr=", b"r='")
+_UNUSUAL_REF = re.compile(rb"\sr\s+=|\sr=\s|\sr\s*=\s*'|[\t\n\r]r\s*=|&#")
+_CELL_REF = re.compile(r"([A-Za-z]{0,4})([0-9]{1,9})")
 
 
 def _check_bounds(path: Path, name: str) -> None:
@@ -104,19 +101,11 @@ def _check_bounds(path: Path, name: str) -> None:
 
 
 def _check_sheet_extent(name: str, archive, entry) -> None:  # type: ignore[no-untyped-def]
-    rows = columns = 0  # columns: the widest past Z, 0 when every cell is in A-Z
-    tail = b""
-    with archive.open(entry) as stream:
-        while block := stream.read(1024 * 1024):
-            text = tail + block
-            unusual = any(spelling in text for spelling in _UNUSUAL_REF)
-            numbers, wide = _ANY_REFS if unusual else _EXCEL_REFS
-            if found := numbers.findall(text):
-                rows = max(rows, max(map(int, found)))
-            if found := wide.findall(text):
-                columns = max(columns, max(map(_column_number, set(found))))
-            tail = text[-200:]
     sheet = entry.filename.rsplit("/", 1)[-1]
+    try:
+        rows, columns = _extent(archive, entry)
+    except ValueError as error:
+        raise InputError(f"{name}: {sheet} {error}") from None
     if rows > EXCEL_MAX_ROWS:
         raise InputError(
             f"{name}: {sheet} reaches row {rows:,}, past Excel's last ({EXCEL_MAX_ROWS:,})"
@@ -131,6 +120,50 @@ def _check_sheet_extent(name: str, archive, entry) -> None:  # type: ignore[no-u
             f"({rows * columns:,} cells; "
             f"at most {MAX_DENSE_CELLS:,} are read): delete the stray cells far from the data"
         )
+
+
+def _extent(archive, entry) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The last row and the widest column past Z (0 when every cell is in A-Z) that the sheet's
+    cell and row references claim."""
+    rows = columns = 0
+    tail = b""
+    with archive.open(entry) as stream:
+        while block := stream.read(1024 * 1024):
+            text = tail + block
+            if _UNUSUAL_REF.search(text):
+                return _parsed_extent(archive, entry)
+            numbers, wide = _EXCEL_REFS
+            if found := numbers.findall(text):
+                rows = max(rows, max(map(int, found)))
+            if found := wide.findall(text):
+                columns = max(columns, max(map(_column_number, set(found))))
+            tail = text[-200:]
+    return rows, columns
+
+
+def _parsed_extent(archive, entry) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The same, read by an XML parser: every `r` of a row or cell as XML reads it."""
+    from xml.parsers import expat
+
+    extent = [0, 0]
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        if tag.rsplit(":", 1)[-1] in ("c", "row") and (
+            found := _CELL_REF.fullmatch(attributes.get("r", "").strip())
+        ):
+            letters, number = found.groups()
+            extent[0] = max(extent[0], int(number))
+            if len(letters) > 1:
+                extent[1] = max(extent[1], _column_number(letters.upper().encode()))
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    with archive.open(entry) as stream:
+        try:
+            parser.ParseFile(stream)
+        except expat.ExpatError as error:  # what is past the error could claim any extent
+            raise ValueError(f"is not well-formed XML ({error})") from None
+    return extent[0], extent[1]
 
 
 def _column_number(letters: bytes) -> int:
