@@ -595,3 +595,21 @@ def test_the_exact_reader_resumes_where_the_fast_one_stopped(tmp_path, monkeypat
     assert numbers == list(range(2, 50_004))
     assert ids[:50_000] == [f"r{i:05d}" for i in range(50_000)] and ids[-1] == "last"
     assert list(broken) == [50_002] and "cells" in broken[50_002]
+
+
+@pytest.mark.parametrize("extra", [1, 16, 17, 40, 2000])
+def test_a_row_with_extra_cells_is_a_row_error_whatever_their_number(tmp_path, extra):
+    """Up to 16 extra cells fit the exact reader's spare columns; more used to refuse the whole
+    file. Now every such row is invalid on its own and the rows around it go on."""
+    from uploader import validate_file
+
+    path = tmp_path / "ragged.csv"
+    rows = [call_row(f"r{i}") for i in range(6)]
+    write_csv(path, rows)
+    lines = path.read_text().splitlines()
+    lines[3] += "," * extra + "spare"
+    path.write_text("\n".join(lines) + "\n")
+    summary = validate_file(path, campaign_id="85")
+    assert summary.counts["valid"] == 5 and summary.counts["invalid"] == 1
+    errors = (tmp_path / "ragged.errors.csv").read_text()
+    assert f"4,,,has {6 + extra} cells but the header has 6" in errors

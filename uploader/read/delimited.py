@@ -26,6 +26,7 @@ from uploader.read.table import (
     SPARE,
     SPARE_COLUMNS,
     STRING_TYPES,
+    WIDER_ROW,
     XLS,
     XLSX,
     HeaderTest,
@@ -172,6 +173,7 @@ def _pandas_frames(
     `skip` leaves out the first records, which the fast reader already yielded.
     """
     spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
+    done = skip  # records yielded (or skipped) so far
     try:
         with source.open() as stream:
             reader = pd.read_csv(
@@ -193,15 +195,71 @@ def _pandas_frames(
                 for frame in sized(reader.get_chunk, size):
                     frame = frame[frame.index >= skip]
                     if len(frame):
+                        done = int(frame.index[-1]) + 1
                         frame.index = frame.index + header_row + 1
                         frame.index.name = "row"
                         yield frame
     except pd.errors.ParserError as error:
-        raise InputError(f"{source.name}: {_parser_problem(str(error), header_row)}") from error
+        if not WIDER.search(str(error)):
+            raise InputError(f"{source.name}: {_parser_problem(str(error), header_row)}") from error
+        # A row wider than the spare columns: the rest is read record by record, each such row
+        # cut to the spare columns' width (so that it is a row error, not the file's).
+        yield from _record_frames(
+            source, encoding, delimiter, columns, header_row, header_lines, size, done
+        )
     except UnicodeDecodeError as error:
         raise InputError(
             f"{source.name}: cannot be decoded as {encoding}; try --encoding"
         ) from error
+
+
+WIDER = re.compile(r"Expected \d+ fields in line \d+, saw \d+")
+
+
+def _record_frames(
+    source: Input,
+    encoding: str,
+    delimiter: str,
+    columns: list[str],
+    header_row: int,
+    header_lines: int,
+    size: int,
+    skip: int,
+) -> Iterator[pd.DataFrame]:
+    """The exact reader's records, read by Python's csv module from record `skip` on."""
+    names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
+    width = len(names)
+    batch: list[list[str | None]] = []
+    numbers: list[int] = []
+
+    def frame() -> pd.DataFrame:
+        built = pd.DataFrame(
+            batch, columns=names, index=pd.Index(numbers, name="row"), dtype=object
+        )
+        batch.clear()
+        numbers.clear()
+        return built
+
+    try:
+        with _text(source, encoding) as stream:
+            reader = csv.reader(stream, delimiter=delimiter)
+            for _ in range(header_lines):
+                if reader.line_num >= header_lines:
+                    break
+                next(reader, None)
+            for record, cells in enumerate(reader):
+                if record < skip:
+                    continue
+                if len(cells) > width:
+                    cells = [*cells[: width - 1], f"{WIDER_ROW}{len(cells)}"]
+                batch.append([*cells, *[None] * (width - len(cells))])
+                numbers.append(record + header_row + 1)
+                if len(batch) >= size:
+                    yield frame()
+            if batch:
+                yield frame()
+    except csv.Error as error:
+        raise InputError(f"{source.name}: cannot be read as CSV ({error})") from error
 
 
 class _Irregular(Exception):

@@ -71,6 +71,8 @@ SPARE = "\x00spare"  # columns past the header, to catch rows with more cells th
 
 
 SPARE_COLUMNS = 16
+# A row wider than the spare columns is cut to them, its last spare cell saying how many it had.
+WIDER_ROW = "\x00cells:"
 
 
 @dataclass
@@ -142,15 +144,23 @@ class Table:
                 frame, present = frame[~blank], present[~blank]
             spare = [i for i, column in enumerate(frame.columns) if column.startswith(SPARE)]
             data = frame.drop(columns=frame.columns[spare])
+            wider: pd.Series | None = None
+            if spare:
+                last = frame[frame.columns[spare[-1]]]
+                marked = last[last.str.startswith(WIDER_ROW, na=False)]
+                wider = marked.str.removeprefix(WIDER_ROW).astype(int)
             broken = self._broken(
-                data, pd.DataFrame(present[:, spare], index=frame.index) if spare else None
+                data, pd.DataFrame(present[:, spare], index=frame.index) if spare else None, wider
             )
             if typed is not None:
                 typed = typed.narrowed(data.index, data.columns)
             yield Chunk(data, typed, broken)
 
-    def _broken(self, data: pd.DataFrame, spare: pd.DataFrame | None) -> dict[int, str]:
-        """Rows too wide or too long to read, blanked in `data`, with their problem."""
+    def _broken(
+        self, data: pd.DataFrame, spare: pd.DataFrame | None, wider: pd.Series | None = None
+    ) -> dict[int, str]:
+        """Rows too wide or too long to read, blanked in `data`, with their problem; `wider`:
+        the cells of the rows cut to the spare columns' width."""
         width = len(self.columns)
         problems = pd.Series("", index=data.index, dtype=object)
         widest = [pc.max(pc.binary_length(arrow(data[c]))).as_py() or 0 for c in data.columns]
@@ -165,6 +175,8 @@ class Table:
         if spare is not None:
             for row, filled in spare[spare.any(axis=1)].iterrows():
                 cells = width + max(i for i, value in enumerate(filled) if value) + 1
+                if wider is not None and row in wider.index:
+                    cells = int(wider[row])
                 problems[row] = f"has {cells} cells but the header has {width}"
         broken = {int(row): str(problem) for row, problem in problems[problems != ""].items()}
         for row in broken:
