@@ -120,6 +120,12 @@ class RowError:
     also: tuple[str, ...] = ()  # further input columns the problem names (a "one of" pair)
 
     def __str__(self) -> str:
+        """The reason in words, quoting at most QUOTED characters of the value (the cell itself
+        is in the results file beside it)."""
         where = f"{self.column}: " if self.column else ""
-        shown = f'"{self.value}" ' if self.value else ""
+        value = self.value if len(self.value) <= QUOTED else self.value[: QUOTED - 1] + "…"
+        shown = f'"{value}" ' if value else ""
         return f"{where}{shown}{self.message}".strip()
+
+
+QUOTED = 80  # characters of a value a reason quotes

@@ -91,7 +91,8 @@ def validate_file(
         progress.close()
     zone_warning(summary, prepared.zone_less)
     summary.blank_rows = prepared.table.blank_rows
-    summary.files["errors"] = str(errors_file.path)
+    if errors_file.written:
+        summary.files["errors"] = str(errors_file.path)
     summary.problems = errors_file.problems.as_dict()
     summary.elapsed_seconds = time.monotonic() - started
     summary.exit_code = exit_code_for(summary.counts, sending=False)

@@ -283,3 +283,21 @@ def test_every_start_time_reader_keeps_the_clock_it_was_given(tmp_path, hour, mi
         assert sent[11:19] == f"{hour:02d}:{minute:02d}:{shown_second:02d}", (text, sent)
     else:
         assert hour > 23 or minute > 59 or ("{s" in form and second > 59), (text, sent)
+
+
+def test_validate_writes_an_errors_file_only_for_errors_and_reasons_quote_80_characters(tmp_path):
+    """spec/cli.md: `<stem>.errors.csv` when there are errors; a reason never repeats a huge
+    value whole (the cell is beside it in the file)."""
+    path = write_csv(tmp_path / "clean.csv", [call_row("a"), call_row("b")])
+    summary = validate_file(path, campaign_id="85")
+    assert summary.exit_code == 0 and not (tmp_path / "clean.errors.csv").exists()
+    assert "errors" not in summary.files
+    rec = "https://rec.example.com/1.wav"
+    long = write_csv(tmp_path / "long.csv", [call_row("x" * 10_000, recording_url=rec)])
+    result, _ = dry_run_bodies(long)
+    import csv
+
+    with (tmp_path / "long.results.csv").open(encoding="utf-8-sig", newline="") as stream:
+        (row,) = list(csv.DictReader(stream))
+    quoted = '"' + "x" * 79 + '…"'
+    assert row["error"] == f"external_call_unique_id: {quoted} is longer than 255 characters"

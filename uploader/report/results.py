@@ -322,9 +322,16 @@ class ErrorsFile:
                 self._discarded = True
                 raise self._sink.target.failed(error) from None
 
+    @property
+    def written(self) -> bool:
+        return self.problems.count > 0 and not self._discarded
+
     def close(self) -> None:
-        if not self._discarded:
+        """Put the file in place when it holds a problem; a clean file leaves none behind."""
+        if self.written:
             self._sink.close()
+        elif not self._discarded:
+            self._sink.discard()
 
 
 def write_summary_json(path: Location, summary: dict) -> None:
