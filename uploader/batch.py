@@ -23,7 +23,8 @@ from typing import Any
 from uploader.errors import ConfigError, ExitCode, InputError, OutputError
 from uploader.outcome import STATUSES
 from uploader.pipeline import Run, RunSummary, open_journal, restored_signals
-from uploader.read.inputs import Input, Unreadable, expand
+from uploader.read.expand import expand
+from uploader.read.inputs import Input, Unreadable
 from uploader.report.paths import output_paths
 from uploader.report.results import write_summary_json
 from uploader.send.journal import Journal

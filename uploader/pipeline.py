@@ -31,7 +31,8 @@ from uploader.outcome import (
     SKIPPED,
     RowOutcome,
 )
-from uploader.read.inputs import Input, location, single_input
+from uploader.read.expand import single_input
+from uploader.read.inputs import Input, location
 from uploader.read.table import Chunk
 from uploader.report.paths import RunFiles
 from uploader.report.progress import Progress

@@ -272,6 +272,8 @@ def read_toml(source, label: str) -> dict:  # type: ignore[no-untyped-def]
         raise ConfigError(f"{label}: cannot be read ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{label}: not valid TOML ({error})") from None
+    except RecursionError:  # thousands of nested arrays or tables: a file from elsewhere
+        raise ConfigError(f"{label}: nested too deeply to be a settings file") from None
 
 
 def _checked_token(token: str, where: str) -> str:

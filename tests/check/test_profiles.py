@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, upload_args
+from tests.conftest import TOKEN, call_row, upload_args, write_csv
 from uploader.check.profiles import builtin_profiles, load_profile, profile_from_dict
 from uploader.cli import cli
 from uploader.errors import ConfigError
+from uploader.pipeline import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = ROOT / "tests" / "expected"
@@ -97,7 +98,10 @@ def test_user_profile_file_and_its_mistakes(tmp_path):
             {"skip": [{"reason": "r", "column": "x", "blank": True, "values": ["a"]}]},
             "one of values",
         ),
-        ({"skip": [{"reason": "r", "when": [{"column": "x", "pattern": "("}]}]}, "not a regular"),
+        (
+            {"skip": [{"reason": "r", "when": [{"column": "x", "pattern": "("}]}]},
+            "not a pattern this tool runs",
+        ),
         ({"zones": {"When": "Mars/Base"}}, "not a time zone"),
         ({"extract": {"start_time": "no group"}}, "exactly one"),
         ({"legs": {"parents": "x"}}, "[legs] takes"),
@@ -373,3 +377,65 @@ def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp
         save_profile("twilio", "invoca", {})
     with pytest.raises(ConfigError, match="not a call field"):
         save_profile("other", "invoca", {"favourite_colour": "Caller"})
+
+
+# ---------------------------------------------------------------- profiles from elsewhere (#30)
+
+
+def _profile(tmp_path, body: str) -> Path:
+    """The canonical columns (as the invoca profile), with `body` added: a shared profile."""
+    canonical = (Path(__file__).resolve().parents[2] / "schemas" / "invoca.toml").read_text()
+    path = tmp_path / "shared.toml"
+    path.write_text(canonical.replace('name = "invoca"', 'name = "shared"') + "\n" + body)
+    return path
+
+
+def test_a_backtracking_pattern_runs_in_linear_time(tmp_path):
+    """`(\\d+\\s?)+x` (a skip rule; pandas hands `\\s` to Python's re) and `(\\d+)+y` (an extract)
+    backtrack in Python's re for minutes on 32 digits, doubling per digit; RE2 runs them at once
+    (the suite's timeout fails this test if they backtrack)."""
+    profile = _profile(
+        tmp_path,
+        "[[skip]]\nwhen = [{ column = \"custom:note\", pattern = '(\\d+\\s?)+x' }]\n"
+        'reason = "odd"\n'
+        "[extract]\nrecording_url = '(\\d+)+y'\n",
+    )
+    digits = "3" * 32
+    url = f"https://rec.example.com/{digits}.wav"
+    rows = [call_row(f"b{i}", recording_url=url, **{"custom:note": digits}) for i in range(2)]
+    rows[1]["custom:note"] = digits + "x"
+    path = write_csv(tmp_path / "c.csv", rows)
+    summary = validate_file(path, campaign_id="85", profile=str(profile))
+    assert summary.counts["skipped"] == 1 and summary.counts["valid"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('[[skip]]\nwhen = [{ column = "Id", pattern = \'(?=x)\' }]\nreason = "r"\n', "RE2"),
+        ('[[skip]]\nwhen = [{ column = "Id", pattern = \'(a)\\1\' }]\nreason = "r"\n', "RE2"),
+        (
+            '[[skip]]\nwhen = [{ column = "Id", pattern = \'(?:a{1000}){1000}\' }]\nreason = "r"\n',
+            "RE2",
+        ),
+        ("[extract]\nstart_time = '(?<=T)(\\d+)'\n", "RE2"),
+        ("nested = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ],
+)
+def test_a_hostile_profile_is_one_line_exit_2_naming_the_file(tmp_path, body, problem):
+    profile = _profile(tmp_path, body)
+    path = write_csv(tmp_path / "c.csv", [call_row("a")])
+    result = CliRunner().invoke(
+        cli, ["validate", str(path), "--profile", str(profile), "--campaign-id", "85"]
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "shared" in line and problem in line and "internal error" not in line
+
+
+def test_a_config_file_nested_thousands_deep_is_one_line_exit_2(tmp_path):
+    config = tmp_path / "deep.toml"
+    config.write_text("rate = " + "[" * 5000 + "]" * 5000 + "\n")
+    path = write_csv(tmp_path / "c.csv", [call_row("a")])
+    result = CliRunner().invoke(cli, ["validate", str(path), "--config", str(config)])
+    assert result.exit_code == 2 and "nested too deeply" in result.output, result.output

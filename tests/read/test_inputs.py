@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import HEADER, call_row, write_csv, write_xlsx
 from uploader.check.profiles import load_profile
 from uploader.errors import InputError
-from uploader.read.inputs import Input, Remote, Unreadable, expand, filesystem, single_input
+from uploader.read.expand import expand, single_input
+from uploader.read.inputs import Input, Remote, Unreadable, filesystem
 from uploader.read.sources import open_table
 
 PROFILE = load_profile("invoca")

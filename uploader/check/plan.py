@@ -25,6 +25,7 @@ from uploader.check.profiles import (
 )
 from uploader.check.times import START_TIME_ZONE
 from uploader.errors import ConfigError, InputError
+from uploader.read.arrowtext import extracted
 
 
 def plan_columns(
@@ -166,7 +167,7 @@ class ColumnPlan:
                 origin[field_name] = source
             pattern = self.profile.extract.get(field_name)
             if pattern is not None:
-                found = out[field_name].str.extract(pattern, expand=False)
+                found = extracted(out[field_name], pattern)
                 out[field_name] = found.where(found.notna(), out[field_name]).astype("string")
         for field_name, value in self.constants.items():
             current = (

@@ -19,7 +19,9 @@ import pandas as pd
 
 from uploader.check.fields import CALL_FIELDS
 from uploader.errors import ConfigError
+from uploader.read.arrowtext import check_pattern, fullmatches
 from uploader.settings import read_toml
+from uploader.textsafe import printable
 
 # Columns a profile may name besides the call fields: the originating and receiving numbers (swapped
 # on outbound calls so that calling_phone_number is always the customer) and a recording that is a
@@ -77,7 +79,7 @@ class Condition:
         if self.blank:
             return values.isna()
         if self.pattern is not None:
-            return values.str.fullmatch(self.pattern, case=False).fillna(False).astype(bool)
+            return pd.Series(fullmatches(values, self.pattern, ignore_case=True), values.index)
         if "*" in self.values:
             return values.notna()
         return values.str.lower().isin(self.values).fillna(False).astype(bool)
@@ -186,6 +188,7 @@ def field_matches(profile: Profile, headers: list[str]) -> dict[str, str | None]
     }
 
 
+MAX_PATTERN = 1000  # characters of a profile's pattern
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
@@ -388,12 +391,20 @@ def _condition(condition: object, where: str) -> Condition:
 
 
 def _pattern(pattern: object, where: str, *, groups: int) -> None:
+    """A profile's pattern runs in RE2 (linear time: a profile from elsewhere cannot stall a run);
+    one RE2 cannot run is refused here, naming the file and key."""
     if not isinstance(pattern, str):
         raise ConfigError(f"{where}: the pattern must be text")
+    if len(pattern) > MAX_PATTERN:
+        raise ConfigError(f"{where}: the pattern is longer than {MAX_PATTERN} characters")
     try:
+        check_pattern(pattern)
         compiled = re.compile(pattern)
-    except re.error as error:
-        raise ConfigError(f"{where}: {pattern!r} is not a regular expression ({error})") from error
+    except (ValueError, re.error) as error:
+        raise ConfigError(
+            f"{where}: {printable(pattern, 80)!r} is not a pattern this tool runs ({error}); "
+            "patterns are RE2: no lookarounds or backreferences"
+        ) from None
     if groups and compiled.groups != groups:
         raise ConfigError(f"{where}: {pattern!r} must have exactly one (group): the value")
 

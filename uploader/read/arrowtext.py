@@ -55,3 +55,24 @@ def lengths(text: pd.Series) -> np.ndarray:
 
 def one_of(text: pd.Series, choices: tuple[str, ...]) -> np.ndarray:
     return flags(pc.is_in(arrow(text), value_set=pa.array(choices)))
+
+
+def fullmatches(text: pd.Series, pattern: str, *, ignore_case: bool = False) -> np.ndarray:
+    """Which values match the whole pattern (RE2: linear time, whatever the pattern)."""
+    return flags(pc.match_substring_regex(arrow(text), f"^(?:{pattern})$", ignore_case=ignore_case))
+
+
+def extracted(text: pd.Series, pattern: str) -> pd.Series:
+    """The first match's first group of each value (as a search finds it), NA where none."""
+    values = arrow(text)
+    found = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+    group = pc.replace_substring_regex(values, f"(?s)^.*?(?:{pattern}).*$", r"\1")
+    return text_series(pc.if_else(found, group, pa.scalar(None, values.type)), text.index)
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise ValueError when RE2 cannot run the pattern (Python-only syntax, or too large)."""
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise ValueError(str(error).splitlines()[0]) from None

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from uploader.errors import InputError
 from uploader.read.delimited import open_csv
-from uploader.read.inputs import Input, single_input
+from uploader.read.expand import single_input
+from uploader.read.inputs import Input
 from uploader.read.table import HeaderTest, Table
 from uploader.read.workbook import open_workbook
 

@@ -218,7 +218,9 @@ class Journal:
                     f" WHERE endpoint = ? AND external_call_unique_id IN ({marks})"
                 )
                 for row in self._db.execute(query, [self.endpoint, *batch]):
-                    found[row[0]] = JournalEntry(*row[:5], bool(row[5]), row[6], row[7])
+                    found[row[0]] = JournalEntry(
+                        row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7]
+                    )
         except sqlite3.Error as error:
             raise self._failure(error, "read") from None
         return found
