@@ -445,3 +445,28 @@ def test_summary_json_dash_is_one_line_on_stdout_for_schedulers(tmp_path, sandbo
     assert done.stdout.count("\n") == 1 and document["exit_code"] == 0
     assert document["counts"]["created"] == 3 * inputs and len(sandbox.calls()) == 3 * inputs
     assert "created" in done.stderr and not (tmp_path / "-").exists()
+
+
+def test_the_results_show_what_was_sent_after_the_first_seven_columns(tmp_path, sandbox):
+    """spec/cli.md: `sent start_time`, `sent calling_phone_number`, `sent destination_phone_number`
+    follow the first seven columns, exactly as the request carried them."""
+    rows = [
+        call_row("s1", start_time="3/5/2024 2:03 PM", calling_phone_number="+44 20 7183 8750"),
+        call_row("s2", calling_phone_number="12"),
+    ]
+    path = write_csv(tmp_path / "c.csv", rows)
+    result = run_cli(*upload_args(path, sandbox.url, tmp_path / "j.sqlite"), "--timezone", "UTC")
+    assert result.exit_code == 1, result.output
+    with (tmp_path / "c.results.csv").open(encoding="utf-8-sig", newline="") as stream:
+        header = next(csv.reader(stream))
+    assert header[:10] == [
+        "row", "external_call_unique_id", "status", "cuid", "http_status", "attempts", "error",
+        "sent start_time", "sent calling_phone_number", "sent destination_phone_number",
+    ]  # fmt: skip
+    sent, invalid = read_results(tmp_path / "c.results.csv")
+    body = next(c["body"]["call"] for c in sandbox.calls() if c["id"] == "s1")
+    assert sent["sent start_time"] == body["start_time"] == "2024-03-05T14:03:00+00:00"
+    assert sent["sent calling_phone_number"] == body["calling_phone_number"] == "+442071838750"
+    assert sent["sent destination_phone_number"] == body["destination_phone_number"]
+    assert invalid["status"] == "invalid" and invalid["sent start_time"] == ""
+    assert sent["calling_phone_number"] == "'+44 20 7183 8750"  # the input's own, formula-safe

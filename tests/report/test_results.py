@@ -115,12 +115,19 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
         "attempts",
         "error",
     ]
+    assert header[7:10] == [
+        "sent start_time",
+        "sent calling_phone_number",
+        "sent destination_phone_number",
+    ]
+    assert sheet["H2"].value == "2024/03/05 02:03:27 PM" and sheet["H3"].value is None
     # the input's own columns follow, one repeating a results column's name marked as the input's
-    assert header[7:] == ["external_call_unique_id (input)", *rows[0][1:]]
+    assert header[10:] == ["external_call_unique_id (input)", *rows[0][1:]]
+    own = 10  # columns before the input's own
     assert sheet.auto_filter.ref and sheet.freeze_panes == "A2"
     assert sheet["C2"].value == "created" and sheet["C2"].fill.fgColor.rgb.endswith("C6EFCE")
     assert sheet["C3"].value == "invalid" and sheet["C3"].fill.fgColor.rgb.endswith("FFC7CE")
-    phone = sheet.cell(row=3, column=7 + HEADER.index("calling_phone_number") + 1)
+    phone = sheet.cell(row=3, column=own + HEADER.index("calling_phone_number") + 1)
     assert (
         phone.value == "not a phone"
         and phone.comment is not None
@@ -129,15 +136,16 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
     for row in sheet.iter_rows():
         for cell in row:
             assert cell.data_type != "f", cell.coordinate
-    note = sheet.cell(row=2, column=8 + len(HEADER))
+    note = sheet.cell(row=2, column=own + 1 + len(HEADER))
     assert note.value == "=1+2" and note.data_type == "s"  # kept as the text it was
     summary = {r[0].value: r[1].value for r in book["Summary"].iter_rows()}
     assert summary["created"] == 1 and summary["invalid"] == 1
-    assert sheet.cell(row=2, column=8 + HEADER.index("start_time")).value == dt.datetime(
+    assert sheet.cell(row=2, column=own + 1 + HEADER.index("start_time")).value == dt.datetime(
         2024, 3, 5, 14, 3, 27
     )
     assert (
-        sheet.cell(row=2, column=8 + HEADER.index("destination_phone_number")).value == 8885551212
+        sheet.cell(row=2, column=own + 1 + HEADER.index("destination_phone_number")).value
+        == 8885551212
     )
     retry = openpyxl.load_workbook(tmp_path / "book.retry.xlsx").active
     assert [c.value for c in retry[1]] == rows[0] + ["error"]

@@ -75,7 +75,7 @@ class Written:
         self.chunks: list[list[int]] = []
         self.outcomes: dict[int, RowOutcome] = {}
 
-    def write(self, chunk, outcomes, errors) -> None:
+    def write(self, chunk, outcomes, errors, sent) -> None:
         self.chunks.append(sorted(outcomes))
         self.outcomes.update(outcomes)
 

@@ -13,6 +13,7 @@ import pandas as pd
 from uploader.check.fields import CALL_FIELDS
 
 MAX_SIGNALS = 10
+SENT_FIELDS = ("start_time", "calling_phone_number", "destination_phone_number")
 NOTE = "note"  # a column of notes on a row that is sent all the same (an id cleaned, say)
 
 
@@ -27,6 +28,7 @@ class CallRequest:
     payload_hash: str
     identity: str = ""
     note: str = ""
+    sent: tuple[str, ...] = ()  # the values the tool normalises, as sent (SENT_FIELDS)
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
@@ -72,6 +74,7 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
             payload_hash=hashlib.sha256(payload).hexdigest(),
             identity=identity(fields),
             note=notes[at],
+            sent=tuple(str(fields.get(name, "")) for name in SENT_FIELDS),
         )
 
 

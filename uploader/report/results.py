@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from uploader.check.mapping import SENT_FIELDS
 from uploader.errors import OutputError, RowError
 from uploader.outcome import (
     ALREADY_UPLOADED,
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
 RESULT_COLUMNS = (
     OUTCOME_COLUMNS  # spec/cli.md's order: row, id, status, cuid, http_status, attempts, error
 )
+# What was sent for the values the tool normalises (mapping.SENT_FIELDS), after the first seven.
+SENT_COLUMNS = tuple(f"sent {name}" for name in SENT_FIELDS)
 ERROR_COLUMNS = ("row", "column", "value", "error")
+UNSENT = ("",) * len(SENT_COLUMNS)
 GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
 STATUS_FILL = {
     "created": GREEN,
@@ -60,7 +64,7 @@ def own_headers(headers: list[str]) -> list[str]:
     """The input's headers as the results file shows them after its own columns: one that repeats
     a results column (an export's own `status` or `error`) gets " (input)" added, so that no two
     columns share a name. The retry file keeps the input's headers as they are."""
-    taken = {name.casefold() for name in RESULT_COLUMNS}
+    taken = {name.casefold() for name in (*RESULT_COLUMNS, *SENT_COLUMNS)}
     return [
         f"{header} (input)" if header.strip().casefold() in taken else header for header in headers
     ]
@@ -142,7 +146,7 @@ class Outputs:
     def __post_init__(self) -> None:
         self._results = _sink(
             self.results_path,
-            [*RESULT_COLUMNS, *own_headers(self.headers)],
+            [*RESULT_COLUMNS, *SENT_COLUMNS, *own_headers(self.headers)],
             "Results",
             self.delimiter,
         )
@@ -153,8 +157,10 @@ class Outputs:
         chunk: Chunk,
         outcomes: dict[int, RowOutcome],
         errors: dict[int, list[RowError]],
+        sent: dict[int, tuple[str, ...]] | None = None,
     ) -> None:
-        """Write one chunk's rows in input order; every row of the chunk must have an outcome.
+        """Write one chunk's rows in input order; every row of the chunk must have an outcome;
+        `sent`: the normalised values of the rows whose request was built (SENT_COLUMNS).
 
         A write that fails (a full disk) does not stop the run: the journal holds the truth, the
         rows are still counted, each once, and `close()` reports the failure (exit 5)."""
@@ -165,7 +171,7 @@ class Outputs:
             self.problems.outcome(outcome, errors.get(int(row), []))
         if self.failure is None:
             try:
-                self._write(chunk, outcomes, errors)
+                self._write(chunk, outcomes, errors, sent or {})
             except OSError as error:
                 self.failure = str(cannot_write(self.results_path, error))
 
@@ -174,6 +180,7 @@ class Outputs:
         chunk: Chunk,
         outcomes: dict[int, RowOutcome],
         errors: dict[int, list[RowError]],
+        sent: dict[int, tuple[str, ...]],
     ) -> None:
         # xlsx outputs give an xlsx input's cells back as they were typed (dates, numbers)
         typed = chunk.typed if self._results.keeps_types else None
@@ -202,10 +209,11 @@ class Outputs:
                 for column in (problem.input_column or problem.column, *problem.also):
                     offset = self._offsets.get(column)
                     if offset is not None:
-                        place = len(RESULT_COLUMNS) + offset
+                        place = len(RESULT_COLUMNS) + len(SENT_COLUMNS) + offset
                         fills[place] = RED
                         notes[place] = notes.get(place, "") + str(problem) + "\n"
-            results.row([*fixed, *cells], fills, notes)
+            values = sent.get(int(row_number), UNSENT)
+            results.row([*fixed, *(cell(value) for value in values), *cells], fills, notes)
             if outcome.status not in FINE and not (self.dry_run and outcome.status == NOT_SENT):
                 if raw is None:
                     raw = [python_cells(source[name]) for name in text.columns]

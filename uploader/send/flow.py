@@ -39,7 +39,11 @@ class ChunkWriter(Protocol):
     """Where a complete chunk's outcomes go, in input order (the report stage's `Outputs`)."""
 
     def write(
-        self, chunk: Chunk, outcomes: dict[int, RowOutcome], errors: dict[int, list[RowError]]
+        self,
+        chunk: Chunk,
+        outcomes: dict[int, RowOutcome],
+        errors: dict[int, list[RowError]],
+        sent: dict[int, tuple[str, ...]],
     ) -> None: ...
 
 
@@ -121,6 +125,7 @@ class Open:
     errors: dict[int, list[RowError]]
     outcomes: dict[int, RowOutcome]
     waiting: dict[int, str]  # row -> its external_call_unique_id
+    sent: dict[int, tuple[str, ...]] = field(default_factory=dict)  # row -> its values as sent
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def arrived(self, outcome: RowOutcome) -> None:
@@ -146,7 +151,9 @@ class ReorderWindow:
         self, chunk, errors, outcomes: dict[int, RowOutcome], requests: Iterable[CallRequest]
     ) -> None:
         """A chunk whose rows without an outcome yet are `requests`, about to be sent."""
-        entry = Open(chunk, errors, outcomes, {r.row: r.external_call_unique_id for r in requests})
+        requests = list(requests)
+        waiting = {r.row: r.external_call_unique_id for r in requests}
+        entry = Open(chunk, errors, outcomes, waiting, {r.row: r.sent for r in requests})
         if not entry.waiting:
             entry.done.set()
         for row in entry.waiting:
@@ -166,7 +173,7 @@ class ReorderWindow:
             self._rows -= len(entry.chunk.index)
             for row in sorted(entry.outcomes):
                 self._runlog.outcome(entry.outcomes[row])
-            self._outputs.write(entry.chunk, entry.outcomes, entry.errors)
+            self._outputs.write(entry.chunk, entry.outcomes, entry.errors, entry.sent)
 
     async def wait_for_room(self) -> None:
         while self._rows >= self._room:
