@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -439,3 +440,35 @@ def test_a_config_file_nested_thousands_deep_is_one_line_exit_2(tmp_path):
     path = write_csv(tmp_path / "c.csv", [call_row("a")])
     result = CliRunner().invoke(cli, ["validate", str(path), "--config", str(config)])
     assert result.exit_code == 2 and "nested too deeply" in result.output, result.output
+
+
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_a_mapping_saved_from_any_profile_reads_back_the_same(name):
+    """The page saves the base profile with one header read first, whatever the base's key style:
+    every other field and rule reads back as it was."""
+    from uploader.check.profiles import mapped_profile
+
+    base = load_profile(name)
+    for field_name, aliases in base.columns.items():
+        text = mapped_profile("saved", name, {field_name: "Begin"})
+        saved = profile_from_dict(__import__("tomllib").loads(text), "saved")
+        assert saved.columns[field_name] == ["Begin", *[a for a in aliases if a != "Begin"]]
+        others = {k: v for k, v in saved.columns.items() if k != field_name}
+        assert others == {k: v for k, v in base.columns.items() if k != field_name}
+        assert replace(saved, name=name, description="", columns={}) == replace(
+            base, description="", columns={}
+        )  # every rule kept
+
+
+def test_a_profile_writing_a_column_as_one_string_is_saved_as_a_list(tmp_path):
+    """`start_time = "Started"` (the README's style): mapping "Begin" used to save the letters of
+    "Started" as seven headers."""
+    from uploader.check.profiles import mapped_profile
+
+    base = _profile(tmp_path, "")
+    base.write_text(
+        base.read_text().replace('start_time = ["start_time"]', 'start_time = "Started"')
+    )
+    text = mapped_profile("saved", str(base), {"start_time": "Begin"})
+    saved = profile_from_dict(__import__("tomllib").loads(text), "saved")
+    assert saved.columns["start_time"] == ["Begin", "Started"]

@@ -210,8 +210,9 @@ def mapped_profile(name: str, base: str, mapping: dict[str, str]) -> str:
             raise ConfigError(f"{field_name} is not a call field")
         if not header.strip():
             continue
-        before = [alias for alias in columns.get(field_name, []) if alias != header]
-        columns[field_name] = [header, *before]
+        known = columns.get(field_name, [])
+        known = [known] if isinstance(known, str) else list(known)  # a string is one header
+        columns[field_name] = [header, *(alias for alias in known if alias != header)]
     text = tomlkit.dumps(document)
     profile_from_dict(tomllib.loads(text), name)  # what is saved must load
     return text
