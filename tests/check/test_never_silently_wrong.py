@@ -301,3 +301,20 @@ def test_validate_writes_an_errors_file_only_for_errors_and_reasons_quote_80_cha
         (row,) = list(csv.DictReader(stream))
     quoted = '"' + "x" * 79 + '…"'
     assert row["error"] == f"external_call_unique_id: {quoted} is longer than 255 characters"
+
+
+def test_excel_damage_to_long_ids_is_decided_per_column_across_the_file(tmp_path):
+    """A vendor's 16-digit ids end in 0 about one time in ten: valid. Excel's damage zeroes every
+    long id past the 15th digit: a column whose long ids all end in zeros is refused, whatever
+    chunk each row falls in."""
+    genuine = [f"81234567890123{i:02d}" for i in range(10, 21)]  # one ends in 0, others not
+    rows = [call_row(identifier) for identifier in genuine]
+    path = write_csv(tmp_path / "vendor.csv", rows)
+    summary = upload(path, dry_run=True, chunk_size=2, campaign_id="85")
+    assert summary.counts["invalid"] == 0 and summary.counts["not_sent"] == len(genuine)
+    damaged = [call_row(f"81234567890123{i}0") for i in range(4)] + [call_row("CALL-1")]
+    path = write_csv(tmp_path / "pasted.csv", damaged)
+    summary = upload(path, dry_run=True, chunk_size=2, campaign_id="85")
+    assert summary.counts["invalid"] == 4 and summary.counts["not_sent"] == 1
+    results = (tmp_path / "pasted.results.csv").read_text(encoding="utf-8-sig")
+    assert "lost digits past Excel's 15-digit limit" in results

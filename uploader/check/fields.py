@@ -57,14 +57,7 @@ FIELDS = (
         "external_call_unique_id",
         "The call's id in your own system. Unique: a repeated id is refused.",
         required=True,
-        rules=(
-            Rule(SCIENTIFIC, LOST_DIGITS, refuse=True),
-            Rule(
-                r"^\d{15}0+$",
-                "has lost digits past Excel's 15-digit limit (format the column as text in Excel)",
-                refuse=True,
-            ),
-        ),
+        rules=(Rule(SCIENTIFIC, LOST_DIGITS, refuse=True),),
         example="CALL-000123",
         width=26,
     ),

@@ -17,7 +17,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from uploader.read.arrowtext import arrow, flags, prefixed, text_series
+from uploader.read.arrowtext import arrow, flags, matches, prefixed, text_series
 from uploader.textsafe import FORMULA_START
 
 SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
@@ -68,6 +68,32 @@ def normalize_ids(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text_series(cleaned, text.index), pd.Series(
         changed.to_numpy(zero_copy_only=False), index=text.index
     )
+
+
+# Excel keeps 15 significant digits: a longer id typed or pasted as a number comes back with its
+# tail zeroed. A vendor's own long ids end in 0 one time in ten, so the damage is decided per
+# column over the whole file: damaged when every long id in it ends in zeros past the 15th digit.
+LONG_DIGITS = r"^\d{16,}$"
+EXCEL_ZEROED = r"^\d{15}0+$"
+LOST_EXCEL_DIGITS = (
+    "has lost digits past Excel's 15-digit limit (format the column as text in Excel)"
+)
+
+
+@dataclass
+class LongIds:
+    """What a whole id column says about Excel's damage to its long ids."""
+
+    long: int = 0
+    zeroed: int = 0
+
+    def add(self, ids: pd.Series) -> None:
+        self.long += int(matches(ids, LONG_DIGITS).sum())
+        self.zeroed += int(matches(ids, EXCEL_ZEROED).sum())
+
+    @property
+    def damaged(self) -> bool:
+        return self.long > 0 and self.long == self.zeroed
 
 
 # ---------------------------------------------------------------- phone numbers

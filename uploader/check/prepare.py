@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from uploader.check.mapping import MAX_SIGNALS
+from uploader.check.normalize import EXCEL_ZEROED, LOST_EXCEL_DIGITS, LongIds, clean_text
 from uploader.check.plan import ColumnPlan, plan_columns
 from uploader.check.profiles import load_profile
 from uploader.check.schema import SeenIds, ValidatedChunk, validate
@@ -26,6 +27,7 @@ from uploader.outcome import (
     SKIPPED,
     RowOutcome,
 )
+from uploader.read.arrowtext import matches
 from uploader.read.inputs import Input
 from uploader.read.sources import open_table
 from uploader.read.table import Chunk, Table
@@ -50,6 +52,7 @@ class Prepared:
     time_options: TimeOptions
     warnings: list[str]
     zone_less: int = 0  # start times read so far that carry no zone (a warning at the end)
+    long_ids: LongIds = field(default_factory=LongIds)  # Excel's damage, decided per column
 
     def rows(self, chunk_size: int) -> Iterator[tuple[Chunk, ValidatedRows]]:
         """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
@@ -78,6 +81,18 @@ class Prepared:
         for row, problem in chunk.broken.items():
             errors[row] = [RowError(row, "", "", problem, field="row")]
         ids = checked.rows["external_call_unique_id"]  # compared as sent: NFKC, no invisibles
+        if self.long_ids.damaged:
+            for row in ids.index[matches(ids, EXCEL_ZEROED)]:
+                errors.setdefault(int(row), []).append(
+                    RowError(
+                        int(row),
+                        "external_call_unique_id",
+                        str(ids[row]),
+                        LOST_EXCEL_DIGITS,
+                        field="external_call_unique_id",
+                        input_column=self.plan.column("external_call_unique_id"),
+                    )
+                )
         for row, first in seen.repeats(ids).items():
             identifier = str(ids[row])
             if self.plan.profile.legs.same_id:
@@ -178,11 +193,12 @@ def prepare(source: Input, options: Options) -> Prepared:
     timezone = options.timezone or profile.timezone
     country = options.country or profile.country or "US"
     order = _default_order(options, profile.dayfirst, country)
-    dayfirst = _survey(source, table, options, plan, order, warnings)
+    long_ids = LongIds()
+    dayfirst = _survey(source, table, options, plan, order, warnings, long_ids)
     time_options = TimeOptions(
         timezone=timezone, dayfirst=dayfirst, epoch1904=table.epoch1904, country=country
     )
-    return Prepared(table, plan, time_options, warnings)
+    return Prepared(table, plan, time_options, warnings, long_ids=long_ids)
 
 
 @dataclass(frozen=True)
@@ -217,18 +233,23 @@ def _survey(
     plan: ColumnPlan,
     default: DefaultOrder,
     warnings: list[str],
+    long_ids: LongIds,
 ) -> bool:
     """What the whole file decides before any row is sent, in a first pass over the rows (the CSV
-    read again, or the loaded Excel sheet walked again): the start time column's date order, and
-    which legs of a multi-leg call hold the customer's number."""
+    read again, or the loaded Excel sheet walked again): the start time column's date order,
+    whether Excel damaged the long ids, and which legs of a multi-leg call hold the customer's
+    number."""
     columns = plan.fields.get("start_time", []) if not options.dayfirst else []
+    ids = plan.fields.get("external_call_unique_id", [])
     default_dayfirst = default.dayfirst
-    if not columns and not plan.profile.legs.parent:
+    if not columns and not ids and not plan.profile.legs.parent:
         return default_dayfirst
     order = DateOrder.empty()
     for chunk in table.rewound().chunks(options.chunk_size):
         for column in columns:
             order.add(chunk.text[column].astype("string").str.strip())
+        for column in ids:
+            long_ids.add(clean_text(chunk.text[column]))
         plan.survey(chunk.text)
     if not columns:
         return default_dayfirst
