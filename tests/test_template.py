@@ -47,7 +47,7 @@ def test_template_columns_formats_validations_and_comments(tmp_path):
     }
     assert lists[letter["call_direction"]] == '"inbound,outbound"'
     assert "en-US" in lists[letter["language_code"]]
-    assert lists[letter["signal:sale"]] == '"Yes,No"'
+    assert lists[letter["signal:sale"]] == '"Yes,No,Y,N"'
     assert all(cell.comment is not None for cell in sheet[1])
     # the recording pair: neither is required alone, one of them is; header, comment, Instructions
     for name in ("recording_url", "recording_filename"):

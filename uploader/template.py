@@ -92,10 +92,10 @@ def write_template(
     extra = [
         TemplateColumn(
             f"signal:{name}",
-            f"Signal {name}: Yes or No (blank = not sent).",
+            f"Signal {name}: Yes or No, Y or N (blank = not sent).",
             TEXT,
             14,
-            choices=("Yes", "No"),
+            choices=("Yes", "No", "Y", "N"),
             example="Yes",
         )
         for name in signals

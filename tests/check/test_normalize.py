@@ -318,3 +318,20 @@ def test_every_zone_name_reads_its_own_offset(name):
             [f"2024-03-05T09:03:27{US_ZONES[name]}"],
             [pd.NA],
         ), raw
+
+
+@pytest.mark.parametrize(("cell", "value"), [("Y", True), ("y", True), ("N", False), ("n", False)])
+def test_signals_take_y_and_n_as_data_loader_users_write_them(cell, value):
+    result = normalize_booleans(clean_text(pd.Series([cell], dtype=object)))
+    assert result.values[0] is value and pd.isna(result.reasons[0])
+
+
+def test_the_templates_signal_drop_down_offers_y_and_n(tmp_path):
+    import openpyxl
+
+    from uploader.template import write_template
+
+    path = write_template(tmp_path / "t.xlsx", signals=["sale"], custom=[])
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    lists = [v.formula1.strip('"').split(",") for v in sheet.data_validations.dataValidation]
+    assert ["Yes", "No", "Y", "N"] in lists, lists

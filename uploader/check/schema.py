@@ -88,7 +88,7 @@ CALL_SCHEMA = pa.DataFrameSchema(
         **{field.name: _column(field) for field in FIELDS},
         r"^signal:.+$": pa.Column(
             None,
-            checks=[_yes_or_no("is not yes/no, true/false or 1/0")],
+            checks=[_yes_or_no("is not yes/no, y/n, true/false or 1/0")],
             nullable=True,
             regex=True,
             required=False,
