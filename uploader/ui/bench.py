@@ -74,6 +74,7 @@ class Workbench:
     work_dir: Path
     key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     session: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    key_used: bool = False  # the key is exchanged for the session cookie once
     port: int = 0
     max_upload: int = MAX_UPLOAD_BYTES
     token: str | None = None  # typed into the page: memory only

@@ -10,7 +10,9 @@ import shutil
 import time
 from pathlib import Path
 
+import aiohttp
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from uploader.errors import UploaderError
 from uploader.read.inputs import SPREADSHEET_SUFFIXES
@@ -20,10 +22,14 @@ from uploader.ui.bench import Upload, bench_of, problem, read_json, upload_of
 async def receive_file(request: web.Request) -> web.Response:
     """A file dropped or chosen in the page, streamed into its own folder (bounded in size)."""
     bench = bench_of(request)
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
+    try:
+        reader = await request.multipart()
         part = await reader.next()
+        while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
+            part = await reader.next()
+    except (ValueError, aiohttp.ClientError, HttpProcessingError) as error:  # malformed or cut
+        kind = "a header is not valid" if isinstance(error, HttpProcessingError) else "it was cut"
+        raise web.HTTPBadRequest(text=f"the upload could not be read: {kind}") from None
     if not isinstance(part, BodyPartReader) or not part.filename:
         raise web.HTTPBadRequest(text="no file in the request")
     name = _safe_name(part.filename)
@@ -31,21 +37,13 @@ async def receive_file(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"{name}: not a .csv, .tsv, .txt, .xlsx or .xlsm file")
     ident = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     folder = bench.work_dir / ident
-    folder.mkdir(parents=True)
     path = folder / name
-    size = 0
-    with path.open("wb") as stream:
-        while chunk := await part.read_chunk(1 << 20):
-            size += len(chunk)
-            if size > bench.max_upload:
-                stream.close()
-                shutil.rmtree(folder)
-                raise web.HTTPRequestEntityTooLarge(
-                    max_size=bench.max_upload,
-                    actual_size=size,
-                    text=f"the file is larger than {bench.max_upload // 1024**2} MB",
-                )
-            stream.write(chunk)
+    try:
+        folder.mkdir(parents=True)
+        size = await _received(part, path, bench.max_upload)
+    except BaseException:  # refused, cut, or the disk: nothing half-received is kept
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     upload = Upload(ident, path, name)
     bench.uploads[ident] = upload
     headers, suggested = await asyncio.to_thread(_headers_and_profile, path)
@@ -54,10 +52,40 @@ async def receive_file(request: web.Request) -> web.Response:
     )
 
 
+async def _received(part: BodyPartReader, path: Path, limit: int) -> int:
+    """The file streamed to `path`, bounded in size; its size."""
+    size = 0
+    try:
+        with path.open("wb") as stream:
+            while chunk := await part.read_chunk(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise web.HTTPRequestEntityTooLarge(
+                        max_size=limit,
+                        actual_size=size,
+                        text=f"the file is larger than {limit // 1024**2} MB",
+                    )
+                stream.write(chunk)
+    except OSError as error:
+        raise web.HTTPBadRequest(text=f"the file could not be kept ({error.strerror})") from None
+    return size
+
+
+MAX_NAME_BYTES = 200  # of a kept file's name, within every file system's 255
+
+
 def _safe_name(name: str) -> str:
-    """The file's own name, without folders or characters a file system could take badly."""
+    """The file's own name, without folders or characters a file system could take badly, cut to
+    MAX_NAME_BYTES with its suffix kept."""
     base = re.split(r"[\\/]", name)[-1].strip().lstrip(".")
-    return re.sub(r"[^\w.\- ()]+", "_", base)[:120] or "upload.csv"
+    base = re.sub(r"[^\w.\- ()]+", "_", base) or "upload.csv"
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    suffix = suffix[:8]
+    budget = MAX_NAME_BYTES - len(suffix.encode()) - 1
+    stem = stem.encode()[:budget].decode("utf-8", "ignore") or "upload"
+    return f"{stem}.{suffix}" if dot else stem
 
 
 def _headers_and_profile(path: Path) -> tuple[list[str], str | None]:

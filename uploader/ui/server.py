@@ -10,7 +10,8 @@ only: never written, never logged, never sent back to the browser).
 Security, for a server that can post calls with the analyst's token:
 - it listens on 127.0.0.1 only;
 - the printed address carries a per-launch key, exchanged once for a session cookie (HttpOnly,
-  SameSite=Strict); every other request needs that cookie;
+  SameSite=Strict), then refused (the address stays in the browser's history); every other
+  request needs that cookie;
 - the Host header must name this server (no DNS rebinding), and a request that changes anything
   must come from this page's own Origin (no cross-site form posts);
 - uploads are bounded in size; the pages forbid framing and any other origin's scripts.
@@ -60,14 +61,22 @@ def guard(bench: Workbench):  # type: ignore[no-untyped-def]
         if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
             return _refused("request from another site")
         key = request.query.get("key")
+        cookie = request.cookies.get(COOKIE, "")
+        has_session = hmac.compare_digest(cookie, bench.session)
         if request.path == "/" and key is not None:
+            response: web.StreamResponse = web.HTTPFound("/")  # the key leaves the address bar
+            if has_session:  # the same browser, the address from its history
+                return _hardened(response)
             if not hmac.compare_digest(key, bench.key):
                 return _refused("wrong key: open the address printed by invoca-upload ui")
-            response: web.StreamResponse = web.HTTPFound("/")
+            if bench.key_used:  # the address stays in history: it opens one session only
+                return _refused(
+                    "this address was opened already; restart invoca-upload ui for a new one"
+                )
+            bench.key_used = True
             response.set_cookie(COOKIE, bench.session, httponly=True, samesite="Strict", path="/")
             return _hardened(response)
-        cookie = request.cookies.get(COOKIE, "")
-        if not hmac.compare_digest(cookie, bench.session):
+        if not has_session:
             return _refused("open the address printed by invoca-upload ui (it carries the key)")
         try:
             response = await handler(request)
