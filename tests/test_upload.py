@@ -250,15 +250,18 @@ def subprocess_upload(path: Path, url: str, journal: Path, *extra: str) -> subpr
 TRANSIENT = {None, 429, 500, 503}  # answers after which a call may be posted again
 
 
-def assert_exactly_once(sandbox, ids, resent_after_answer: int = 0):
+def assert_exactly_once(sandbox, ids, resent_after_answer: int = 0, replays_409: bool = False):
     """Every id stored, and posted again only after an answer that was lost or transient; at most
-    `resent_after_answer` ids (requests in flight at a kill -9) posted after a final answer."""
+    `resent_after_answer` ids (requests in flight at a kill -9) posted after a final answer. A 409
+    only where the sandbox answers replays so (`replays_409`), and then only on a replay."""
     stored = sandbox.calls()
     assert sorted(c["id"] for c in stored) == sorted(ids)
     answers: dict[str, list] = {}
     for seen in sandbox.requests():
         answers.setdefault(seen.get("id"), []).append(seen["status"])
-    assert 409 not in {status for statuses in answers.values() for status in statuses}
+    for statuses in answers.values():
+        assert 409 not in statuses[:1], statuses  # a first post is never a conflict
+        assert replays_409 or 409 not in statuses
     resent = [
         i for i, statuses in answers.items() if any(s not in TRANSIENT for s in statuses[:-1])
     ]
@@ -293,6 +296,23 @@ def test_faults_deliver_every_call_exactly_once(tmp_path, make_sandbox):
     assert_exactly_once(box, ids)
     statuses = {r["status"] for r in box.stats()["requests"]}
     assert {500, 503, 429, None} <= statuses
+
+
+def test_a_409_answering_a_replay_is_already_received_never_a_conflict(tmp_path, make_sandbox):
+    """The real API may answer a replay with 409 (spec: 'if this uploader already sent this very
+    row'). After a lost answer the row was maybe stored: its 409 means delivered (seen failing
+    with the client reading every 409 as a conflict)."""
+    box = make_sandbox(replay_conflict=True, seed=5, drop_rate=0.3)
+    ids = [f"r{i}" for i in range(60)]
+    path = write_csv(tmp_path / "replays.csv", [call_row(i) for i in ids])
+    result = run_cli(
+        *upload_args(path, box.url, tmp_path / "j.sqlite"), "--rate", "0", "--max-retries", "12"
+    )
+    results = read_results(tmp_path / "replays.results.csv")
+    assert result.exit_code == 0, [r for r in results if r["status"] != "created"][:3]
+    assert {r["status"] for r in results} <= {"created", "already_received"}
+    assert_exactly_once(box, ids, replays_409=True)
+    assert "already_received" in {r["status"] for r in results}  # the 409s were met
 
 
 def test_kill_9_then_rerun_delivers_exactly_once(tmp_path, make_sandbox):

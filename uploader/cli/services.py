@@ -73,6 +73,13 @@ from uploader.sandbox.config import SandboxConfig
     help="Share of calls stored whose answer is lost.",
 )
 @click.option(
+    "--replay-conflict",
+    is_flag=True,
+    default=SANDBOX.replay_conflict,
+    help="Answer 409 (not 202) when a stored call is posted again unchanged, as the real API "
+    "may after a lost answer.",
+)
+@click.option(
     "--latency-ms",
     type=click.IntRange(min=0),
     default=SANDBOX.latency_ms,

@@ -20,6 +20,7 @@ class SandboxConfig:
     fail_rate: float = 0.0
     unavailable_rate: float = 0.0  # 503 with Retry-After: retry_after seconds
     drop_rate: float = 0.0
+    replay_conflict: bool = False  # an exact replay of a stored call answers 409, not 202
     latency_ms: int = 0
     seed: int | None = None
     retry_after_date: bool = False

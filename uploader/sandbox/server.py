@@ -203,7 +203,7 @@ def _store(state: SandboxState, body: dict[str, Any]) -> web.Response | None:
     identifier = str(body["call"]["external_call_unique_id"])
     existing = state.calls.get(identifier)
     if existing is not None:
-        if existing.body == content:
+        if existing.body == content and not state.config.replay_conflict:
             return web.Response(status=202)
         return errors(409, "Conflict", "external_call_unique_id has already been used")
     stored = StoredCall(identifier, uuid.uuid4().hex.upper(), content, time.time())
