@@ -472,3 +472,13 @@ def test_a_profile_writing_a_column_as_one_string_is_saved_as_a_list(tmp_path):
     text = mapped_profile("saved", str(base), {"start_time": "Begin"})
     saved = profile_from_dict(__import__("tomllib").loads(text), "saved")
     assert saved.columns["start_time"] == ["Begin", "Started"]
+
+
+def test_a_mapping_over_a_base_that_is_not_toml_is_a_config_error(tmp_path):
+    from uploader.check.profiles import mapped_profile
+    from uploader.errors import ConfigError
+
+    base = tmp_path / "notes.toml"
+    base.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="notes.toml"):
+        mapped_profile("saved", str(base), {"start_time": "Begin"})

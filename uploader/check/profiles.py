@@ -201,7 +201,10 @@ def mapped_profile(name: str, base: str, mapping: dict[str, str]) -> str:
         raise ConfigError(
             f"profile name {name!r}: use letters, digits, - and _ (not a built-in profile's name)"
         )
-    document = tomlkit.parse(_profile_file(base).read_text(encoding="utf-8"))
+    try:
+        document = tomlkit.parse(_profile_file(base).read_text(encoding="utf-8"))
+    except (tomlkit.exceptions.ParseError, UnicodeDecodeError, OSError) as error:
+        raise ConfigError(f"profile {base}: cannot be read as TOML ({error})") from None
     document["name"] = name
     document["description"] = f"{base}, with columns mapped on the web page"
     columns = document.setdefault("columns", tomlkit.table())

@@ -125,7 +125,7 @@ def _print_summary(summary: dict, aside: bool = False) -> None:
             "they were delivered (Invoca keeps the first version)"
         )
     if summary["blank_rows"]:
-        echo(f"  {'blank rows skipped':<18}{summary['blank_rows']:>10,}")
+        echo(f"  {'blank rows skipped':<18} {summary['blank_rows']:>9,}")
     speed = f", {summary['rows_per_second']:,} rows/s" if summary["rows_per_second"] else ""
     echo(f"  took {summary['elapsed_seconds']:.1f} s{speed}")
     for name, path in summary["files"].items():
