@@ -23,7 +23,6 @@ from uploader.read.inputs import Input
 from uploader.read.table import (
     HINTS,
     MAX_CELL,
-    SPARE,
     SPARE_COLUMNS,
     STRING_TYPES,
     WIDER_ROW,
@@ -35,6 +34,7 @@ from uploader.read.table import (
     new_table,
     next_chunk,
     sized,
+    with_spares,
 )
 
 
@@ -172,7 +172,6 @@ def _pandas_frames(
 
     `skip` leaves out the first records, which the fast reader already yielded.
     """
-    spares = [f"{SPARE}{i}" for i in range(SPARE_COLUMNS)]
     done = skip  # records yielded (or skipped) so far
     try:
         with source.open() as stream:
@@ -182,7 +181,7 @@ def _pandas_frames(
                 encoding=encoding,
                 header=None,
                 skiprows=header_lines,
-                names=[*columns, *spares],
+                names=with_spares(columns),
                 dtype=str,
                 keep_default_na=False,
                 na_filter=False,
@@ -227,7 +226,7 @@ def _record_frames(
     skip: int,
 ) -> Iterator[pd.DataFrame]:
     """The exact reader's records, read by Python's csv module from record `skip` on."""
-    names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
+    names = with_spares(columns)
     width = len(names)
     batch: list[list[str | None]] = []
     numbers: list[int] = []

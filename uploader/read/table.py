@@ -71,6 +71,13 @@ SPARE = "\x00spare"  # columns past the header, to catch rows with more cells th
 
 
 SPARE_COLUMNS = 16
+
+
+def with_spares(columns: list[str]) -> list[str]:
+    """The columns a reader fills: the header's, then the spare ones that catch wider rows."""
+    return [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
+
+
 # A row wider than the spare columns is cut to them, its last spare cell saying how many it had.
 WIDER_ROW = "\x00cells:"
 

@@ -20,7 +20,6 @@ from uploader.read.inputs import Input
 from uploader.read.table import (
     HEADER_SEARCH_ROWS,
     HINTS,
-    SPARE,
     SPARE_COLUMNS,
     XLSX,
     HeaderTest,
@@ -29,6 +28,7 @@ from uploader.read.table import (
     kind_of,
     new_table,
     next_chunk,
+    with_spares,
 )
 
 # Bounds checked before calamine allocates a sheet (it builds the dense range of the used cells):
@@ -249,7 +249,7 @@ def _excel_frames(
 ) -> Iterator[tuple[pd.DataFrame, TypedCells]]:
     """Text frames, each with its typed cells for xlsx outputs."""
     width = len(columns)
-    names = [*columns, *(f"{SPARE}{i}" for i in range(SPARE_COLUMNS))]
+    names = with_spares(columns)
     numbers: list[int] = []
     batch: list[list] = []
     done = 0
