@@ -233,3 +233,26 @@ def test_every_file_met_in_a_folder_or_zip_is_read_or_reported(tmp_path, sandbox
     assert result.exit_code == 1, result.output
     assert "6 not read" in result.output
     assert sorted(call["id"] for call in sandbox.calls()) == ["a1", "b1"]
+
+
+def test_a_zip_is_opened_once_for_all_its_members(tmp_path, monkeypatch):
+    """Each member opened the archive (and read its list of members) again: 10,000 members took
+    quadratic time. Now the list is read once to expand and once for every member's reading."""
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(50):
+            archive.writestr(f"m{i}.csv", "external_call_unique_id\n" + f"z{i}\n")
+    opened = []
+    real = zipfile.ZipFile.__init__
+
+    def counting(self, *args, **kwargs):
+        opened.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    found = expand([str(path)])
+    for item in found:
+        for _ in range(3):
+            with item.open() as stream:
+                assert stream.read().startswith(b"external_call_unique_id")
+    assert len(found) == 50 and len(opened) == 2

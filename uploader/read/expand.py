@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import glob
 import posixpath
+import weakref
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -204,8 +205,10 @@ def _members(
 def _member_inputs(
     name: str, raw: Callable[[], IO[bytes]], origin: Location, stem: str, entries: list
 ) -> Iterator[Input | Unreadable]:
-    """Each spreadsheet member as an input read out of the archive."""
+    """Each spreadsheet member as an input read out of the archive, which is opened (its list of
+    members read) once for them all: a zip of 10,000 members is read in linear time."""
     stems = collections.Counter(_member_stem(entry.filename) for entry in entries)
+    archive = _Archive(raw)
     for entry in entries:
         member = entry.filename
         inner, compression = split_compression(posixpath.basename(member))
@@ -217,16 +220,34 @@ def _member_inputs(
             yield Unreadable(label, f"{label}: is encrypted; unpack it first")
             continue
 
-        def opened(member: str = member) -> IO[bytes]:
-            stream = raw()
-            archive = zipfile.ZipFile(stream)
-            return cast(IO[bytes], Owned(archive.open(member), archive, stream))
+        def opened(entry: zipfile.ZipInfo = entry) -> IO[bytes]:
+            return cast(IO[bytes], Owned(archive.open(entry)))
 
         output_stem = stem if len(entries) == 1 else f"{stem}.{member_stem}"
         if compression:
             yield compressed_input(label, inner, opened, origin, compression, output_stem, member)
             continue
         yield inside_input(label, inner, opened, origin, output_stem, member)
+
+
+class _Archive:
+    """A zip archive opened on first use and kept open for its members (closed with them)."""
+
+    def __init__(self, raw: Callable[[], IO[bytes]]) -> None:
+        self._raw = raw
+        self._zip: zipfile.ZipFile | None = None
+
+    def open(self, entry: zipfile.ZipInfo) -> IO[bytes]:
+        if self._zip is None:
+            stream = self._raw()
+            self._zip = zipfile.ZipFile(stream)
+            weakref.finalize(self, _close, self._zip, stream)
+        return self._zip.open(entry)
+
+
+def _close(archive: zipfile.ZipFile, stream: IO[bytes]) -> None:
+    archive.close()
+    stream.close()
 
 
 def _member_stem(member: str, *, folders: bool = False) -> str:
