@@ -118,6 +118,8 @@ def test_profiles_template_and_validate_work_when_installed(installed, tmp_path)
 def test_demo_writes_only_into_its_own_folder(installed, tmp_path):
     done = run(installed, "demo", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "has stopped" in done.stdout and "invoca-upload sandbox" in done.stdout
+    assert "warning: " in done.stdout  # its zone-less times, said as upload says them
     assert sorted(p.name for p in tmp_path.iterdir()) == ["invoca-upload-demo"]
     written = {p.name for p in (tmp_path / "invoca-upload-demo").iterdir()}
     assert {"calls.xlsx", "calls.results.xlsx", "calls.summary.json"} <= written

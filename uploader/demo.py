@@ -62,10 +62,17 @@ def run_demo(out: Path = DEFAULT_OUT, echo=print) -> int:  # type: ignore[no-unt
     for row in sheet.iter_rows(min_row=2, values_only=True):
         if row[2] not in DELIVERED:
             echo(f"  row {row[0]} {row[1]}: {row[2]}: {row[6]}")
+    for warning in summary.warnings:  # what `upload` prints, on screen too
+        echo(f"warning: {warning}")
     echo("\nFiles:")
     for name, path in summary.files.items():
         echo(f"  {name:<8} {path}")
     echo(f"  summary  {summary_path}")
+    echo(
+        "\nThe sandbox above has stopped with the demo. To run the command yourself, start one with"
+        f" `invoca-upload sandbox --token {TOKEN}` (it prints its address) and give that address"
+        " as --base-url."
+    )
     echo(
         "\nOpen the results workbook to see every row's Invoca call id (cuid); fix the rows in the"
     )
