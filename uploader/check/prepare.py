@@ -67,16 +67,16 @@ class Prepared:
             while ahead:
                 yield self._settle(*ahead.popleft(), seen)
 
-    def _check(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str], ValidatedChunk]:
+    def _check(self, chunk: pd.DataFrame) -> tuple[dict[int, str], ValidatedChunk]:
         canonical = self.plan.canonical(chunk)
         skipped = {int(row): str(reason) for row, reason in canonical.skips.dropna().items()}
         kept = canonical.rows[~canonical.rows.index.isin(list(skipped))]
         checked = validate(kept, self.time_options, self._columns())
         _name_cells(checked.errors, canonical.origin)
-        return kept, skipped, checked
+        return skipped, checked
 
     def _settle(self, chunk: Chunk, checking: Future, seen: SeenIds) -> tuple[Chunk, ValidatedRows]:
-        kept, skipped, checked = checking.result()
+        skipped, checked = checking.result()
         errors = checked.errors
         for row, problem in chunk.broken.items():
             errors[row] = [RowError(row, "", "", problem, field="row")]
