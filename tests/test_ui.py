@@ -21,7 +21,16 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import HEADER, TOKEN, Lines, call_row, wait_for, write_csv, write_xlsx
+from tests.conftest import (
+    HEADER,
+    TOKEN,
+    Lines,
+    call_row,
+    upload_args,
+    wait_for,
+    write_csv,
+    write_xlsx,
+)
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
@@ -379,3 +388,37 @@ def send_file_ok(page: Page, name: str, content: bytes):
         return send_file(page, name, content)
     except pytest.fail.Exception:
         return 200, ""
+
+
+@needs_browser
+def test_the_page_says_when_an_id_belongs_to_another_call_or_a_call_changed(
+    tmp_path, ui, browser, sandbox
+):
+    """The journal is the command line's too: an id it delivered for another call is a conflict
+    in the page, in words, and an updated call is 'changed since', never a silent 'already
+    uploaded'."""
+    journal = tmp_path / "journal.sqlite"
+    first = write_csv(tmp_path / "monday.csv", [call_row("P1"), call_row("P2")])
+    command = [sys.executable, "-m", "uploader", *upload_args(first, sandbox.url, journal)]
+    environment = {**os.environ, "INVOCA_OAUTH_TOKEN": TOKEN}
+    assert subprocess.run(command, env=environment, capture_output=True).returncode == 0
+    other = call_row("P1", start_time="2024-03-07T09:00:00Z", calling_phone_number="3125550999")
+    updated = call_row("P2", recording_url="https://rec.example.com/new.wav")
+    second = write_csv(tmp_path / "tuesday.csv", [other, updated])
+    page_server = ui()
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.set_input_files("#file-input", str(second))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    page.fill("#campaign-id", "85")
+    page.click("#check-button")
+    page.wait_for_selector("#counts li")
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+    assert page.inner_text("#result-counts li[data-status=conflict] b") == "1"
+    note = page.inner_text("#result-note")
+    assert "already used for another call" in note and "Invoca keeps the first version" in note
+    expect(page.locator("#failed-table")).to_contain_text("delivered for another call")
+    assert len(sandbox.calls()) == 2

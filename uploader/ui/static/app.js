@@ -361,6 +361,10 @@ async function showResults(run) {
   const notes = [];
   if (summary.interrupted) notes.push("Stopped: upload again to send the rest (nothing is sent twice).");
   if (summary.stopped) notes.push(`Stopped by the API: ${summary.stopped}`);
+  const conflicts = summary.counts.conflict || 0;
+  if (conflicts) notes.push(`${conflicts.toLocaleString()} ${conflicts === 1 ? "row has an id" : "rows have ids"} already used for another call: give each call its own id (the rows are listed below).`);
+  const changed = summary.changed_since_delivered || 0;
+  if (changed) notes.push(`${changed.toLocaleString()} already uploaded ${changed === 1 ? "row has" : "rows have"} changed since ${changed === 1 ? "it was" : "they were"} delivered: Invoca keeps the first version.`);
   $("#result-note").textContent = notes.join(" ");
   const results = $("#download-results");
   results.href = `/api/runs/${run.id}/files/results`;
