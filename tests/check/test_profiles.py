@@ -482,3 +482,28 @@ def test_a_mapping_over_a_base_that_is_not_toml_is_a_config_error(tmp_path):
     base.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="notes.toml"):
         mapped_profile("saved", str(base), {"start_time": "Begin"})
+
+
+def test_a_relayed_parent_whose_child_leg_is_not_in_the_file_is_not_dropped(tmp_path):
+    """A Voice SDK or SIP parent is skipped only when its call is uploaded from a child leg of
+    the same file; without one it is the only record of the call: it is read like any row (sent,
+    or invalid naming why), never skipped as "uploaded from its child leg"."""
+    from uploader.pipeline import upload
+
+    sample = (ROOT / "sample_data" / "twilio.csv").read_text().splitlines()
+    child = "CA5f1e2d3c4b5a69788796a5b4c3d2e1f5"  # the child of the client:alice parent CA4...
+    path = tmp_path / "split.csv"
+    lines = [line for line in sample if not line.startswith(child)]
+    lines = [  # the parent recorded, so that nothing but its leg could leave it out
+        line + "RE" + "4" * 32 if line.startswith("CA4f1e") else line for line in lines
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    template = "https://api.twilio.com/2010-04-01/Accounts/AC123/Recordings/{RecordingSid}.mp3"
+    upload(path, profile="twilio", campaign_id="85", recording_url_template=template, dry_run=True)
+    with (tmp_path / "split.results.csv").open(encoding="utf-8-sig", newline="") as stream:
+        rows = {r["external_call_unique_id"]: r for r in csv.DictReader(stream)}
+    parent = rows["CA4f1e2d3c4b5a69788796a5b4c3d2e1f4"]
+    assert parent["status"] != "skipped", parent["error"]
+    assert "child leg" not in parent["error"]
+    kept = rows["CAcf1e2d3c4b5a69788796a5b4c3d2e1fc"]  # a relayed parent whose child is here
+    assert kept["status"] == "skipped" and "child leg" in kept["error"]

@@ -297,20 +297,25 @@ class CallLegs:
     ids: str  # the input column of the call's id
     numbers: list[str]  # the input columns holding phone numbers
     relayed: set[str] = field(default_factory=set)  # parents whose customer is on a child leg
+    with_children: set[str] = field(default_factory=set)  # parents with a child leg in the file
 
     def survey(self, chunk: pd.DataFrame) -> None:
-        """First pass over the file: note the parent legs whose customer is on a child leg."""
-        parents = clean_text(chunk[self.parent]).isna()
+        """First pass over the file: note the parent legs whose customer is on a child leg, and
+        which parents have a child leg here at all."""
+        parent_of = clean_text(chunk[self.parent])
         ids = clean_text(chunk[self.ids])
-        self.relayed.update(ids[parents & self._relayed_row(chunk)].dropna().tolist())
+        self.relayed.update(ids[parent_of.isna() & self._relayed_row(chunk)].dropna().tolist())
+        self.with_children.update(parent_of.dropna().tolist())
 
     def skips(self, chunk: pd.DataFrame, calling: pd.Series) -> list[tuple[pd.Series, object]]:
-        """The legs not uploaded, each with why, in order."""
+        """The legs not uploaded, each with why, in order. A relayed parent is skipped only when
+        a child leg of it is in the file (else it is the only record of its call)."""
         parents = clean_text(chunk[self.parent])
         child = parents.notna() & ~parents.isin(self.relayed).fillna(False).astype(bool)
+        has_child = clean_text(chunk[self.ids]).isin(self.with_children).fillna(False).astype(bool)
         return [
             (
-                parents.isna() & self._relayed_row(chunk),
+                parents.isna() & self._relayed_row(chunk) & has_child,
                 "leg of a browser or SIP user: the call is uploaded "
                 "from its child leg, which holds the customer's number",
             ),
