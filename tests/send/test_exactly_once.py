@@ -452,11 +452,14 @@ def test_ids_that_differ_only_by_invisible_characters_are_one_call(tmp_path, san
 
 
 def test_the_id_sent_is_the_cleaned_one_and_the_results_say_so(tmp_path, sandbox):
-    path = write_csv(tmp_path / "c.csv", [call_row("CALL\u200b-7")])
+    rows = [call_row("CALL\u200b-7"), call_row("ＣＡＬＬ-8"), call_row("plain-9")]
+    path = write_csv(tmp_path / "c.csv", rows)
     assert run_cli(*upload_args(path, sandbox.url, tmp_path / "j.sqlite")).exit_code == 0
-    assert [c["id"] for c in sandbox.calls()] == ["CALL-7"]
-    (row,) = read_results(tmp_path / "c.results.csv")
-    assert row["external_call_unique_id"] == "CALL-7" and "invisible" in row["error"]
+    assert sorted(c["id"] for c in sandbox.calls()) == ["CALL-7", "CALL-8", "plain-9"]
+    seven, eight, nine = read_results(tmp_path / "c.results.csv")
+    assert seven["external_call_unique_id"] == "CALL-7" and "invisible" in seven["error"]
+    assert eight["external_call_unique_id"] == "CALL-8" and "full-width" in eight["error"]
+    assert nine["error"] == ""
 
 
 def test_another_spelling_of_the_same_api_address_posts_nothing_again(tmp_path, sandbox):

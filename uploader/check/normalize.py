@@ -53,7 +53,10 @@ def clean_text(raw: pd.Series) -> pd.Series:
 # Format characters (Unicode category Cf: zero-width space, joiners, BOM, direction marks, soft
 # hyphen) are invisible in every spreadsheet: two ids that differ only by them are one call.
 INVISIBLE = r"\p{Cf}"
-ID_CLEANED = "invisible characters were removed from the id"
+ID_CLEANED = (
+    "the id was cleaned as sent: invisible characters removed, full-width letters and ligatures "
+    "read as plain ones"
+)
 
 
 def normalize_ids(text: pd.Series) -> tuple[pd.Series, pd.Series]:
