@@ -36,6 +36,8 @@ DELIVERED = frozenset({CREATED, ALREADY_RECEIVED, ALREADY_UPLOADED})
 FINE = DELIVERED | {SKIPPED}
 # Rows that count towards --max-errors.
 ERRORS = frozenset({REJECTED, CONFLICT, FAILED})
+# The note on an already uploaded row whose other fields changed since it was delivered.
+CHANGED_SINCE = "changed since it was delivered; Invoca keeps the first version"
 
 
 @dataclass

@@ -59,9 +59,9 @@ def test_no_delivered_status_is_ever_sent_again(delivered):
     not sent again: the same call is already_uploaded, another call under the id a conflict."""
     identity = "2024-03-05T14:03:27+00:00 +13125550143"
     entry = JournalEntry("id-2", "hash-id-2", delivered, "CU1", 1, identity=identity)
-    same = what_to_send(replace(request(2), identity=identity), entry, None)
+    same = what_to_send(replace(request(2), sent=tuple(identity.split())), entry, None)
     assert same.status == ALREADY_UPLOADED and same.cuid == "CU1"
-    other = what_to_send(replace(request(2), identity="2024-03-07T09:00:00+00:00 +1"), entry, None)
+    other = what_to_send(replace(request(2), sent=("2024-03-07T09:00:00+00:00", "+1")), entry, None)
     assert other.status == "conflict" and "+13125550143" in other.error
 
 

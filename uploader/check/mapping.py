@@ -19,16 +19,21 @@ NOTE = "note"  # a column of notes on a row that is sent all the same (an id cle
 
 @dataclass(frozen=True)
 class CallRequest:
-    """One row ready to send: its row number, id, encoded body and the body's fingerprint, which
-    call it is (`identity`: its start instant and customer number, as sent) and a note on it."""
+    """One row ready to send: its row number, id, encoded body and the body's fingerprint, the
+    values the tool normalises as sent (SENT_FIELDS) and a note on it."""
 
     row: int
     external_call_unique_id: str
     payload: bytes
     payload_hash: str
-    identity: str = ""
     note: str = ""
-    sent: tuple[str, ...] = ()  # the values the tool normalises, as sent (SENT_FIELDS)
+    sent: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> str:
+        """Which call the body describes, whatever else it says: its start and its customer's
+        number (the first two SENT_FIELDS)."""
+        return " ".join(self.sent[:2])
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
@@ -72,15 +77,9 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
             external_call_unique_id=ids[at],
             payload=payload,
             payload_hash=hashlib.sha256(payload).hexdigest(),
-            identity=identity(fields),
             note=notes[at],
             sent=tuple(str(fields.get(name, "")) for name in SENT_FIELDS),
         )
-
-
-def identity(call: Mapping[str, Any]) -> str:
-    """Which call a body describes, whatever else it says: its start and its customer's number."""
-    return f"{call.get('start_time', '')} {call.get('calling_phone_number', '')}"
 
 
 def _present_columns(

@@ -22,6 +22,7 @@ from uploader.textsafe import FORMULA_START
 
 SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
 LOST_DIGITS = "has lost digits to scientific notation (format the column as text in Excel)"
+NOT_YES_OR_NO = "is not yes/no, y/n, true/false or 1/0"
 TRUE_WORDS = frozenset({"true", "1", "yes", "y"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n"})
 LANGUAGE_CODES = ("en-US", "en-GB", "es-ES", "fr-FR")
@@ -196,7 +197,7 @@ def normalize_booleans(text: pd.Series) -> Normalized:
     unread = text.notna() & values.isna()
     values[unread] = text[unread]
     reasons = blank_reasons(text.index)
-    reasons[unread] = "is not yes/no, y/n, true/false or 1/0"
+    reasons[unread] = NOT_YES_OR_NO
     return Normalized(values, reasons)
 
 

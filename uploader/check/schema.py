@@ -19,6 +19,7 @@ from uploader.check.fields import FIELDS, MAX_TEXT, PHONE_FIELDS, CallField
 from uploader.check.mapping import NOTE
 from uploader.check.normalize import (
     ID_CLEANED,
+    NOT_YES_OR_NO,
     Normalized,
     normalize_booleans,
     normalize_choice,
@@ -88,7 +89,7 @@ CALL_SCHEMA = pa.DataFrameSchema(
         **{field.name: _column(field) for field in FIELDS},
         r"^signal:.+$": pa.Column(
             None,
-            checks=[_yes_or_no("is not yes/no, y/n, true/false or 1/0")],
+            checks=[_yes_or_no(NOT_YES_OR_NO)],
             nullable=True,
             regex=True,
             required=False,

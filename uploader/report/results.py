@@ -22,6 +22,7 @@ from uploader.check.mapping import SENT_FIELDS
 from uploader.errors import OutputError, RowError
 from uploader.outcome import (
     ALREADY_UPLOADED,
+    CHANGED_SINCE,
     FINE,
     INVALID,
     NOT_SENT,
@@ -167,7 +168,7 @@ class Outputs:
         for row in chunk.index.tolist():
             outcome = outcomes[int(row)]
             self.counts[outcome.status] += 1
-            self.changed += outcome.status == ALREADY_UPLOADED and bool(outcome.error)
+            self.changed += outcome.status == ALREADY_UPLOADED and outcome.error == CHANGED_SINCE
             self.problems.outcome(outcome, errors.get(int(row), []))
         if self.failure is None:
             try:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from uploader.check.mapping import CallRequest
 from uploader.errors import RowError
-from uploader.outcome import ALREADY_UPLOADED, CONFLICT, FAILED, NOT_SENT, RowOutcome
+from uploader.outcome import (
+    ALREADY_UPLOADED,
+    CHANGED_SINCE,
+    CONFLICT,
+    FAILED,
+    NOT_SENT,
+    RowOutcome,
+)
 from uploader.send.client import Pending
 from uploader.send.journal import Journal, JournalEntry
 
@@ -31,7 +38,6 @@ if TYPE_CHECKING:
     from uploader.settings import Options
 
 MAX_OPEN = 2  # chunks' worth of rows open at once
-CHANGED_SINCE = "changed since it was delivered; Invoca keeps the first version"
 LOOKUP_BATCH = 5000  # ids looked up in the journal in one query
 
 

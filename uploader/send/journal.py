@@ -103,7 +103,7 @@ class JournalEntry:
     cuid: str | None
     attempts: int
     reached: bool = False
-    identity: str = ""  # which call was sent under the id (mapping.identity); "" when unknown
+    identity: str = ""  # which call was sent under the id (CallRequest.identity); "" when unknown
     first_time: str = ""
 
     @property
