@@ -71,7 +71,8 @@ def test_international_numbers_are_kept(raw, e164):
         ("Anonymous", "the caller's number was withheld"),
         ("204", "is too short to be a phone number (an extension?)"),
         ("(312) 555-01", None),
-        ("client:alice", "is not a phone number"),
+        ("client:alice", "is a browser or SIP user, not a phone number"),
+        ("sip:alice@example.sip.twilio.com", "is a browser or SIP user, not a phone number"),
     ],
 )
 def test_non_numbers_are_refused_never_guessed(raw, reason):
@@ -80,6 +81,15 @@ def test_non_numbers_are_refused_never_guessed(raw, reason):
     assert isinstance(reasons[0], str)
     if reason:
         assert reasons[0] == reason
+
+
+def test_a_sip_address_whose_user_part_is_a_number_is_that_number():
+    """RFC 3261 19.1.6: `sip:+1...@host;user=phone` is a telephone number (Twilio SIP domains)."""
+    values, reasons = phones(
+        "sip:+18885551213@example.sip.twilio.com", "sips:6175550123@pbx;user=phone"
+    )
+    assert values == ["+18885551213", "+16175550123"]
+    assert all(pd.isna(r) for r in reasons)
 
 
 def test_blank_phone_is_missing_not_an_error():

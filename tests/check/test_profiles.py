@@ -507,3 +507,42 @@ def test_a_relayed_parent_whose_child_leg_is_not_in_the_file_is_not_dropped(tmp_
     assert "child leg" not in parent["error"]
     kept = rows["CAcf1e2d3c4b5a69788796a5b4c3d2e1fc"]  # a relayed parent whose child is here
     assert kept["status"] == "skipped" and "child leg" in kept["error"]
+
+
+def test_a_lone_sip_parent_is_sent_with_the_customer_on_its_other_side(tmp_path, sandbox):
+    """A SIP user's parent leg with no child leg in the file is the only record of its call: sent
+    outbound from the business (the SIP address's number) to the customer (its To), said so;
+    a browser user's leg has no business number: invalid naming why, never sent reversed."""
+    from tests.conftest import library_upload
+
+    header = "Sid,ParentCallSid,StartTime,From,To,Direction,Status,RecordingSid"
+    rows = [
+        "CA01,,2024-03-06 11:30:00,sip:+18885551213@acme.sip.twilio.com,+16175550123,inbound,"
+        "completed,RE01",
+        "CA02,,2024-03-06 11:40:00,client:alice,+16175550124,inbound,completed,RE02",
+        "CA03,,2024-03-06 11:50:00,+16175550125,+18885551213,inbound,completed,RE03",
+    ]
+    path = tmp_path / "lone.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    template = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{RecordingSid}.mp3"
+    library_upload(
+        path,
+        sandbox.url,
+        tmp_path / "j.sqlite",
+        profile="twilio",
+        recording_url_template=template,
+        timezone="UTC",
+    )
+    with (tmp_path / "lone.results.csv").open(encoding="utf-8-sig", newline="") as stream:
+        results = {r["external_call_unique_id"]: r for r in csv.DictReader(stream)}
+    sent = {
+        c["body"]["call"]["external_call_unique_id"]: c["body"]["call"] for c in sandbox.calls()
+    }
+    assert sent["CA01"]["calling_phone_number"] == "+16175550123"
+    assert sent["CA01"]["destination_phone_number"] == "+18885551213"
+    assert sent["CA01"]["call_direction"] == "outbound"
+    assert "other side" in results["CA01"]["error"]
+    assert "CA02" not in sent and results["CA02"]["status"] == "invalid"
+    assert "browser or SIP user" in results["CA02"]["error"]
+    assert sent["CA03"]["calling_phone_number"] == "+16175550125"  # an ordinary row, as it was
+    assert sent["CA03"]["call_direction"] == "inbound" and not results["CA03"]["error"]

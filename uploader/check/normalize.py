@@ -156,10 +156,22 @@ def is_withheld(value: str) -> bool:
     return value.strip().lower() in WITHHELD_WORDS or "+" + compact.lstrip("+") in WITHHELD_NUMBERS
 
 
+# A party that is a browser or app user (Twilio's `client:alice`) or a SIP address. In
+# `sip:+18885551212@pbx.example.com;user=phone` the user part of a SIP address is a telephone number
+# when it is one (RFC 3261 19.1.6); Twilio writes the callers of its SIP domains so. `client:alice`
+# (a Twilio Voice SDK user) and `sip:alice@...` have no number.
+SIP_ADDRESS = r"sips?:(?P<user>\+?[\d\-.()]{7,20})@[^\s]+"
+RELAYED = r"^\s*(?:client|sips?):"
+
+
 def parse_phone(value: str, region: str = "US") -> tuple[str | None, str]:
     """One phone number to E.164, or None and the reason it is not one."""
     if is_withheld(value):
         return None, WITHHELD
+    if sip := re.fullmatch(SIP_ADDRESS, value.strip(), re.IGNORECASE):
+        value = sip["user"]  # a telephone number in a SIP address (RFC 3261 19.1.6)
+    elif re.match(RELAYED, value, re.IGNORECASE):
+        return None, "is a browser or SIP user, not a phone number"
     if re.match(SCIENTIFIC, value):
         return None, LOST_DIGITS
     if not re.search(r"\d", value):

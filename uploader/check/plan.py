@@ -13,11 +13,11 @@ from urllib.parse import quote
 import pandas as pd
 
 from uploader.check.fields import CALL_FIELDS, FIELDS
-from uploader.check.normalize import clean_text, is_withheld
+from uploader.check.mapping import NOTE
+from uploader.check.normalize import RELAYED, clean_text, is_withheld
 from uploader.check.profiles import (
     CUSTOM_PREFIXES,
     NUMBER_FIELDS,
-    RELAYED_PARTY,
     SIGNAL_PREFIXES,
     STANDS_IN,
     Profile,
@@ -182,6 +182,8 @@ class ColumnPlan:
                 mapped = out[field_name].str.lower().map(lowered)
                 out[field_name] = mapped.where(mapped.notna(), out[field_name]).astype("string")
         _from_to(out, origin, self)
+        if self.legs is not None:
+            self.legs.reside(chunk, out)
         self._recording(out, chunk)
         self._zones(out, origin)
         for name, column in self.signals.items():
@@ -307,6 +309,27 @@ class CallLegs:
         self.relayed.update(ids[parent_of.isna() & self._relayed_row(chunk)].dropna().tolist())
         self.with_children.update(parent_of.dropna().tolist())
 
+    def reside(self, chunk: pd.DataFrame, out: pd.DataFrame) -> None:
+        """A browser or SIP user's parent leg with no child leg in the file is the only record of
+        its call: its customer is the phone number on its other side, so the two numbers change
+        places and the direction turns (the agent in the browser called out, or was called)."""
+        calling, destination = out["calling_phone_number"], out["destination_phone_number"]
+        lone = (
+            clean_text(chunk[self.parent]).isna()
+            & ~clean_text(chunk[self.ids]).isin(self.with_children).fillna(False).astype(bool)
+            & _relayed(calling.astype("string"))
+            & destination.notna()
+            & ~_relayed(destination.astype("string"))
+        )
+        if not lone.any():
+            return
+        out.loc[lone, ["calling_phone_number", "destination_phone_number"]] = out.loc[
+            lone, ["destination_phone_number", "calling_phone_number"]
+        ].to_numpy()
+        turned = out["call_direction"].str.lower().map(TURNED)
+        out.loc[lone, "call_direction"] = turned[lone]
+        out[NOTE] = pd.Series(pd.NA, index=out.index, dtype="string").where(~lone, RESIDED)
+
     def skips(self, chunk: pd.DataFrame, calling: pd.Series) -> list[tuple[pd.Series, object]]:
         """The legs not uploaded, each with why, in order. A relayed parent is skipped only when
         a child leg of it is in the file (else it is the only record of its call)."""
@@ -338,8 +361,15 @@ class CallLegs:
         return relayed
 
 
+TURNED = {"inbound": "outbound", "outbound": "inbound"}
+RESIDED = (
+    "the leg of a browser or SIP user with no child leg in the file: sent with the customer on "
+    "its other side (calling and destination numbers exchanged, direction turned)"
+)
+
+
 def _relayed(values: pd.Series) -> pd.Series:
-    return values.str.match(RELAYED_PARTY, case=False).fillna(False).astype(bool)
+    return values.str.match(RELAYED, case=False).fillna(False).astype(bool)
 
 
 def recording_placeholders(template: str) -> list[str]:

@@ -56,8 +56,6 @@ PROFILE_KEYS = {
     "skip_withheld",
 }
 NUMBER_FIELDS = ("calling_phone_number", "destination_phone_number", "from_number", "to_number")
-# A party that is a browser or app user (Twilio's `client:alice`) or a SIP address, not a phone.
-RELAYED_PARTY = r"^\s*(?:client|sips?):"
 UNRECORDED = "recording_url or recording_filename"
 
 

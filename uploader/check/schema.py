@@ -144,7 +144,7 @@ def normalise(
             results[name] = normalize_booleans(canonical[name])
     identifiers, cleaned = normalize_ids(canonical["external_call_unique_id"])
     rows["external_call_unique_id"] = identifiers.astype("string")
-    rows[NOTE] = pd.Series(ID_CLEANED, index=rows.index, dtype="string").where(cleaned)
+    rows[NOTE] = _notes(canonical.get(NOTE), cleaned)
     for name, result in results.items():
         if name.startswith("signal:"):
             rows[name] = result.values.astype(object).where(result.values.notna(), None)
@@ -152,6 +152,15 @@ def normalise(
             rows[name] = result.values.astype("string")
         reasons[name] = result.reasons
     return rows, reasons
+
+
+def _notes(earlier: pd.Series | None, cleaned: pd.Series) -> pd.Series:
+    """A row's notes: the profile's (a leg sent re-sided) and the cleaning of its id."""
+    note = pd.Series(ID_CLEANED, index=cleaned.index, dtype="string").where(cleaned)
+    if earlier is None:
+        return note
+    both = earlier.notna() & note.notna()
+    return earlier.where(~both, earlier + "; " + note).fillna(note).astype("string")
 
 
 def validate(
