@@ -177,6 +177,22 @@ def test_from_file_to_results_in_the_browser(tmp_path, ui, browser, sandbox):
     }
     assert stored["ui-1"]["body"]["call"]["calling_phone_number"] == "+13125550143"
     assert "ui-3" not in stored
+    # the page shows each sent row's start and numbers exactly as the API received them
+    shown = {
+        line[1]: line
+        for line in page.locator("#sent-table tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+    }
+    assert set(shown) == set(stored)
+    for identifier, call in stored.items():
+        sent = call["body"]["call"]
+        assert shown[identifier][3] == call["cuid"]
+        assert shown[identifier][4:7] == [
+            sent["start_time"],
+            sent["calling_phone_number"],
+            sent["destination_phone_number"],
+        ]
     # the typed token is nowhere on disk
     for path in [*page_server.work.rglob("*"), tmp_path / "journal.sqlite"]:
         if path.is_file():

@@ -103,20 +103,43 @@ def _attachment(path: Path) -> web.FileResponse:
 
 async def failed_rows(request: web.Request) -> web.Response:
     """The rows of the results file that did not go in, with their reasons."""
-    run = run_of(request)
-    path = _output(run, "results")
-    rows = await asyncio.to_thread(_not_delivered, path)
+    rows = await _results_rows(request, delivered=False)
     return web.json_response({"rows": rows[:MAX_FAILED_ROWS], "total": len(rows)})
 
 
-def _not_delivered(path: Path) -> list[dict]:
-    keep = ("row", "external_call_unique_id", "status", "http_status", "error")
+async def sent_rows(request: web.Request) -> web.Response:
+    """The rows that went in, each with its cuid and the start and numbers exactly as sent, so
+    that a reinterpreted value shows on the page, not only in the download."""
+    rows = await _results_rows(request, delivered=True)
+    return web.json_response({"rows": rows[:MAX_FAILED_ROWS], "total": len(rows)})
+
+
+FAILED_COLUMNS = ("row", "external_call_unique_id", "status", "http_status", "error")
+SENT_COLUMNS = (
+    "row",
+    "external_call_unique_id",
+    "status",
+    "cuid",
+    "sent start_time",
+    "sent calling_phone_number",
+    "sent destination_phone_number",
+    "error",
+)
+
+
+async def _results_rows(request: web.Request, *, delivered: bool) -> list[dict]:
+    path = _output(run_of(request), "results")
+    return await asyncio.to_thread(_picked_rows, path, delivered)
+
+
+def _picked_rows(path: Path, delivered: bool) -> list[dict]:
+    keep = SENT_COLUMNS if delivered else FAILED_COLUMNS
 
     def picked(records) -> list[dict]:  # type: ignore[no-untyped-def]
         return [
             {name: record.get(name, "") for name in keep}
             for record in records
-            if record.get("status") not in FINE
+            if (record.get("status") in FINE) == delivered
         ]
 
     if path.suffix == ".xlsx":

@@ -38,6 +38,7 @@ from uploader.ui.runs import (
     failed_rows,
     history,
     run_state,
+    sent_rows,
     start_upload,
     stop_run,
 )
@@ -126,6 +127,7 @@ def make_app(bench: Workbench) -> web.Application:
         web.get("/api/runs/{id}", run_state),
         web.post("/api/runs/{id}/stop", stop_run),
         web.get("/api/runs/{id}/failed", failed_rows),
+        web.get("/api/runs/{id}/sent", sent_rows),
         web.get("/api/runs/{id}/files/{kind}", download),
         web.get("/api/history", history),
     ]

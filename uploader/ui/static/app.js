@@ -380,6 +380,18 @@ async function showResults(run) {
       element("td", row.status), element("td", row.error, { class: "reason" }));
     return line;
   }));
+  const sent = await api(`/api/runs/${run.id}/sent`);
+  show("#sent", sent.rows.length > 0);
+  const shown = sent.total > sent.rows.length ? ` The first ${sent.rows.length.toLocaleString()} of ${sent.total.toLocaleString()} are shown; the download has them all.` : "";
+  $("#sent-note").textContent = `The start time and the two numbers exactly as Invoca received them: check that they mean what your file meant.${shown}`;
+  $("#sent-table tbody").replaceChildren(...sent.rows.map((row) => {
+    const line = element("tr");
+    line.append(element("td", row.row), element("td", row.external_call_unique_id),
+      element("td", row.status.replaceAll("_", " ")), element("td", row.cuid),
+      element("td", row["sent start_time"]), element("td", row["sent calling_phone_number"]),
+      element("td", row["sent destination_phone_number"]), element("td", row.error, { class: "reason" }));
+    return line;
+  }));
   history();
 }
 
