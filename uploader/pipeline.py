@@ -33,7 +33,7 @@ from uploader.outcome import (
 )
 from uploader.read.expand import single_input
 from uploader.read.inputs import Input, location
-from uploader.read.table import Chunk
+from uploader.read.table import Chunk, ReadCount
 from uploader.report.paths import RunFiles
 from uploader.report.progress import Progress
 from uploader.report.results import ErrorsFile, Outputs, RequestsFile
@@ -77,6 +77,7 @@ def validate_file(
     progress = Progress(
         prepared.table.estimated_rows, enabled=options.progress, what="rows checked"
     )
+    read = ReadCount(prepared.table)
     try:
         for chunk, checked in prepared.rows(options.chunk_size):
             for row in sorted(checked.errors):
@@ -86,7 +87,7 @@ def validate_file(
             summary.counts[INVALID] += len(checked.errors)
             summary.counts[SKIPPED] += len(checked.skipped)
             summary.counts["valid"] += len(chunk) - len(checked.errors) - len(checked.skipped)
-            progress.advance(len(chunk))
+            progress.advance(read.since(len(chunk)))
     finally:
         errors_file.close()
         progress.close()
@@ -276,12 +277,13 @@ async def _feed(
     `arrived` takes the outcome of a row decided here (already delivered, left by a stop)."""
     from uploader.send.flow import LOOKUP_BATCH, what_to_send
 
+    read = ReadCount(prepared.table)
     try:
         for chunk, checked in prepared.rows(chunk_size):
             outcomes = checked.settled(_ids(chunk, prepared))
             requests = list(call_requests(checked.valid))
             window.open(chunk, checked.errors, outcomes, requests)
-            progress.advance(len(outcomes))  # invalid and skipped rows count as done too
+            progress.advance(read.since(len(outcomes)))  # invalid, skipped, blank ones too
             for start in range(0, len(requests), LOOKUP_BATCH):
                 batch = requests[start : start + LOOKUP_BATCH]
                 known = _known(journal, batch, sink)

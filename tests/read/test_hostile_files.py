@@ -120,3 +120,50 @@ def test_a_far_cell_in_any_spelling_xml_allows_is_refused_not_an_abort(tmp_path,
     )
     assert done.returncode == 2, (done.returncode, done.stderr[-500:])
     assert "spelled.xlsx" in done.stderr and "cells" in done.stderr
+
+
+def _bz2(path: Path, *parts: bytes) -> Path:
+    import bz2
+
+    compressor = bz2.BZ2Compressor()
+    with path.open("wb") as stream:
+        for part in parts:
+            stream.write(compressor.compress(part))
+        stream.write(compressor.flush())
+    return path
+
+
+def test_one_line_longer_than_any_row_is_refused_while_streaming(tmp_path):
+    """A .bz2 of a few hundred bytes holding one 64 MiB line: refused from the scan, which holds
+    one block at a time, naming the line, instead of a reader holding the line whole (GBs)."""
+    header = (",".join(HEADER) + "\n").encode()
+    line = b"a" * (64 * 1024**2)
+    path = _bz2(tmp_path / "one-line.csv.bz2", header, b"c0,", line, b"\nc1,x\n")
+    with pytest.raises(InputError, match=r"one-line.csv.bz2: line 2 is longer than 4 MiB"):
+        _open(path)
+
+
+def test_a_blank_line_bomb_is_refused_from_where_the_blank_lines_start(tmp_path):
+    """70 million blank lines (a .bz2 of a few KB) are no call log: refused after reading 64 MiB of
+    them, naming the line they start after, not read one by one for a quarter of an hour."""
+    header = (",".join(HEADER) + "\n").encode()
+    row = ",".join(call_row("c1").values()).encode() + b"\n"
+    path = _bz2(tmp_path / "blank.csv.bz2", header, row, *[b"\n" * 10**7] * 7, row)
+    with pytest.raises(InputError, match=r"blank lines in a row after line 2: is it a call log"):
+        _open(path)
+
+
+def test_blank_lines_count_as_progress(tmp_path):
+    """A file of many blank lines advances the progress as far as its lines go (the bar is sized
+    by lines: counting only the calls left it at 1 of 200,001 for the whole read)."""
+    from uploader import upload
+    from uploader.send.control import RunControl
+
+    header = ",".join(HEADER) + "\n"
+    row = ",".join(call_row("c1").values()) + "\n"
+    path = tmp_path / "blanks.csv"
+    path.write_text(header + "\n" * 200_000 + row)
+    control = RunControl()
+    summary = upload(path, dry_run=True, campaign_id="85", progress=False, control=control)
+    assert summary.blank_rows == 200_000
+    assert control.snapshot()["done"] == 200_001

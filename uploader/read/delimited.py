@@ -1,5 +1,5 @@
 """The CSV/TSV/TXT reader: the encoding found in one pass over the bytes (which also counts the
-lines and keeps the tail), the delimiter from a sample, then Arrow's reader for regular files and
+lines, bounds their length and blank runs, and keeps the tail), the delimiter from a sample, then Arrow's reader for regular files and
 pandas' exact one from the first ragged or unusual row on."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from uploader.read.inputs import Input
 from uploader.read.table import (
     HINTS,
     MAX_CELL,
+    MAX_ROW,
     SPARE_COLUMNS,
     STRING_TYPES,
     WIDER_ROW,
@@ -50,6 +51,53 @@ class _Scan:
 
 
 TAIL_BYTES = 2 * MAX_CELL
+# Bounds met while the bytes stream past, before any reader holds them: one line longer than any
+# row may be (a row over MAX_ROW is a row error; a line four times as long cannot be a call log's),
+# and a run of blank lines no export writes (a tiny .bz2 can hold a billion of them).
+MAX_LINE = 4 * MAX_ROW
+MAX_BLANK_BYTES = 64 * 1024**2
+
+
+@dataclass
+class _Bounds:
+    """The length of the line being read and of the blank lines before it, block by block."""
+
+    name: str
+    line: int = 0  # bytes since the last line break
+    blank: int = 0  # bytes of consecutive blocks holding nothing but line breaks
+    blank_from: int = 0  # the last line with something on it before the blank run
+    last_filled: int = 0  # the same, as of the last block read
+
+    def check(self, block: bytes, lines: int) -> None:
+        last = block.rfind(b"\n")
+        first = block.find(b"\n")
+        if last < 0:
+            self.line += len(block)
+        elif self.line + first > MAX_LINE:
+            self._too_long(lines)
+        else:
+            self.line = len(block) - last - 1
+        if self.line > MAX_LINE:
+            self._too_long(lines)
+        if block.translate(None, b"\r\n"):
+            self.blank = 0
+            breaks = block[len(block.rstrip(b"\r\n")) :].count(b"\n")
+            self.last_filled = lines + block.count(b"\n") - breaks + 1
+            return
+        if not self.blank:
+            self.blank_from = self.last_filled
+        self.blank += len(block)
+        if self.blank > MAX_BLANK_BYTES:
+            raise InputError(
+                f"{self.name}: more than {MAX_BLANK_BYTES // 2 // 10**6} million blank lines in a "
+                f"row after line {self.blank_from:,}: is it a call log? (nothing was read)"
+            )
+
+    def _too_long(self, lines: int) -> None:
+        raise InputError(
+            f"{self.name}: line {lines + 1:,} is longer than {MAX_LINE // 1024**2} MiB, more than "
+            "any row may be: is it a CSV file? (nothing was read)"
+        )
 
 
 def _scan(source: Input, encoding: str | None) -> _Scan:
@@ -61,6 +109,7 @@ def _scan(source: Input, encoding: str | None) -> _Scan:
     utf8 = codecs.getincrementaldecoder("utf-8")()
     found = encoding
     guessing = False  # no encoding given and no BOM: the whole file decides
+    bounds = _Bounds(source.name)
     with source.open() as stream:
         while block := stream.read(1 << 20):
             if size == 0 and found is None:
@@ -80,6 +129,7 @@ def _scan(source: Input, encoding: str | None) -> _Scan:
                         "is it a binary file or UTF-16 without a BOM?"
                     )
                 found = _narrow(found or "utf-8", block, utf8)
+            bounds.check(block, lines)
             size += len(block)
             lines += block.count(b"\n")
             tail = (tail + block)[-TAIL_BYTES:]

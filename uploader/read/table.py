@@ -263,3 +263,16 @@ def _unique(names: list[str]) -> list[str]:
         seen[name] = count + 1
         unique.append(name if count == 0 else f"{name}.{count}")
     return unique
+
+
+@dataclass
+class ReadCount:
+    """The rows read since the last look, the blank ones left out of the chunks included: what a
+    progress bar sized by the file's lines advances by."""
+
+    table: Table
+    blank: int = 0
+
+    def since(self, rows: int) -> int:
+        blank, self.blank = self.table.blank_rows - self.blank, self.table.blank_rows
+        return rows + blank
