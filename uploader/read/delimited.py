@@ -1,6 +1,6 @@
 """The CSV/TSV/TXT reader: the encoding found in one pass over the bytes (which also counts the
-lines, bounds their length and blank runs, and keeps the tail), the delimiter from a sample, then Arrow's reader for regular files and
-pandas' exact one from the first ragged or unusual row on."""
+lines, bounds their length and blank runs, and keeps the tail), the delimiter from a sample, then
+Arrow's reader for regular files and pandas' exact one from the first ragged or unusual row on."""
 
 from __future__ import annotations
 
