@@ -164,6 +164,8 @@ def _normalize_start_times(
     offset = pd.Series(np.nan, index=text.index, dtype="float64")
     pending = text.notna()
     for reader in (_read_plain_iso, _read_iso_like, _read_locale_like, _read_numeric):
+        if not pending.any():  # each reader's passes cost ~5 ms even over no rows
+            break
         done = reader(text[pending], options, wall, offset, reasons)
         pending &= ~done
     for index, value in text[pending].items():
