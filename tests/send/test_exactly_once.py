@@ -5,6 +5,7 @@ make.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -277,18 +278,36 @@ def test_a_journal_on_a_full_disk_stops_the_run_before_it_starts(tmp_path, calls
     assert done.stderr.startswith("invoca-upload: error: journal j: cannot be written")
 
 
-def test_a_journal_that_cannot_be_read_stops_the_sender_and_nothing_is_sent(tmp_path):
-    from tests.send.test_client import request
-    from uploader.pipeline import _known
-    from uploader.send.client import Sender
-    from uploader.send.pacing import Pace
+def test_a_journal_that_cannot_be_read_stops_the_sender_and_nothing_is_sent(
+    tmp_path, sandbox, monkeypatch
+):
+    """Once the journal cannot say what was delivered, no row may go out (it might be a repeat):
+    the rows looked up after the failure are not_sent with the reason, and the sandbox receives
+    none of them (those looked up before may have gone out, or be stopped too)."""
+    from tests.conftest import library_upload
 
-    journal = Journal(tmp_path / "j.sqlite", endpoint="e", token="t")
-    journal._db.close()  # as a disk that fails under the run
-    sender = Sender("http://127.0.0.1:9/api/2022-03-01/calls.json", TOKEN, Pace())
-    assert _known(journal, [request(0)], sender) == {}
-    assert "cannot be read" in sender.stop_reason  # the rows of the batch become not_sent
-    journal._lock.close()
+    reads = []
+    real_lookup = Journal.lookup
+
+    def failing_lookup(self, ids):
+        reads.append(ids)
+        if len(reads) > 1:  # the disk fails under the run, after the first batch
+            raise self._failure(sqlite3.OperationalError("disk I/O error"), "read")
+        return real_lookup(self, ids)
+
+    monkeypatch.setattr(Journal, "lookup", failing_lookup)
+    ids = [f"jr{i}" for i in range(6)]
+    path = write_csv(tmp_path / "c.csv", [call_row(i) for i in ids])
+    summary = library_upload(path, sandbox.url, tmp_path / "j.sqlite", chunk_size=2)
+    results = read_results(tmp_path / "c.results.csv")
+    assert len(reads) >= 2, reads
+    sent = {c["id"] for c in sandbox.calls()}
+    assert sent == {r["external_call_unique_id"] for r in results if r["status"] == "created"}
+    assert sent <= set(ids[:2]), reads
+    later = [r for r in results if r["external_call_unique_id"] not in sent]
+    assert [r["status"] for r in later] == ["not_sent"] * len(later) and len(later) >= 4
+    assert all("cannot be read" in r["error"] for r in later[-4:])
+    assert summary.exit_code != 0
 
 
 def test_sigterm_during_a_long_retry_after_writes_every_row(tmp_path, make_sandbox):
@@ -393,11 +412,19 @@ async def test_each_request_is_marked_in_the_journal_before_it_arrives(aiohttp_s
         at_arrival[identifier] = row[0] if row else None
         return web.json_response({"cuid": "C-" + identifier}, status=201)
 
+    class SlowJournal(Journal):
+        """A mark that takes a while to commit (a busy disk): a request that does not wait for
+        its mark arrives before it, which the server then sees."""
+
+        async def mark_sending(self, *args, **kwargs) -> None:
+            await asyncio.sleep(0.05)
+            await super().mark_sending(*args, **kwargs)
+
     app = web.Application()
     app.router.add_post("/api/2022-03-01/calls.json", answer)
     server = await aiohttp_server(app)
     endpoint = str(server.make_url("/api/2022-03-01/calls.json"))
-    journal = Journal(path, endpoint=endpoint, token=TOKEN)
+    journal = SlowJournal(path, endpoint=endpoint, token=TOKEN)
     async with Sender(endpoint, TOKEN, Pace(rate=0, concurrency=4), ledger=journal) as sender:
         outcomes = await send_all(sender, [Pending(request(i), False) for i in range(20)])
     entries = journal.lookup([f"c{i}" for i in range(20)])
