@@ -97,10 +97,16 @@ def test_token_file_is_read_and_a_loose_one_is_warned_about(tmp_path, sandbox, c
 
 
 def test_log_file_has_a_line_per_row_and_per_run_without_signatures(tmp_path, sandbox):
+    """A signed URL reaches the log only in a row's reason (an invalid row quotes its value):
+    both a row that is sent and one refused for its URL are logged without the signature."""
     url = "https://bucket.s3.amazonaws.com/rec/a.wav?X-Amz-Signature=abcdef0123&X-Amz-Expires=90000"
-    path = write_csv(
-        tmp_path / "c.csv", [call_row("a", recording_url=url), call_row("b", start_time="never")]
-    )
+    refused = "ftp://bucket.s3.amazonaws.com/rec/c.wav?X-Amz-Signature=fedcba9876&X-Amz-Expires=1"
+    rows = [
+        call_row("a", recording_url=url),
+        call_row("b", start_time="never"),
+        call_row("c", recording_url=refused),
+    ]
+    path = write_csv(tmp_path / "c.csv", rows)
     log = tmp_path / "log.jsonl"
     result = CliRunner().invoke(
         cli,
@@ -113,10 +119,11 @@ def test_log_file_has_a_line_per_row_and_per_run_without_signatures(tmp_path, sa
     )
     assert result.exit_code == 1
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["event"] for r in records] == ["row", "row", "run"]
+    assert [r["event"] for r in records] == ["row", "row", "row", "run"]
     assert records[0]["status"] == "created" and records[1]["status"] == "invalid"
-    assert records[2]["exit_code"] == 1
-    assert "abcdef0123" not in log.read_text()
+    assert "ftp://bucket.s3.amazonaws.com/rec/c.wav?[redacted]" in records[2]["error"]
+    assert records[3]["exit_code"] == 1
+    assert "abcdef0123" not in log.read_text() and "fedcba9876" not in log.read_text()
     assert (
         redact(f"failed for {url}")
         == "failed for https://bucket.s3.amazonaws.com/rec/a.wav?[redacted]"

@@ -11,12 +11,24 @@ from pathlib import Path
 from uploader.outcome import RowOutcome
 from uploader.report.files import append_no_follow, cannot_write
 
-URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s\"']*")
+URL_QUERY = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#\"']+)\?[^\s\"'\u2026]*")
 
 
 def redact(text: str) -> str:
-    """Presigned recording URLs carry their signature in the query string: keep it out of logs."""
+    """Presigned recording URLs carry their signature in the query string: keep it out of logs,
+    whatever the scheme (a refused `ftp://` URL is quoted in its row's reason)."""
     return URL_QUERY.sub(r"\1?[redacted]", text)
+
+
+def _redacted(value: object) -> object:
+    """Every text in a record redacted before it is encoded (JSON's escapes would cut a match)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 class RunLog:
@@ -31,7 +43,7 @@ class RunLog:
         if self.stream is not None:
             record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **record}
             try:
-                self.stream.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
+                self.stream.write(json.dumps(_redacted(record), ensure_ascii=False) + "\n")
             except OSError as error:
                 self._failed(error)
 
