@@ -201,14 +201,14 @@ async def test_concurrency_bound_is_never_exceeded(server_for):
 
 async def test_rate_is_kept_as_measured_at_the_server(server_for):
     server, state = await server_for()
-    started = time.time()
     outcomes, _ = await send(
         server, [request(i) for i in range(25)], Pace(rate=50, concurrency=8), sleep=asyncio.sleep
     )
     times = [r["time"] for r in state.requests]
     span = max(times) - min(times)
     assert span >= 24 / 50 * 0.9, span  # 25 requests at 50/s take at least ~0.48 s
-    assert time.time() - started < 5
+    # that the pace is no slower than asked is told by the pacer's own clock (the test above),
+    # not by the wall clock here, which a loaded machine stretches
 
 
 @pytest.mark.parametrize("as_date", [False, True])
