@@ -237,6 +237,24 @@ async def test_429_is_retried_after_retry_after(server_for, as_date):
     assert sender.pacer.rate > 0  # unlimited became a measured, lowered rate
 
 
+@pytest.mark.parametrize("as_date", [False, True])
+async def test_a_503_asking_for_longer_than_any_backoff_is_waited_in_full(server_for, as_date):
+    """Retry-After: 7 (or a date 8 s ahead) is longer than every backoff the client would pick
+    itself (at most a few seconds): the waits asked for are at least what the API said."""
+    server, state = await server_for(unavailable_rate=1.0, retry_after=7, retry_after_date=as_date)
+    waits: list[float] = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    outcomes, _ = await send(
+        server, [request(0)], Pace(rate=0, concurrency=1, max_retries=3), sleep=sleep
+    )
+    assert [r["status"] for r in state.requests] == [503] * 4
+    assert waits and all(wait >= 6.5 for wait in waits[:3]), waits  # a date: whole seconds
+    assert [o.status for o in outcomes.values()] == ["failed"]
+
+
 async def test_5xx_and_lost_answers_are_retried_and_delivered_once(server_for):
     server, state = await server_for(fail_rate=0.3, drop_rate=0.3, seed=7)
     outcomes, _ = await send(

@@ -109,6 +109,51 @@ def test_a_201_split_across_packets_keeps_its_cuid(tmp_path, make_sandbox, calls
     assert {r["external_call_unique_id"]: r["cuid"] for r in results} == stored
 
 
+def test_a_201_cut_mid_body_is_asked_again_and_delivered_once(tmp_path, make_sandbox, calls):
+    """The answer's connection drops half-way through its body: the call is stored but the client
+    cannot know; it asks again, the replay is known (202, or 409 where the API answers replays
+    so) and the row is delivered, never stored twice."""
+    for replay_conflict in (False, True):
+        box = make_sandbox(
+            answer_fault="cut", answer_fault_rate=0.5, seed=3, replay_conflict=replay_conflict
+        )
+        path = calls(12)
+        journal = tmp_path / f"j{replay_conflict}.sqlite"
+        result = run_cli(*upload_args(path, box.url, journal), "--rate", "0")
+        assert result.exit_code == 0, result.output
+        results = read_results(tmp_path / "calls.results.csv")
+        assert {r["status"] for r in results} <= {"created", "already_received"}
+        assert "already_received" in {r["status"] for r in results}
+        assert_exactly_once(box, [f"call-{i}" for i in range(12)], replays_409=replay_conflict)
+
+
+def test_a_network_outage_of_resets_is_waited_out_within_the_budget(tmp_path, make_sandbox, calls):
+    """Every connection reset for the first 1.5 s: the rows wait it out (an outage, not their
+    fault) and are each delivered once; the same outage longer than the budget stops the run
+    (exit 3) with nothing stored twice and every row told."""
+    box = make_sandbox(reset_seconds=1.5)
+    summary = library_upload(
+        calls(8), box.url, tmp_path / "j.sqlite", rate=0, max_retries=50, outage_budget=20.0
+    )
+    assert summary.exit_code == 0, summary.stopped
+    assert_exactly_once(box, [f"call-{i}" for i in range(8)])
+    assert any(seen["status"] is None for seen in box.requests())  # the resets did happen
+
+    down = make_sandbox(reset_seconds=600)
+    summary = library_upload(
+        calls(8, name="down.csv"),
+        down.url,
+        tmp_path / "j2.sqlite",
+        rate=0,
+        max_retries=50,
+        outage_budget=1.0,
+    )
+    assert summary.exit_code == 3 and "outage budget" in summary.stopped
+    assert down.calls() == []
+    results = read_results(tmp_path / "down.results.csv")
+    assert len(results) == 8 and {r["status"] for r in results} <= {"failed", "not_sent"}
+
+
 @pytest.mark.parametrize("fault", ["html", "no-cuid"])
 def test_a_201_that_is_not_the_apis_stops_the_run_and_stays_maybe_sent(
     tmp_path, make_sandbox, calls, fault

@@ -80,6 +80,13 @@ from uploader.sandbox.config import SandboxConfig
     "may after a lost answer.",
 )
 @click.option(
+    "--reset-seconds",
+    type=click.FloatRange(min=0),
+    default=SANDBOX.reset_seconds,
+    help="Reset every connection, unanswered and unstored, for this many seconds from the first "
+    "request (a network outage).",
+)
+@click.option(
     "--latency-ms",
     type=click.IntRange(min=0),
     default=SANDBOX.latency_ms,
@@ -108,8 +115,8 @@ from uploader.sandbox.config import SandboxConfig
 )
 @click.option(
     "--answer-fault",
-    type=click.Choice(["split", "html", "no-cuid"]),
-    help="Damage 201 answers: split across packets, an HTML page, or no cuid.",
+    type=click.Choice(["split", "cut", "html", "no-cuid"]),
+    help="Damage 201 answers: split across packets, cut mid-body, an HTML page, or no cuid.",
 )
 @click.option(
     "--answer-fault-rate",

@@ -21,11 +21,12 @@ class SandboxConfig:
     unavailable_rate: float = 0.0  # 503 with Retry-After: retry_after seconds
     drop_rate: float = 0.0
     replay_conflict: bool = False  # an exact replay of a stored call answers 409, not 202
+    reset_seconds: float = 0.0  # connections reset, unanswered and unstored, for this long
     latency_ms: int = 0
     seed: int | None = None
     retry_after_date: bool = False
     retry_after: int = 1  # seconds a 429 asks for
     ingestion_disabled: bool = False
     max_body: int = MAX_BODY  # bodies over this answer 413
-    answer_fault: str | None = None  # "split", "html" or "no-cuid": how a 201 is mangled
+    answer_fault: str | None = None  # "split", "cut", "html" or "no-cuid": how a 201 is mangled
     answer_fault_rate: float = 1.0

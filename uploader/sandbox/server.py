@@ -45,6 +45,7 @@ class SandboxState:
     in_flight: int = 0
     max_in_flight: int = 0
     random: random.Random = field(default_factory=random.Random)
+    first_request: float | None = None  # monotonic time, for the reset window
 
 
 STATE = web.AppKey("sandbox_state", SandboxState)
@@ -71,6 +72,13 @@ async def ingest(request: web.Request) -> web.StreamResponse:
         "query": request.query_string,
         "headers": {name: value for name, value in request.headers.items()},
     }
+    if _in_reset_window(state):  # the connection drops before a byte is read: nothing stored
+        seen["status"] = None
+        state.requests.append(seen)
+        state.in_flight -= 1
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
     try:
         response = await _answer(request, state, seen)
     except ConnectionResetError:  # the client went before its body was whole: nothing stored
@@ -80,6 +88,8 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     seen["status"] = response.status if response else None
     state.requests.append(seen)
     if response is not None and response.status == 201 and _mangled(state):
+        if state.config.answer_fault == "cut":
+            seen["status"] = None  # the answer never arrives whole: as good as lost
         return await _mangle(request, response, state.config.answer_fault or "")
     if response is None:
         # The call is stored but its answer is lost: close the connection without a word.
@@ -87,6 +97,22 @@ async def ingest(request: web.Request) -> web.StreamResponse:
             request.transport.close()
         raise asyncio.CancelledError
     return response
+
+
+def _in_reset_window(state: SandboxState) -> bool:
+    """The first `reset_seconds` from the first request: an outage of the network in front."""
+    now = time.monotonic()
+    if state.first_request is None:
+        state.first_request = now
+    return now - state.first_request < state.config.reset_seconds
+
+
+def _retry_after(config: SandboxConfig) -> dict[str, str]:
+    """Retry-After for a 429 or 503: seconds, or an HTTP date that many seconds ahead (whole
+    seconds, so one more that the wait is never shorter than asked)."""
+    if config.retry_after_date:
+        return {"Retry-After": formatdate(time.time() + config.retry_after + 1, usegmt=True)}
+    return {"Retry-After": str(config.retry_after)}
 
 
 def _mangled(state: SandboxState) -> bool:
@@ -97,7 +123,8 @@ def _mangled(state: SandboxState) -> bool:
 async def _mangle(
     request: web.Request, response: web.StreamResponse, fault: str
 ) -> web.StreamResponse:
-    """A stored call whose 201 reaches the client damaged, as proxies and slow links do."""
+    """A stored call whose 201 reaches the client damaged, as proxies and slow links do: split
+    across packets, cut mid-body, an HTML page, or without its cuid."""
     if fault == "html":
         return web.Response(
             status=201, text="<html><body>Request accepted</body></html>", content_type="text/html"
@@ -113,6 +140,10 @@ async def _mangle(
     split.content_length = len(body)
     await split.prepare(request)
     await split.write(body[: len(body) // 2])  # two TCP segments, some time apart
+    if fault == "cut":  # the second never comes: the connection drops mid-body
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
     await asyncio.sleep(0.05)
     await split.write(body[len(body) // 2 :])
     await split.write_eof()
@@ -129,12 +160,7 @@ async def _answer(
     if request.match_info["version"] != API_VERSION:
         return errors(400, "InvalidApiVersion", f"the route takes API version {API_VERSION}")
     if limited:
-        retry_after = (
-            formatdate(time.time() + 2, usegmt=True)
-            if config.retry_after_date
-            else str(config.retry_after)
-        )
-        return errors(429, "TooManyRequests", "slow down", {"Retry-After": retry_after})
+        return errors(429, "TooManyRequests", "slow down", _retry_after(config))
     limit = config.max_body
     if request.content_length is not None and request.content_length > limit:
         return errors(413, "RequestTooLarge", f"the body is over {limit} bytes")
@@ -162,9 +188,7 @@ async def _answer(
     if state.random.random() < config.fail_rate:
         return _server_trouble(state)
     if config.unavailable_rate and state.random.random() < config.unavailable_rate:
-        return errors(
-            503, "ServiceUnavailable", "try again later", {"Retry-After": str(config.retry_after)}
-        )
+        return errors(503, "ServiceUnavailable", "try again later", _retry_after(config))
     problems = check_body(
         body,
         campaigns=set(config.campaigns),
