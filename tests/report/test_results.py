@@ -185,3 +185,29 @@ def test_a_clean_rerun_removes_its_own_stale_retry_file_and_never_another(tmp_pa
     retry.write_text("my own notes\n")  # a file of the same name the tool did not write
     assert run_cli(*upload_args(path, sandbox.url, journal)).exit_code == 0
     assert retry.read_text() == "my own notes\n"
+
+
+def test_a_formula_in_a_header_is_written_as_text_in_every_output(tmp_path, sandbox):
+    """Headers are cells too: a column named like a formula comes back in the results, retry and
+    errors files (CSV and workbook) as text, never as a formula a spreadsheet would run."""
+    evil = '=HYPERLINK("http://evil.example","x")'
+    rows = [{**call_row("h1"), evil: "kept"}, {**call_row("h2", start_time="never"), evil: "x"}]
+    path = write_csv(tmp_path / "heads.csv", rows)
+    result = upload(path, sandbox, "--journal", str(tmp_path / "j.sqlite"))
+    assert result.exit_code == 1, result.output
+    for name in ("heads.results.csv", "heads.retry.csv"):
+        with (tmp_path / name).open(encoding="utf-8-sig", newline="") as stream:
+            header = next(csv.reader(stream))
+        assert "'" + evil in header and evil not in header, (name, header)
+    book_path = write_xlsx(
+        tmp_path / "heads.xlsx", [[*HEADER, evil], [*call_row("h3").values(), "k"]]
+    )
+    typed = openpyxl.load_workbook(book_path)  # the header typed as text (openpyxl wrote a formula)
+    typed.active.cell(row=1, column=len(HEADER) + 1).data_type = "s"
+    typed.save(book_path)
+    result = upload(book_path, sandbox, "--journal", str(tmp_path / "j.sqlite"))
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(tmp_path / "heads.results.xlsx")
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert any(c.value == evil for c in cells)  # kept, as text
