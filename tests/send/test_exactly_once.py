@@ -403,12 +403,17 @@ def test_non_finite_and_absurd_pace_values_are_refused_at_start(tmp_path, calls,
     assert result.exit_code == 2 and "Traceback" not in result.output
 
 
-def test_a_token_with_control_characters_is_refused_at_start(tmp_path, calls):
+@pytest.mark.parametrize("token", ["secret\x1bdef0", "secret\r\nX-Evil: 1", "secret\x07tail"])
+def test_a_token_with_control_characters_is_refused_at_start(tmp_path, calls, token):
+    """Refused before anything is read or sent, and the message never repeats the token (an
+    escape sequence would drive the terminal, a line break forge a header or a log line)."""
     result = run_cli(
         *upload_args(calls(1), "http://127.0.0.1:9", tmp_path / "j.sqlite"),
-        env={"INVOCA_OAUTH_TOKEN": "abc\x1bdef"},
+        env={"INVOCA_OAUTH_TOKEN": token},
     )
     assert result.exit_code == 2 and "control" in result.output
+    assert "secret" not in result.output and "X-Evil" not in result.output
+    assert not (tmp_path / "j.sqlite").exists() and not (tmp_path / "calls.results.csv").exists()
 
 
 def test_journal_export_is_formula_safe(tmp_path, sandbox):
