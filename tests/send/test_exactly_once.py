@@ -207,11 +207,22 @@ def test_a_new_token_keeps_what_was_delivered(tmp_path, make_sandbox, calls):
     )
 
 
+@pytest.mark.parametrize("alias", ["path", "symlink", "hardlink", "dotted"])
 @pytest.mark.parametrize("option", ["--results", "--retry-file", "--summary-json", "--log-file"])
-def test_an_output_naming_the_input_is_refused_and_the_input_kept(tmp_path, sandbox, calls, option):
+def test_an_output_naming_the_input_is_refused_and_the_input_kept(
+    tmp_path, sandbox, calls, option, alias
+):
+    """Under any of its names: the path itself, a symlink, a hard link (another name for the same
+    inode, which no path comparison sees), a path through `..`."""
     path = calls(3)
     before = path.read_bytes()
-    result = run_cli(*upload_args(path, sandbox.url, tmp_path / "j.sqlite"), option, str(path))
+    other = {
+        "path": lambda: path,
+        "symlink": lambda: (tmp_path / "link.csv").symlink_to(path) or tmp_path / "link.csv",
+        "hardlink": lambda: (tmp_path / "hard.csv").hardlink_to(path) or tmp_path / "hard.csv",
+        "dotted": lambda: tmp_path / ".." / tmp_path.name / path.name,
+    }[alias]()
+    result = run_cli(*upload_args(path, sandbox.url, tmp_path / "j.sqlite"), option, str(other))
     assert result.exit_code == 2 and "same file" in result.output
     assert path.read_bytes() == before and sandbox.requests() == []
 
