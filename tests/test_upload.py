@@ -467,6 +467,28 @@ def test_summary_json_dash_is_one_line_on_stdout_for_schedulers(tmp_path, sandbo
     assert "created" in done.stderr and not (tmp_path / "-").exists()
 
 
+def test_the_librarys_summary_json_states_its_exit_code_and_a_failing_one_is_exit_5(
+    tmp_path, sandbox
+):
+    """`upload(summary_json=...)` from Python: the file holds the exit code the run returns; one
+    that cannot be written makes the run's exit code 5 (the calls went in: the journal and the
+    results say so), named in output_problems, never an exception or a silent success."""
+    from tests.conftest import library_upload
+
+    path = write_csv(tmp_path / "lib.csv", [call_row(f"l{i}") for i in range(3)])
+    good = tmp_path / "night.json"
+    summary = library_upload(path, sandbox.url, tmp_path / "j.sqlite", summary_json=str(good))
+    assert summary.exit_code == 0 and json.loads(good.read_text())["exit_code"] == 0
+    (tmp_path / "a-file").write_text("in the way")
+    again = write_csv(tmp_path / "lib2.csv", [call_row(f"m{i}") for i in range(3)])
+    bad = tmp_path / "a-file" / "night.json"
+    summary = library_upload(again, sandbox.url, tmp_path / "j.sqlite", summary_json=str(bad))
+    assert summary.exit_code == 5
+    assert any(str(bad) in problem for problem in summary.output_problems)
+    assert len(sandbox.calls()) == 6
+    assert {r["status"] for r in read_results(tmp_path / "lib2.results.csv")} == {"created"}
+
+
 def test_the_results_show_what_was_sent_after_the_first_seven_columns(tmp_path, sandbox):
     """spec/cli.md: `sent start_time`, `sent calling_phone_number`, `sent destination_phone_number`
     follow the first seven columns, exactly as the request carried them."""
