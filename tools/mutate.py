@@ -1,86 +1,253 @@
 """`make mutate`: mutation testing of the modules that hold the product's guarantees.
 
-Each module is mutated by cosmic-ray (one small change at a time: an operator, a constant, a
-comparison, a removed call) and the tests that guard it are run against every mutant; a mutant the
-tests do not catch "survives". It runs in a throwaway copy of the tracked files, so the checkout is
-never left mutated, and outside `make test` (it takes from minutes to hours).
+Each module is mutated by cosmic-ray's operators (one small change at a time: an operator, a
+constant, a comparison, a removed call) and every test that runs the mutated line is run against
+the mutant; a mutant none of them catches "survives". Which tests run which line comes from one
+run of the whole suite under coverage with a context per test (cached in `.mutate/` for the
+commit it was made at), so a module is guarded by all its tests, wherever they live, and each
+mutant costs only the tests that can see it.
 
-    python tools/mutate.py                 # every module below
-    python tools/mutate.py textsafe client # some of them
+It runs in a throwaway copy of the tracked files (the checkout is never left mutated), outside
+`make test`, within a time budget: mutants are drawn at random (seeded) in turn from every module
+until the budget is spent, and the score is reported per guarantee and per module, with every
+surviving mutant (file, line, operator, diff) written to `.mutate/survivors.txt`.
+
+    python tools/mutate.py                       # every module below, 50 minutes
+    python tools/mutate.py --minutes 10 client   # some of them
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import random
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# module -> the tests that guard it (run with -x: the first failure kills the mutant)
-GUARDED = {
-    "textsafe": ("uploader/textsafe.py", "tests/test_textsafe.py tests/report/test_results.py"),
-    "mapping": ("uploader/check/mapping.py", "tests/check/test_mapping.py"),
-    "flow": ("uploader/send/flow.py", "tests/send/test_flow.py"),
-    "journal": ("uploader/send/journal.py", "tests/send/test_journal.py"),
-    "client": ("uploader/send/client.py", "tests/send/test_client.py tests/send/test_flow.py"),
-    "normalize": (
-        "uploader/check/normalize.py",
-        "tests/check/test_normalize.py tests/check/test_never_silently_wrong.py",
-    ),
+STATE = ROOT / ".mutate"
+# The README's guarantees, each with the modules that hold it.
+GUARANTEES = {
+    "exactly once": {
+        "client": "uploader/send/client.py",
+        "flow": "uploader/send/flow.py",
+        "journal": "uploader/send/journal.py",
+        "pipeline": "uploader/pipeline.py",
+    },
+    "values sent as the file meant": {
+        "normalize": "uploader/check/normalize.py",
+        "profiles": "uploader/check/profiles.py",
+        "mapping": "uploader/check/mapping.py",
+    },
+    "results and exit codes": {
+        "results": "uploader/report/results.py",
+    },
+    "safety": {
+        "files": "uploader/report/files.py",
+        "settings": "uploader/settings.py",
+        "textsafe": "uploader/textsafe.py",
+        "ui-server": "uploader/ui/server.py",
+    },
 }
-CONFIG = """[cosmic-ray]
-module-path = "{module}"
-timeout = 300.0
-excluded-modules = []
-test-command = "{python} -m pytest -x -q -p no:cacheprovider {tests}"
-
-[cosmic-ray.distributor]
-name = "local"
-"""
+MODULES = {name: path for modules in GUARANTEES.values() for name, path in modules.items()}
+COVERAGE_RC = "[run]\ndynamic_context = test_function\nsource = uploader\nrelative_files = true\n"
+TEST_TIMEOUT = 300.0
 
 
-def main(names: list[str]) -> int:
-    unknown = set(names) - set(GUARDED)
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
+    parser.add_argument("--minutes", type=float, default=50.0, help="time budget (default 50)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    unknown = set(args.modules) - set(MODULES)
     if unknown:
-        print(f"unknown module(s): {', '.join(sorted(unknown))}; known: {', '.join(GUARDED)}")
-        return 2
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
+        parser.error(f"unknown module(s): {', '.join(sorted(unknown))}")
+    names = args.modules or list(MODULES)
+    deadline = time.monotonic() + args.minutes * 60
+    STATE.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="invoca-mutate-") as tmp:
-        copy = Path(tmp) / "tree"
-        for name in tracked:
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-        for name in names or list(GUARDED):
-            module, tests = GUARDED[name]
-            config = Path(tmp) / f"{name}.toml"
-            session = Path(tmp) / f"{name}.sqlite"
-            config.write_text(CONFIG.format(module=module, python=sys.executable, tests=tests))
-            cosmic = [sys.executable, "-m", "cosmic_ray.cli"]
-            subprocess.run([*cosmic, "init", str(config), str(session)], cwd=copy, check=True)
-            subprocess.run([*cosmic, "exec", str(config), str(session)], cwd=copy, check=True)
-            report(name, session)
+        copy = _copy_tree(Path(tmp) / "tree")
+        guards = _guards(copy)
+        mutants = {name: _mutants(copy, MODULES[name], Path(tmp)) for name in names}
+        results = _run(copy, mutants, guards, deadline, random.Random(args.seed))
+    _report(results, names)
     return 0
 
 
-def report(name: str, session: Path) -> None:
-    """The score and each surviving mutant (file, line, operator), from cosmic-ray's session."""
+def _copy_tree(copy: Path) -> Path:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+def _guards(copy: Path) -> dict[str, dict[int, list[str]]]:
+    """file -> line -> the pytest node ids of the tests that ran it: from the whole suite under
+    coverage, once per commit."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    cached = STATE / f"guards-{head}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    print("mapping lines to tests: the whole suite under coverage (once per commit) ...")
+    (copy / ".coveragerc-mutate").write_text(COVERAGE_RC)
+    subprocess.run(
+        [sys.executable, "-m", "coverage", "run", "--rcfile=.coveragerc-mutate", "-m", "pytest"]
+        + ["-q", "-p", "no:cacheprovider", "tests"],
+        cwd=copy,
+        check=False,  # a failing test still maps the lines it ran
+    )
+    import coverage
+
+    data = coverage.CoverageData(str(copy / ".coverage"))
+    data.read()
+    nodes = _test_nodes(copy)
+    guards: dict[str, dict[int, list[str]]] = {}
+    for measured in data.measured_files():
+        relative = str(Path(measured).resolve().relative_to(copy.resolve()))
+        lines: dict[int, list[str]] = {}
+        for line, contexts in (data.contexts_by_lineno(measured) or {}).items():
+            found = sorted({nodes[c] for c in contexts if c in nodes})
+            if found:
+                lines[line] = found
+        guards[relative] = lines
+    cached.write_text(json.dumps(guards))
+    return guards
+
+
+def _test_nodes(copy: Path) -> dict[str, str]:
+    """coverage's context (`test_client.test_x`, `test_mod.Class.test_y`) -> a pytest node id."""
+    nodes: dict[str, str] = {}
+    for path in sorted((copy / "tests").rglob("test_*.py")):
+        module = path.stem
+        relative = path.relative_to(copy).as_posix()
+        for line in path.read_text().splitlines():
+            for prefix in ("def test_", "async def test_"):
+                if line.startswith(prefix):
+                    name = line.split("(")[0].split()[-1]
+                    nodes[f"{module}.{name}"] = f"{relative}::{name}"
+    return nodes
+
+
+def _mutants(copy: Path, module: str, tmp: Path) -> list[dict]:
+    """Every mutation cosmic-ray's operators make in the module."""
+    config = tmp / f"{Path(module).stem}.toml"
+    session = tmp / f"{Path(module).stem}.sqlite"
+    config.write_text(
+        f'[cosmic-ray]\nmodule-path = "{module}"\ntimeout = {TEST_TIMEOUT}\n'
+        'excluded-modules = []\ntest-command = "true"\n'
+        '[cosmic-ray.distributor]\nname = "local"\n'
+    )
+    subprocess.run(
+        [sys.executable, "-m", "cosmic_ray.cli", "init", str(config), str(session)],
+        cwd=copy,
+        check=True,
+    )
     with sqlite3.connect(session) as db:
         rows = db.execute(
-            "SELECT m.module_path, m.start_pos_row, m.operator_name, r.test_outcome "
-            "FROM mutation_specs m JOIN work_results r ON m.job_id = r.job_id"
+            "SELECT module_path, operator_name, occurrence, start_pos_row, start_pos_col,"
+            " end_pos_row, end_pos_col, operator_args FROM mutation_specs"
         ).fetchall()
-    killed = [row for row in rows if row[3] == "KILLED"]
-    survived = sorted(row for row in rows if row[3] == "SURVIVED")
-    judged = len(killed) + len(survived)  # a mutant that cannot even be imported is not counted
-    score = len(killed) / judged if judged else 0.0
-    print(f"{name}: {len(killed)}/{judged} mutants killed ({score:.0%}), {len(survived)} survived")
-    for module, line, operator, _ in survived:
-        print(f"  survived: {module}:{line} {operator}")
+    return [
+        {
+            "module": row[0],
+            "operator": row[1],
+            "occurrence": row[2],
+            "start": (row[3], row[4]),
+            "end": (row[5], row[6]),
+            "args": json.loads(row[7] or "{}"),
+        }
+        for row in rows
+    ]
+
+
+def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
+    """Mutants drawn in turn from each module until the budget is spent; each judged by the
+    tests that run its lines (none: it survives as uncovered)."""
+    from cosmic_ray.mutating import mutate_and_test
+    from cosmic_ray.work_item import MutationSpec
+
+    for found in mutants.values():
+        rng.shuffle(found)
+    results: dict[str, list[dict]] = defaultdict(list)
+    queues = {name: list(found) for name, found in mutants.items()}
+    import os
+
+    os.chdir(copy)
+    while any(queues.values()) and time.monotonic() < deadline:
+        for name, queue in queues.items():
+            if not queue or time.monotonic() >= deadline:
+                continue
+            mutant = queue.pop()
+            lines = guards.get(mutant["module"], {})
+            tests = sorted(
+                {
+                    node
+                    for line in range(mutant["start"][0], mutant["end"][0] + 1)
+                    for node in lines.get(str(line), lines.get(line, []))
+                }
+            )
+            if not tests:
+                results[name].append({**mutant, "outcome": "uncovered", "diff": ""})
+                continue
+            spec = MutationSpec(
+                module_path=mutant["module"],
+                operator_name=mutant["operator"],
+                occurrence=mutant["occurrence"],
+                start_pos=tuple(mutant["start"]),
+                end_pos=tuple(mutant["end"]),
+                operator_args=mutant["args"],
+            )
+            command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+            work = mutate_and_test([spec], command, TEST_TIMEOUT)
+            outcome = str(work.test_outcome.value if work.test_outcome else work.worker_outcome)
+            results[name].append({**mutant, "outcome": outcome.lower(), "diff": work.diff or ""})
+            print(
+                f"{name}: {mutant['module']}:{mutant['start'][0]} {mutant['operator']} -> {outcome}"
+            )
+    return results
+
+
+def _report(results: dict[str, list[dict]], names: list[str]) -> None:
+    """The score per guarantee and per module; the survivors with their diffs in a file."""
+    survivors: list[str] = []
+    print("\nmutation score (killed / judged; an incompetent mutant, one that cannot run, is not")
+    print("judged; an uncovered one, run by no test, counts as survived)")
+    for guarantee, modules in GUARANTEES.items():
+        judged = killed = 0
+        lines = []
+        for name in modules:
+            if name not in names:
+                continue
+            done = results.get(name, [])
+            module_killed = sum(1 for r in done if r["outcome"] == "killed")
+            module_judged = sum(
+                1 for r in done if r["outcome"] in ("killed", "survived", "uncovered")
+            )
+            killed, judged = killed + module_killed, judged + module_judged
+            share = f"{module_killed / module_judged:.0%}" if module_judged else "-"
+            lines.append(f"    {name:<10} {module_killed:>4}/{module_judged:<4} {share}")
+            for r in done:
+                if r["outcome"] in ("survived", "uncovered"):
+                    survivors.append(
+                        f"{r['module']}:{r['start'][0]} {r['operator']} ({r['outcome']})\n{r['diff']}"
+                    )
+        if judged:
+            print(f"  {guarantee}: {killed}/{judged} ({killed / judged:.0%})")
+            print("\n".join(lines))
+    (STATE / "survivors.txt").write_text("\n".join(survivors))
+    print(f"\n{len(survivors)} survivors, with their diffs: {STATE / 'survivors.txt'}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,14 @@ class Options:
         "Default: the first sheet with the expected header.",
         metavar="NAME|INDEX",
     )
+    header_row: int | None = setting(
+        None,
+        "input",
+        "Row of the header (1 = first); the rows above it, a report's title, are not read. "
+        "Default: the first of the first 20 rows with the profile's id and start columns.",
+        metavar="N",
+        minimum=1,
+    )
     profile: str = setting(
         "invoca",
         "input",

@@ -358,7 +358,9 @@ def _exact_chunks(path: Path, size: int) -> list[pd.DataFrame]:
     table = open_table(path, is_header=PROFILE.is_header)
     encoding = detect_encoding(path)
     source = Input.file(path)
-    header, header_row, header_lines = _csv_header(source, encoding, table.delimiter)
+    header, header_row, header_lines, _ = _csv_header(
+        source, encoding, table.delimiter, PROFILE.is_header, None
+    )
     exact = functools.partial(
         _pandas_frames, source, encoding, table.delimiter, table.columns, header_row, header_lines
     )

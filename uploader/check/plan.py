@@ -229,6 +229,7 @@ class ColumnPlan:
             nonlocal reasons
             reasons = reasons.where(~(hit & reasons.isna()), reason)
 
+        skip(self._totals(chunk), TOTALS_ROW)
         if self.legs is not None:
             for hit, reason in self.legs.skips(chunk, out["calling_phone_number"]):
                 skip(hit, reason)
@@ -249,6 +250,37 @@ class ColumnPlan:
             unrecorded = out["recording_url"].isna() & out["recording_filename"].isna()
             skip(unrecorded, self.profile.skip_unrecorded)
         return reasons
+
+    def _totals(self, chunk: pd.DataFrame) -> pd.Series:
+        """A report's totals or subtotals line: its first cell says so (`Total`, `Grand total:`,
+        `Subtotal`), or it has no id and no start time and only counts, sums and durations."""
+        hits = pd.Series(False, index=chunk.index)
+        ids = (
+            clean_text(chunk[self.column("external_call_unique_id")])
+            if self.fields.get("external_call_unique_id")
+            else pd.Series(pd.NA, index=chunk.index, dtype="string")
+        )
+        worded = ids.str.match(TOTALS_WORD, case=False).fillna(False).astype(bool)
+        candidates = chunk[ids.isna() | worded]
+        if candidates.empty:
+            return hits
+        cells = candidates.apply(clean_text)
+        first = cells.bfill(axis=1).iloc[:, 0]
+        hits[candidates.index] = first.str.match(TOTALS_WORD, case=False).fillna(False)
+        starts = self.fields.get("start_time", [])
+        no_start = cells[starts].isna().all(axis=1) if starts else True
+        filled = cells.notna()
+        counts = cells.apply(lambda column: column.str.fullmatch(COUNT_CELL)).fillna(False)
+        only_counts = filled.any(axis=1) & (counts | ~filled).all(axis=1)
+        hits[candidates.index] |= ids[candidates.index].isna() & no_start & only_counts
+        return hits
+
+
+# A report's totals line: "Total", "Totals:", "Grand total", "Subtotal", "Sum" in its first cell;
+# or a line of only counts, sums and durations (12, 1,234.50, $99, 01:23:45, 45%) with no id.
+TOTALS_WORD = r"^\s*(?:(?:grand\s+|sub-?)?totals?|sum)(?:\s*[:(].*|\s+[^\W\d_][\w ]*)?\s*$"
+COUNT_CELL = r"[$€£]?\s*-?[\d.,]{1,9}\s*%?|\d{1,3}(?::\d{2}){1,2}"
+TOTALS_ROW = "totals row: a report's sums, not a call"
 
 
 def _coalesce(chunk: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, pd.Series | None]:

@@ -170,7 +170,11 @@ class ValidatedRows:
 def prepare(source: Input, options: Options) -> Prepared:
     profile = load_profile(options.profile)
     table = open_table(
-        source, is_header=profile.is_header, sheet=options.sheet, encoding=options.encoding
+        source,
+        is_header=profile.is_header,
+        sheet=options.sheet,
+        encoding=options.encoding,
+        header_row=options.header_row or profile.header_row,
     )
     plan = plan_columns(
         profile,
@@ -181,6 +185,11 @@ def prepare(source: Input, options: Options) -> Prepared:
         source=source.name,
     )
     warnings = []
+    if table.rows_above:
+        warnings.append(
+            f"{table.rows_above} {'row' if table.rows_above == 1 else 'rows'} above the header "
+            "(a report's title?) not read; --header-row names the header row"
+        )
     used = plan.used_columns()
     ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
     if ignored:

@@ -24,9 +24,9 @@ from uploader.settings import read_toml
 from uploader.textsafe import printable
 
 # Columns a profile may name besides the call fields: the originating and receiving numbers (swapped
-# on outbound calls so that calling_phone_number is always the customer) and a recording that is a
-# URL or a storage key depending on its value.
-PSEUDO_FIELDS = ("from_number", "to_number", "recording")
+# on outbound calls so that calling_phone_number is always the customer), a recording that is a
+# URL or a storage key depending on its value, and each row's time zone.
+PSEUDO_FIELDS = ("from_number", "to_number", "recording", "timezone")
 # The profile columns that can fill a call field in place of its own column.
 STANDS_IN = {
     "calling_phone_number": ("from_number",),
@@ -46,6 +46,8 @@ PROFILE_KEYS = {
     "dayfirst",
     "country",
     "recording_url_template",
+    "templates",
+    "header_row",
     "skip",
     "signals",
     "custom",
@@ -128,6 +130,8 @@ class Profile:
     dayfirst: bool = False
     country: str | None = None
     recording_url_template: str | None = None
+    templates: dict[str, str] = field(default_factory=dict)  # field -> "{Column}-{Other}"
+    header_row: int | None = None
     skip: list[SkipRule] = field(default_factory=list)
     signals: dict[str, str] = field(default_factory=dict)
     custom: dict[str, str] = field(default_factory=dict)
@@ -313,6 +317,22 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         if field_name not in known_fields:
             raise ConfigError(f"profile {source}: [extract] {field_name} is not a call field")
         _pattern(pattern, f"profile {source}: [extract] {field_name}", groups=1)
+    templates = data.get("templates", {})
+    if not isinstance(templates, dict):
+        raise ConfigError(f"profile {source}: [templates] must be a table")
+    for field_name, template in templates.items():
+        if field_name not in CALL_FIELDS:
+            raise ConfigError(f"profile {source}: [templates] {field_name} is not a call field")
+        if not isinstance(template, str) or "{" not in template:
+            raise ConfigError(
+                f"profile {source}: [templates] {field_name} must be text naming columns in "
+                'braces, such as "{DID}-{Start Time}"'
+            )
+    header_row = data.get("header_row")
+    if header_row is not None and (
+        not isinstance(header_row, int) or isinstance(header_row, bool) or header_row < 1
+    ):
+        raise ConfigError(f"profile {source}: header_row must be a row number (1 = the first)")
     legs = data.get("legs", {})
     if set(legs) - {"parent", "same_id"}:
         raise ConfigError(f"profile {source}: [legs] takes parent and same_id")
@@ -328,6 +348,8 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         dayfirst=_flag(data.get("dayfirst", False), "dayfirst", source),
         country=_country(data.get("country"), source),
         recording_url_template=data.get("recording_url_template"),
+        templates={str(k): str(v) for k, v in templates.items()},
+        header_row=header_row,
         skip=skips,
         signals={str(k): str(v) for k, v in data.get("signals", {}).items()},
         custom={str(k): str(v) for k, v in data.get("custom", {}).items()},

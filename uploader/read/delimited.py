@@ -21,6 +21,7 @@ from pyarrow import csv as arrow_csv
 from uploader.errors import InputError
 from uploader.read.inputs import Input
 from uploader.read.table import (
+    HEADER_SEARCH_ROWS,
     HINTS,
     MAX_CELL,
     MAX_ROW,
@@ -167,7 +168,9 @@ def _text(source: Input, encoding: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(source.open(), encoding=encoding, newline="")
 
 
-def open_csv(source: Input, encoding: str | None, is_header: HeaderTest) -> Table:
+def open_csv(
+    source: Input, encoding: str | None, is_header: HeaderTest, header_row: int | None = None
+) -> Table:
     scan = _scan(source, encoding)
     if scan.size == 0:
         raise InputError(f"{source.name}: the file is empty")
@@ -182,9 +185,13 @@ def open_csv(source: Input, encoding: str | None, is_header: HeaderTest) -> Tabl
         raise InputError(f"{source.name}: cannot be read as {encoding}; try --encoding") from error
     if "\x00" in sample:
         raise InputError(f"{source.name}: contains NUL bytes; is it a binary file?")
-    delimiter = _delimiter(sample, source.suffix)
-    header, header_row, header_lines = _csv_header(source, encoding, delimiter)
+    directive = SEP_LINE.match(sample)
+    delimiter = directive.group(1) if directive else _delimiter(sample, source.suffix)
+    header, header_row, header_lines, above = _csv_header(
+        source, encoding, delimiter, is_header, header_row
+    )
     table = new_table(source, header)
+    table.rows_above = above
     table.delimiter, table.encoding = delimiter, encoding
     table.estimated_rows = max(scan.lines - header_lines, 0)
 
@@ -401,17 +408,49 @@ def _ends_in_open_quote(tail: bytes, encoding: str, delimiter: str, rows: pa.Tab
     return end[1:] == opened and end[:1] in (delimiter.encode(codec), b"\n", b"\r")
 
 
-def _csv_header(source: Input, encoding: str, delimiter: str) -> tuple[list[str], int, int]:
-    """The first non-blank record: its cells, its row number and the lines it took up."""
+# Excel's "sep=;" first line: the file's delimiter, said outright; it is not a row of the table.
+SEP_LINE = re.compile(r"\ufeff?sep=(.)\r?\n")
+
+
+def _csv_header(
+    source: Input,
+    encoding: str,
+    delimiter: str,
+    is_header: HeaderTest,
+    wanted: int | None,
+) -> tuple[list[str], int, int, int]:
+    """The header record: row `wanted`, else the first of the first HEADER_SEARCH_ROWS that
+    `is_header` accepts, else the first non-blank one. Its cells, its row number, the lines it
+    and the rows above took up, and how many of those rows held something (a report's title)."""
     with _text(source, encoding) as stream:
         reader = csv.reader(stream, delimiter=delimiter)
+        first: tuple[list[str], int, int] | None = None
+        filled = 0  # non-blank rows above the one looked at
         try:
             for number, cells in enumerate(reader, start=1):
-                if any(cell.strip() for cell in cells):
-                    return cells, number, reader.line_num
+                if number == 1 and SEP_LINE.match(delimiter.join(cells) + "\n"):
+                    continue  # Excel's sep= line
+                blank = not any(cell.strip() for cell in cells)
+                if wanted is not None:
+                    if number == wanted:
+                        if blank:
+                            raise InputError(f"{source.name}: row {wanted} (--header-row) is blank")
+                        return cells, number, reader.line_num, filled
+                elif not blank:
+                    if first is None:
+                        first = (cells, number, reader.line_num)
+                    if is_header(cells):
+                        return cells, number, reader.line_num, filled
+                    if number >= HEADER_SEARCH_ROWS:
+                        break
+                filled += not blank
         except csv.Error as error:
             raise InputError(f"{source.name}: the header row cannot be read ({error})") from error
-    raise InputError(f"{source.name}: has no header row")
+    if wanted is not None:
+        raise InputError(f"{source.name}: has no row {wanted} (--header-row)")
+    if first is None:
+        raise InputError(f"{source.name}: has no header row")
+    return *first, 0
 
 
 def _parser_problem(message: str, header_row: int) -> str:

@@ -26,16 +26,18 @@ def open_table(
     is_header: HeaderTest,
     sheet: str | None = None,
     encoding: str | None = None,
+    header_row: int | None = None,
 ) -> Table:
     """Open a spreadsheet for reading: an `Input` (see uploader.read.inputs) or a path or URL
-    naming one CSV/TSV/TXT or XLSX/XLSM file, compressed or not."""
+    naming one CSV/TSV/TXT or XLSX/XLSM file, compressed or not. The header is row `header_row`,
+    else the first of the first rows `is_header` accepts (title rows above it are not read)."""
     if not isinstance(source, Input):
         source = single_input(str(source))
     try:
         if source.suffix in CSV_SUFFIXES:
-            return open_csv(source, encoding, is_header)
+            return open_csv(source, encoding, is_header, header_row)
         if source.suffix in EXCEL_SUFFIXES:
-            return open_workbook(source, sheet, is_header)
+            return open_workbook(source, sheet, is_header, header_row)
     except OSError as error:
         raise InputError(f"{source.name}: cannot be read ({error.strerror or error})") from error
     if source.suffix == ".xls":

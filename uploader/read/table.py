@@ -114,6 +114,7 @@ class Table:
     first_column: int = 0
     estimated_rows: int | None = None
     blank_rows: int = 0
+    rows_above: int = 0  # non-blank rows above the header (a report's title), not read
     # text frames, or (text, typed cells) pairs for a workbook
     _frames: Callable[[int], Iterator[pd.DataFrame | tuple[pd.DataFrame, TypedCells]]] | None = None
 

@@ -173,7 +173,9 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def open_workbook(source: Input, sheet: str | None, is_header: HeaderTest) -> Table:
+def open_workbook(
+    source: Input, sheet: str | None, is_header: HeaderTest, header_row: int | None = None
+) -> Table:
     from python_calamine import CalamineError, CalamineWorkbook
 
     path, label = source.local_file(), source.name
@@ -187,26 +189,50 @@ def open_workbook(source: Input, sheet: str | None, is_header: HeaderTest) -> Ta
     ]
     for name in _sheet_candidates(label, visible, workbook.sheet_names, sheet):
         loaded = _load_sheet(label, workbook, name)  # parses the whole sheet: once
-        rows = _excel_rows(label, loaded, name)
-        for number, cells in rows:
-            if number > HEADER_SEARCH_ROWS:
-                break
-            header = [_excel_text(cell) or "" for cell in cells]
-            if any(header) and (sheet is not None or is_header(header)):
-                table = new_table(source, header)
-                table.epoch1904 = _uses_1904(path)
-                table.sheet, table.first_column = name, loaded.start[1]
-                table.estimated_rows = max(loaded.height - number, 0)
-                table._frames = functools.partial(
-                    _sheet_frames, label, loaded, name, number, table.columns
-                )
-                return table
+        found = _find_header(_excel_rows(label, loaded, name), header_row, is_header, sheet)
+        if found is not None:
+            number, header, above = found
+            table = new_table(source, header)
+            table.rows_above = above
+            table.epoch1904 = _uses_1904(path)
+            table.sheet, table.first_column = name, loaded.start[1]
+            table.estimated_rows = max(loaded.height - number, 0)
+            table._frames = functools.partial(
+                _sheet_frames, label, loaded, name, number, table.columns
+            )
+            return table
+    if header_row is not None:
+        raise InputError(f"{label}: row {header_row} (--header-row) is blank or missing")
     if sheet is not None:
         raise InputError(f"{label}: sheet {sheet!r} has no header row")
     raise InputError(
         f"{label}: no sheet has a recognisable header in its first {HEADER_SEARCH_ROWS} rows "
         f"(sheets: {', '.join(visible)}); pick one with --sheet"
     )
+
+
+def _find_header(
+    rows: Iterator, header_row: int | None, is_header: HeaderTest, sheet: str | None
+) -> tuple[int, list[str], int] | None:
+    """The header's row number, cells and the non-blank rows above it: row `header_row`; else
+    the first of the first rows `is_header` accepts; else, on a sheet named by --sheet, its first
+    non-blank row."""
+    first: tuple[int, list[str], int] | None = None
+    above = 0
+    for number, cells in rows:
+        if number > (header_row or HEADER_SEARCH_ROWS):
+            break
+        header = [_excel_text(cell) or "" for cell in cells]
+        if not any(header):
+            continue
+        if header_row is not None and number == header_row:
+            return number, header, above
+        if header_row is None and is_header(header):
+            return number, header, above
+        if first is None:
+            first = (number, header, 0)
+        above += 1
+    return first if sheet is not None and header_row is None else None
 
 
 def _sheet_candidates(

@@ -1,0 +1,105 @@
+"""The profile language on exports the tool has no profile for (#32): a report's title and totals
+rows, a zone per row, ids and other fields built from columns, the header row named."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from click.testing import CliRunner
+
+from tests.conftest import HEADER, call_row, write_xlsx
+from uploader.cli import cli
+
+
+def dry_bodies(path, *args: str):
+    """A dry run through the command line, and the request bodies it would send."""
+    result = CliRunner().invoke(
+        cli, ["upload", str(path), "--dry-run", "--campaign-id", "85", "--no-progress", *args]
+    )
+    requests = path.with_name(path.name.split(".")[0] + ".requests.jsonl")
+    bodies = (
+        [json.loads(line) for line in requests.read_text().splitlines()]
+        if requests.exists()
+        else []
+    )
+    return result, bodies
+
+
+def results_of(path, delimiter: str = ","):
+    stem = path.name.split(".")[0]
+    with path.with_name(stem + ".results.csv").open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.DictReader(stream, delimiter=delimiter))
+
+
+REPORT = (
+    "Inbound call report,,,,,,\n"
+    '"Generated 30 Nov 2026, all sites",,,,,,\n'
+    ",,,,,,\n"
+    + ",".join(HEADER)
+    + "\n"
+    + "".join(",".join(call_row(f"r{i}").values()) + "\n" for i in range(3))
+    + "Subtotal,3,,,,,\n"
+    + ",,,,,,\n"
+    + "Grand total:,3,,,,,\n"
+    + ",,,,12,00:31:07,\n"
+)
+
+
+def test_a_report_with_title_and_totals_rows_reads_as_downloaded(tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_text(REPORT)
+    result, bodies = dry_bodies(path)
+    assert result.exit_code == 0, result.output
+    assert [b["call"]["external_call_unique_id"] for b in bodies] == ["r0", "r1", "r2"]
+    assert "2 rows above the header" in result.output
+    rows = results_of(path)
+    assert [r["row"] for r in rows] == ["5", "6", "7", "8", "10", "11"]  # the file's own lines
+    totals = [r for r in rows if r["status"] == "skipped"]
+    assert len(totals) == 3 and all("totals row" in r["error"] for r in totals)
+
+
+def test_the_same_report_as_a_workbook(tmp_path):
+    lines = list(csv.reader(REPORT.splitlines()))
+    path = write_xlsx(tmp_path / "report.xlsx", lines)
+    result, bodies = dry_bodies(path)
+    assert result.exit_code == 0, result.output
+    assert [b["call"]["external_call_unique_id"] for b in bodies] == ["r0", "r1", "r2"]
+    assert "2 rows above the header" in result.output
+
+
+def test_the_header_row_can_be_named_and_a_sep_line_is_excels_delimiter(tmp_path):
+    path = tmp_path / "named.csv"
+    path.write_text(
+        "sep=;\n"
+        + "\n".join(";".join(r) for r in [["x"], ["y"]])
+        + "\n"
+        + ";".join(HEADER)
+        + "\n"
+        + ";".join(call_row("n1").values())
+        + "\n"
+    )
+    result, bodies = dry_bodies(path, "--header-row", "4")
+    assert result.exit_code == 0, result.output
+    assert [b["call"]["external_call_unique_id"] for b in bodies] == ["n1"]
+    assert results_of(path, ";")[0]["row"] == "5"
+    missing = CliRunner().invoke(cli, ["validate", str(path), "--header-row", "40"])
+    assert missing.exit_code == 2 and "has no row 40" in missing.output
+
+
+def test_a_call_that_merely_looks_numeric_is_never_a_totals_row(tmp_path):
+    """Only a totals word, or a line with neither id nor start of only counts, is a totals row: a
+    call with an id is read (and invalid if it must be), never skipped as sums."""
+    rows = [
+        call_row("1"),
+        call_row("Total-7"),
+        call_row("", start_time="", calling_phone_number="3125550100"),
+    ]
+    path = tmp_path / "numeric.csv"
+    with path.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+    result, bodies = dry_bodies(path)
+    statuses = [r["status"] for r in results_of(path)]
+    assert statuses == ["not_sent", "not_sent", "invalid"], statuses
