@@ -58,6 +58,7 @@ GUARANTEES = {
 MODULES = {name: path for modules in GUARANTEES.values() for name, path in modules.items()}
 COVERAGE_RC = "[run]\ndynamic_context = test_function\nsource = uploader\nrelative_files = true\n"
 TEST_TIMEOUT = 300.0
+JUDGED = ("killed", "survived", "uncovered")  # an incompetent mutant (cannot run) is not judged
 
 
 def main(argv: list[str]) -> int:
@@ -240,9 +241,8 @@ def _report(results: dict[str, list[dict]], names: list[str]) -> None:
             lines.append(f"    {name:<10} {module_killed:>4}/{module_judged:<4} {share}")
             for r in done:
                 if r["outcome"] in ("survived", "uncovered"):
-                    survivors.append(
-                        f"{r['module']}:{r['start'][0]} {r['operator']} ({r['outcome']})\n{r['diff']}"
-                    )
+                    where = f"{r['module']}:{r['start'][0]}"
+                    survivors.append(f"{where} {r['operator']} ({r['outcome']})\n{r['diff']}")
         if judged:
             print(f"  {guarantee}: {killed}/{judged} ({killed / judged:.0%})")
             print("\n".join(lines))
