@@ -103,3 +103,92 @@ def test_a_call_that_merely_looks_numeric_is_never_a_totals_row(tmp_path):
     result, bodies = dry_bodies(path)
     statuses = [r["status"] for r in results_of(path)]
     assert statuses == ["not_sent", "not_sent", "invalid"], statuses
+
+
+SITES_PROFILE = """
+name = "sites"
+[columns]
+external_call_unique_id = ["Call ID"]
+start_time = ["Started"]
+calling_phone_number = ["Caller"]
+destination_phone_number = ["Line"]
+timezone = ["Time Zone", "timezone"]
+recording_url = ["Recording"]
+[constants]
+call_direction = "inbound"
+"""
+SITES = [  # each row's zone as multi-site exports write it, and the instant it means
+    ("America/Chicago", "2024-07-05T10:00:00-05:00"),
+    ("Eastern Standard Time", "2024-07-05T10:00:00-04:00"),  # Windows' name of New York's zone
+    ("UTC+05:30", "2024-07-05T10:00:00+05:30"),
+    ("PST", "2024-07-05T10:00:00-08:00"),  # as written: standard time, even in July
+    ("ET", "2024-07-05T10:00:00-04:00"),  # the zone, summer time included
+    ("US/Pacific", "2024-07-05T10:00:00-07:00"),
+    ("", "2024-07-05T10:00:00+01:00"),  # none: --timezone Europe/London
+]
+
+
+def test_a_zone_per_row_wins_over_the_option_and_an_unknown_one_is_refused(tmp_path, sandbox):
+    from tests.conftest import library_upload
+
+    profile = tmp_path / "sites.toml"
+    profile.write_text(SITES_PROFILE)
+    lines = ["Call ID,Started,Caller,Line,Time Zone,Recording"]
+    for index, (zone, _) in enumerate(SITES):
+        lines.append(
+            f"z{index},2024-07-05 10:00,312555010{index},8885551212,{zone},https://r.example.com/{index}.wav"
+        )
+    lines.append(
+        "zx,2024-07-05 10:00,3125550199,8885551212,Mars/Olympus,https://r.example.com/x.wav"
+    )
+    path = tmp_path / "sites.csv"
+    path.write_text("\n".join(lines) + "\n")
+    summary = library_upload(
+        path, sandbox.url, tmp_path / "j.sqlite", profile=str(profile), timezone="Europe/London"
+    )
+    sent = {c["id"]: c["body"]["call"]["start_time"] for c in sandbox.calls()}
+    assert sent == {f"z{index}": instant for index, (_, instant) in enumerate(SITES)}
+    refused = {r["external_call_unique_id"]: r for r in results_of(path)}["zx"]
+    assert refused["status"] == "invalid" and "'Mars/Olympus'" in refused["error"]
+    assert summary.exit_code == 1
+
+
+CDR_PROFILE = """
+name = "pbx-cdr"
+[columns]
+start_time = ["Start Time"]
+calling_phone_number = ["CLI"]
+destination_phone_number = ["DID"]
+[templates]
+external_call_unique_id = "pbx1-{DID}-{Start Time}"
+recording_url = "https://rec.example.com/{DID}/{Start Time}.wav"
+[constants]
+call_direction = "inbound"
+"""
+
+
+def test_an_id_and_a_recording_built_from_columns(tmp_path):
+    """A CDR with no call id: the profile builds one from DID and start (with a prefix that keeps
+    two sources apart); the recording URL the same way, URL-quoted; a blank part leaves it blank."""
+    profile = tmp_path / "cdr.toml"
+    profile.write_text(CDR_PROFILE)
+    path = tmp_path / "cdr.csv"
+    path.write_text(
+        "Start Time,CLI,DID\n2024-03-05 10:00:00,3125550100,8885551212\n,3125550101,8885551212\n"
+    )
+    result, bodies = dry_bodies(path, "--profile", str(profile), "--timezone", "UTC")
+    assert [b["call"]["external_call_unique_id"] for b in bodies] == [
+        "pbx1-8885551212-2024-03-05 10:00:00"
+    ]
+    assert bodies[0]["call"]["recording_url"] == (
+        "https://rec.example.com/8885551212/2024-03-05%2010%3A00%3A00.wav"
+    )
+    assert result.exit_code == 1  # the row without a start has no id either: invalid, said so
+    bad = profile.read_text().replace("{DID}-{Start", "{Trunk}-{Start")
+    profile.write_text(bad)
+    refused = CliRunner().invoke(
+        cli, ["validate", str(path), "--profile", str(profile), "--campaign-id", "85"]
+    )
+    assert refused.exit_code == 2
+    assert "external_call_unique_id template uses {Trunk}" in refused.output
+    assert refused.output.count("\n") == 1

@@ -63,8 +63,11 @@ def plan_columns(
         signals=signals,
         custom=custom,
         constants=constants,
-        template=recording_url_template or profile.recording_url_template,
+        template=recording_url_template
+        or profile.recording_url_template
+        or profile.templates.get("recording_url"),
         by_key=by_key,
+        templates={k: v for k, v in profile.templates.items() if k != "recording_url"},
     )
     _check_complete(plan, headers, source)
     return plan
@@ -117,6 +120,7 @@ class ColumnPlan:
     constants: dict[str, str]
     template: str | None
     by_key: dict[str, str]
+    templates: dict[str, str] = field(default_factory=dict)  # field -> "{DID}-{Start Time}"
     legs: CallLegs | None = None  # set by __post_init__ when the profile names a parent column
 
     def __post_init__(self) -> None:
@@ -128,7 +132,11 @@ class ColumnPlan:
                 self.legs = CallLegs(column, self.column("external_call_unique_id"), numbers)
 
     def provides(self, field_name: str) -> bool:
-        return field_name in self.fields or field_name in self.constants
+        return (
+            field_name in self.fields
+            or field_name in self.constants
+            or (field_name in self.templates)
+        )
 
     def column(self, field_name: str) -> str:
         """The input column named for a field in messages (its first one)."""
@@ -148,7 +156,11 @@ class ColumnPlan:
         return used
 
     def placeholders(self) -> list[str]:
-        return recording_placeholders(self.template) if self.template else []
+        """The columns the templates name (the recording URL's and the profile's others)."""
+        named = recording_placeholders(self.template) if self.template else []
+        for template in self.templates.values():
+            named += recording_placeholders(template)
+        return named
 
     def survey(self, chunk: pd.DataFrame) -> None:
         """First pass over the file (see CallLegs.survey)."""
@@ -176,6 +188,10 @@ class ColumnPlan:
                 else pd.Series(pd.NA, index=chunk.index, dtype="string")
             )
             out[field_name] = current.fillna(value)
+        for field_name, template in self.templates.items():  # where the row has no value
+            current = out.get(field_name, pd.Series(pd.NA, index=chunk.index, dtype="string"))
+            filled = fill_template(template, chunk, self.by_key, quoted=False)
+            out[field_name] = current.fillna(filled).astype("string")
         for field_name, mapping in self.profile.values.items():
             if field_name in out:
                 lowered = {key.lower(): value for key, value in mapping.items()}
@@ -207,19 +223,24 @@ class ColumnPlan:
         if self.template:
             blank = out["recording_url"].isna() & out["recording_filename"].isna()
             if blank.any():
-                out.loc[blank, "recording_url"] = fill_recording_template(
+                out.loc[blank, "recording_url"] = fill_template(
                     self.template, chunk[blank], self.by_key
                 )
 
     def _zones(self, out: pd.DataFrame, origin: dict[str, pd.Series]) -> None:
-        """The zone a start time is written in when that is a fact of its column (`datetime (utc)`):
-        no option shifts it. Others are read in --timezone (or the profile's account zone)."""
+        """The zone a start time is written in when that is a fact of its row (a `timezone`
+        column) or of its column (`datetime (utc)`): no option shifts it. Others are read in
+        --timezone (or the profile's account zone)."""
+        per_row = out.pop("timezone") if "timezone" in out else None
         zones = {self.input_column(h): zone for h, zone in self.profile.zones.items()}
         zones.pop(None, None)
-        if not zones or "start_time" not in out:
+        if (not zones and per_row is None) or "start_time" not in out:
             return
         source = origin.get("start_time", pd.Series(self.column("start_time"), index=out.index))
-        out[START_TIME_ZONE] = source.map(zones).astype("string")
+        zone = source.map(zones).astype("string")
+        if per_row is not None:  # a row's own zone: a multi-site export's column
+            zone = per_row.where(per_row.notna(), zone)
+        out[START_TIME_ZONE] = zone.astype("string")
 
     def _skips(self, chunk: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
         """Why the profile skips a row, in order: legs, rules, a withheld caller, no recording."""
@@ -412,14 +433,21 @@ def recording_placeholders(template: str) -> list[str]:
         raise ConfigError(f"recording URL template {template!r}: {error}") from error
 
 
-def fill_recording_template(template: str, rows: pd.DataFrame, by_key: dict[str, str]) -> pd.Series:
-    """Each row's recording URL: the template with the row's values, URL-quoted."""
+def fill_template(
+    template: str, rows: pd.DataFrame, by_key: dict[str, str], *, quoted: bool = True
+) -> pd.Series:
+    """Each row's value of a template: its `{column}`s replaced by the row's values (URL-quoted
+    for a URL); blank where any of them is blank."""
     url = pd.Series("", index=rows.index, dtype="string")
     for literal, name, _, _ in string.Formatter().parse(template):
         url = url + literal
         if name:
             values = clean_text(rows[by_key[header_key(name)]])
-            url = url + values.map(lambda v: quote(str(v), safe=""), na_action="ignore")
+            url = url + (
+                values.map(lambda v: quote(str(v), safe=""), na_action="ignore")
+                if quoted
+                else values
+            )
     return url
 
 
@@ -441,11 +469,12 @@ def _check_complete(plan: ColumnPlan, headers: list[str], source: str) -> None:
             f"{source}: missing column "
             + "; ".join(_with_hint(m, plan.profile, headers) for m in missing)
         )
-    for placeholder in plan.placeholders():
-        if header_key(placeholder) not in plan.by_key:
-            raise ConfigError(
-                f"recording URL template uses {{{placeholder}}} but {source} has no such column"
-            )
+    for what, template in [("recording URL", plan.template), *plan.templates.items()]:
+        for placeholder in recording_placeholders(template) if template else []:
+            if header_key(placeholder) not in plan.by_key:
+                raise ConfigError(
+                    f"{what} template uses {{{placeholder}}} but {source} has no such column"
+                )
 
 
 def _with_hint(missing: str, profile: Profile, headers: list[str]) -> str:

@@ -8,6 +8,7 @@ A profile is a TOML file (built-in ones live in `schemas/`). Here it is parsed a
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -148,12 +149,18 @@ class Profile:
     )
 
     def is_header(self, headers: list[str]) -> bool:
+        """Whether a row is this profile's header: it has the id and start columns (or, for a
+        field the profile builds from a template, the columns the template names)."""
         keys = {header_key(header) for header in headers}
-        wanted = ("external_call_unique_id", "start_time")
-        return all(
-            any(header_key(name) in keys for name in self.columns.get(field_name, [field_name]))
-            for field_name in wanted
-        )
+
+        def found(field_name: str) -> bool:
+            if field_name in self.templates:
+                named = [n for _, n, _, _ in string.Formatter().parse(self.templates[field_name])]
+                return all(header_key(name) in keys for name in named if name)
+            aliases = self.columns.get(field_name, [field_name])
+            return any(header_key(name) in keys for name in aliases)
+
+        return found("external_call_unique_id") and found("start_time")
 
 
 # ---------------------------------------------------------------- choosing and saving

@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 from dateutil import parser as dateutil_parser
 
 from uploader.check.normalize import LOST_DIGITS, SCIENTIFIC, Normalized, blank_reasons
+from uploader.check.zones import KNOWN, fixed_offset_minutes, resolve_zone
 from uploader.read.arrowtext import arrow, flags, matches, text_series
+from uploader.textsafe import printable
 
 _CLOCK = (
     r"(?:[T ]+(?P<hour>\d{1,2}):(?P<minute>\d{2})"
@@ -176,7 +178,16 @@ def _normalize_start_times(
         fixed = zones.notna()
         _localize(wall, offset, options.timezone, reasons, ~fixed)
         for zone in zones[fixed].unique():
-            _localize(wall, offset, str(zone), reasons, (zones == zone).fillna(False))
+            rows = (zones == zone).fillna(False)
+            resolved = resolve_zone(str(zone))
+            if resolved is None:
+                unknown = rows & text.notna()
+                reasons[unknown] = f"is in time zone {printable(str(zone), 40)!r}, not {KNOWN}"
+                wall[unknown] = pd.NaT
+            elif (minutes := fixed_offset_minutes(resolved)) is not None:
+                offset[rows & wall.notna() & offset.isna()] = float(minutes)
+            else:
+                _localize(wall, offset, resolved, reasons, rows)
     implausible = wall.notna() & ~wall.dt.year.between(FIRST_YEAR, LAST_YEAR)
     reasons[implausible] = f"is not a call's start time (the year is not {FIRST_YEAR}-{LAST_YEAR})"
     wall[implausible] = pd.NaT
