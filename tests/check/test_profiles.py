@@ -350,6 +350,36 @@ reason = "not a call ({value})"
     assert summary.exit_code == 1
 
 
+def test_a_profile_is_suggested_only_on_evidence_of_all_its_required_columns():
+    """A Microsoft Teams PSTN usage report shares "Call ID" and "Start time" with other vendors'
+    exports (learn.microsoft.com, "PSTN usage report": Call ID is not unique per call): no
+    vendor profile is suggested for it; a real export is, with the headers that show it."""
+    from uploader.check.profiles import suggestion
+
+    teams = [
+        "UsageId",
+        "Call ID",
+        "Conference ID",
+        "User Location",
+        "UPN",
+        "User Display Name",
+        "Caller Number",
+        "Callee Number",
+        "Call Type",
+        "Start time",
+        "End time",
+        "Duration (seconds)",
+        "Success",
+        "Charge",
+        "Currency",
+        "Destination",
+    ]
+    assert suggestion(teams) is None
+    twilio = ["Sid", "ParentCallSid", "StartTime", "From", "To", "Direction", "Status"]
+    name, evidence = suggestion(twilio)
+    assert name == "twilio" and {"From", "To", "Direction", "StartTime", "Sid"} <= set(evidence)
+
+
 def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp_path):
     from uploader.check.profiles import (
         field_matches,
@@ -361,11 +391,14 @@ def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp
 
     headers = ["Call SID", "Start", "Caller", "Business line", "Way", "Audio"]
     assert suggest_profile(headers) is None
-    path = save_profile(
-        "night-export",
-        "twilio",
-        {"external_call_unique_id": "Call SID", "start_time": "Start", "from_number": "Caller"},
-    )
+    mapping = {
+        "external_call_unique_id": "Call SID",
+        "start_time": "Start",
+        "from_number": "Caller",
+        "to_number": "Business line",
+        "call_direction": "Way",
+    }
+    path = save_profile("night-export", "twilio", mapping)
     assert saved_profiles() == {"night-export": path}
     saved, twilio = load_profile("night-export"), load_profile("twilio")
     assert saved.columns["from_number"][0] == "Caller"

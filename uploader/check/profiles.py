@@ -167,22 +167,42 @@ class Profile:
 
 
 def suggest_profile(headers: list[str]) -> str | None:
-    """The profile (built-in or saved) that recognises these headers and matches most fields."""
-    keys = {header_key(header) for header in headers}
-    best, best_score = None, 0
+    """The profile (built-in or saved) the file's headers are evidence for (see `suggestion`)."""
+    found = suggestion(headers)
+    return found[0] if found else None
+
+
+# The columns a profile must find in a file before it is suggested for it: every field it names
+# for the call's id, start, the two numbers (or from/to) and the direction. A vendor's export has
+# them all; another vendor's (or a CRM's) that shares an "id" and a "start_time" does not.
+EVIDENCE_FIELDS = (
+    "external_call_unique_id",
+    "start_time",
+    "calling_phone_number",
+    "destination_phone_number",
+    "from_number",
+    "to_number",
+    "call_direction",
+)
+
+
+def suggestion(headers: list[str]) -> tuple[str, list[str]] | None:
+    """The profile whose required columns are all in the headers, the one that finds most of its
+    columns, with the headers that are the evidence (for "has From, To, Direction, StartTime")."""
+    best: tuple[str, list[str]] | None = None
+    best_score = 0
     for name in [*builtin_profiles(), *saved_profiles()]:
         try:
             profile = load_profile(name)
         except ConfigError:
             continue  # a broken saved profile is reported when it is chosen
-        if not profile.is_header(headers):
+        matched = field_matches(profile, headers)
+        required = [f for f in EVIDENCE_FIELDS if f in profile.columns]
+        if not profile.is_header(headers) or any(matched[f] is None for f in required):
             continue
-        score = sum(
-            any(header_key(alias) in keys for alias in aliases)
-            for aliases in profile.columns.values()
-        )
-        if score > best_score:
-            best, best_score = name, score
+        evidence = [header for header in matched.values() if header is not None]
+        if len(evidence) > best_score:
+            best, best_score = (name, evidence), len(evidence)
     return best
 
 

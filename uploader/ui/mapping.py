@@ -46,9 +46,17 @@ async def receive_file(request: web.Request) -> web.Response:
         raise
     upload = Upload(ident, path, name)
     bench.uploads[ident] = upload
-    headers, suggested = await asyncio.to_thread(_headers_and_profile, path)
+    headers, found = await asyncio.to_thread(_headers_and_profile, path)
+    suggested, evidence = found or (None, [])
     return web.json_response(
-        {"id": ident, "name": name, "bytes": size, "headers": headers, "suggested": suggested}
+        {
+            "id": ident,
+            "name": name,
+            "bytes": size,
+            "headers": headers,
+            "suggested": suggested,
+            "evidence": evidence,  # the headers that make the suggestion: "has From, To, ..."
+        }
     )
 
 
@@ -88,8 +96,8 @@ def _safe_name(name: str) -> str:
     return f"{stem}.{suffix}" if dot else stem
 
 
-def _headers_and_profile(path: Path) -> tuple[list[str], str | None]:
-    from uploader.check.profiles import builtin_profiles, load_profile, suggest_profile
+def _headers_and_profile(path: Path) -> tuple[list[str], tuple[str, list[str]] | None]:
+    from uploader.check.profiles import builtin_profiles, load_profile, suggestion
     from uploader.read.sources import open_table
 
     profiles = [load_profile(name) for name in builtin_profiles()]
@@ -102,7 +110,7 @@ def _headers_and_profile(path: Path) -> tuple[list[str], str | None]:
             table = open_table(path, is_header=lambda headers: True)
         except UploaderError:
             return [], None
-    return table.headers, suggest_profile(table.headers)
+    return table.headers, suggestion(table.headers)
 
 
 async def mapping(request: web.Request) -> web.Response:

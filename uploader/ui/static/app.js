@@ -79,9 +79,9 @@ async function give(file) {
     say("#file-state", error.message);
     return;
   }
-  const { name, headers, suggested } = state.file;
+  const { name, headers, suggested, evidence } = state.file;
   say("#file-state", `${name}: ${headers.length} columns` +
-    (suggested ? `; looks like the “${suggested}” profile` : ""));
+    (suggested ? `; looks like the “${suggested}” profile (it has ${evidence.join(", ")})` : ""));
   if (suggested) $("#profile").value = suggested;
   for (const id of ["#step-settings", "#step-upload"]) show(id);
   for (const id of ["#step-check", "#step-results", "#mapping"]) show(id, false);
