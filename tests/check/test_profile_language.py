@@ -192,3 +192,56 @@ def test_an_id_and_a_recording_built_from_columns(tmp_path):
     assert refused.exit_code == 2
     assert "external_call_unique_id template uses {Trunk}" in refused.output
     assert refused.output.count("\n") == 1
+
+
+TEAMS = (
+    "UsageId,Call ID,Caller Number,Callee Number,Call Type,Start time,Duration,Time Zone\n"
+    "u1,c1,+13125550100,+18885551212,user_in,2024-03-05 10:00:00,180,America/Chicago\n"
+    "u2,c1,+18885551212,+13125550101,user_out,2024-03-05 11:00:00,60,America/Chicago\n"
+)
+
+
+def test_a_starter_profile_for_an_unknown_export_loads_and_says_what_to_check(tmp_path):
+    """`profiles new` on an export no profile knows: each guess commented with an example, the
+    directions it writes mapped, a repeated id called out; the file loads and, finished with a
+    recording template, describes the export (the customer of the outbound call swapped in)."""
+    path = tmp_path / "teams.csv"
+    path.write_text(TEAMS)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["profiles", "new", str(path)])
+    assert made.exit_code == 0, made.output
+    text = (tmp_path / "teams.toml").read_text()
+    assert 'from_number = ["Caller Number"]' in text and 'timezone = ["Time Zone"]' in text
+    assert '"user_out" = "outbound"' in text and "REPEATS" in text
+    again = runner.invoke(cli, ["profiles", "new", str(path)])
+    assert again.exit_code == 2 and "--force" in again.output  # never overwritten silently
+    (tmp_path / "teams.toml").write_text(
+        text.replace(
+            'external_call_unique_id = ["Call ID"]', 'external_call_unique_id = ["UsageId"]'
+        )
+    )
+    result, bodies = dry_bodies(
+        path,
+        "--profile",
+        str(tmp_path / "teams.toml"),
+        "--recording-url-template",
+        "https://rec.example.com/{UsageId}.wav",
+    )
+    assert result.exit_code == 0, result.output
+    calls = {b["call"]["external_call_unique_id"]: b["call"] for b in bodies}
+    assert calls["u2"]["call_direction"] == "outbound"
+    assert calls["u2"]["calling_phone_number"] == "+13125550101"  # the customer
+    assert calls["u1"]["start_time"] == "2024-03-05T10:00:00-06:00"  # its row's zone
+
+
+def test_profiles_show_prints_a_profile_that_loads_back(tmp_path):
+    import tomllib
+
+    from uploader.check.profiles import builtin_profiles, profile_from_dict
+
+    for name in builtin_profiles():
+        shown = CliRunner().invoke(cli, ["profiles", "--show", name])
+        assert shown.exit_code == 0
+        assert profile_from_dict(tomllib.loads(shown.output), name).name == name
+    missing = CliRunner().invoke(cli, ["profiles", "--show", "no-such"])
+    assert missing.exit_code == 2 and "no-such" in missing.output

@@ -293,6 +293,12 @@ def _profile_file(name_or_path: str | Path) -> Traversable | Path:
     return path
 
 
+def profile_text(name_or_path: str | Path) -> str:
+    """A profile's TOML as written (built-in, saved or a file), checked to load."""
+    load_profile(name_or_path)
+    return _profile_file(name_or_path).read_text(encoding="utf-8")
+
+
 def load_profile(name_or_path: str | Path = "invoca") -> Profile:
     """A built-in profile by name, a saved one by name (see `save_profile`), or a TOML file."""
     data = read_toml(_profile_file(name_or_path), f"profile {name_or_path}")

@@ -53,22 +53,63 @@ def template(
     click.echo(f"wrote {out}")
 
 
-@click.command()
-def profiles() -> None:
+@click.group(invoke_without_command=True)
+@click.option("--show", metavar="NAME|PATH", help="Print one profile (its TOML).")
+@click.pass_context
+@library_errors
+def profiles(context: click.Context, show: str | None) -> None:
     """List the built-in column profiles and those saved from the web page (use one with
-    --profile NAME).
+    --profile NAME); print one with --show; start one for a new export with `profiles new`.
 
     \b
-    Example:
+    Examples:
       invoca-upload profiles
+      invoca-upload profiles --show twilio
+      invoca-upload profiles new export.csv            # writes export.toml, a starter
       invoca-upload upload calls.csv --profile twilio --campaign-id 85
     """
-    from uploader.check.profiles import builtin_profiles, load_profile, saved_profiles
+    from uploader.check.profiles import builtin_profiles, load_profile, profile_text, saved_profiles
 
+    if context.invoked_subcommand is not None:
+        return
+    if show:
+        click.echo(profile_text(show), nl=False)
+        return
     for name in builtin_profiles():
         click.echo(f"{name:<16}{load_profile(name).description}")
     for name, path in saved_profiles().items():
         click.echo(f"{name:<16}saved: {path}")
+
+
+@profiles.command("new")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Default: <file stem>.toml.")
+@click.option("--force", is_flag=True, help="Replace the profile file if it exists.")
+@click.option("--sheet", metavar="NAME|INDEX", help="Excel sheet (default: the first).")
+@library_errors
+def new_profile(file: str, out: str | None, force: bool, sheet: str | None) -> None:
+    """Write a starter profile for FILE, an export the tool has no profile for: its headers
+    matched to the call fields, each guess commented (what it is, an example value).
+
+    \b
+    Examples:
+      invoca-upload profiles new pbx-export.csv
+      invoca-upload validate pbx-export.csv --profile pbx-export.toml --campaign-id 85
+    """
+    from uploader.check.starter import starter_profile
+    from uploader.errors import ConfigError
+    from uploader.read.sources import open_table
+    from uploader.report.files import write_text
+
+    table = open_table(file, is_header=lambda headers: True, sheet=sheet)
+    samples = next(iter(table.chunks(20)), None)
+    name = Path(file).name.split(".")[0]
+    target = Path(out) if out else Path(file).with_name(name + ".toml")
+    if target.exists() and not force:
+        raise ConfigError(f"{target} exists: pass --force to replace it")
+    text = starter_profile(name, table.headers, samples.text if samples else None, Path(file).name)
+    write_text(target, text)
+    click.echo(f"wrote {target}: check each guess, then --profile {target}")
 
 
 @click.command("journal")
