@@ -245,3 +245,46 @@ def test_profiles_show_prints_a_profile_that_loads_back(tmp_path):
         assert profile_from_dict(tomllib.loads(shown.output), name).name == name
     missing = CliRunner().invoke(cli, ["profiles", "--show", "no-such"])
     assert missing.exit_code == 2 and "no-such" in missing.output
+
+
+def test_the_worked_example_in_docs_profiles_does_what_it_says(tmp_path):
+    """docs/profiles.md's worked example, its export and its TOML taken from the page itself, so
+    that the documentation cannot drift from the code."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "profiles.md").read_text()
+    example = doc[doc.index("## Worked example") :]
+    export = re.search(r"```\n(Call detail records.*?)```", example, re.DOTALL).group(1)
+    templates = re.search(r"```toml\n(.*?)```", example, re.DOTALL).group(1)
+    path = tmp_path / "cdr.csv"
+    path.write_text(export)
+    made = CliRunner().invoke(cli, ["profiles", "new", str(path)])
+    assert made.exit_code == 0, made.output
+    profile = tmp_path / "cdr.toml"
+    text = profile.read_text()
+    for line in (
+        'start_time = ["Start Time"]',
+        'from_number = ["CLI"]',
+        'to_number = ["DID"]',
+        'timezone = ["Site TZ"]',
+        'call_direction = ["Direction"]',
+        '"IN" = "inbound"',
+        '"OUT" = "outbound"',
+    ):
+        assert line in text, line
+    dedented = "\n".join(line.strip() for line in templates.splitlines())
+    head, _, values = text.partition("\n[values.call_direction]\n")
+    profile.write_text(
+        "dayfirst = true\n" + head + "\n" + dedented + "\n[values.call_direction]\n" + values
+    )
+    result, bodies = dry_bodies(path, "--profile", str(profile))
+    assert result.exit_code == 0, result.output
+    assert "1 row above the header" in result.output
+    second = bodies[1]["call"]
+    assert second["call_direction"] == "outbound"
+    assert second["calling_phone_number"] == "+13125550101"
+    assert second["start_time"] == "2024-03-05T10:05:00-05:00"
+    assert bodies[0]["call"]["start_time"] == "2024-03-05T10:00:00-06:00"
+    assert second["external_call_unique_id"] == "pbx1-3125550101-05/03/2024 10:05:00"
+    assert [r["status"] for r in results_of(path)][-1] == "skipped"  # the totals line

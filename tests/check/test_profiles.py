@@ -159,10 +159,10 @@ def test_the_readme_profile_example_works(tmp_path):
     profile.write_text('name = "my-pbx"' + block)
     export = tmp_path / "pbx.csv"
     export.write_text(
-        "Call Ref,Started,Caller,Dialled,Dir,Recording,Sold?,Agent,Type\n"
-        "R1,2024-03-05 14:03:27,+442071838750,+18885551212,IN,,yes,Ann,External\n"
-        "R2,2024-03-05 15:00:00,+18885551212,+442071838751,OUT,s3-key/r2.wav,no,Bob,External\n"
-        "R3,2024-03-05 16:00:00,+18885551212,+18885551213,IN,,,,Internal\n"
+        "Started,Caller,Dialled,Dir,Site TZ,Type\n"
+        "2024-03-05 14:03:27,+442071838750,+18885551212,IN,,External\n"
+        "2024-03-05 15:00:00,+18885551212,+442071838751,OUT,America/New_York,External\n"
+        "2024-03-05 16:00:00,+18885551212,+18885551213,IN,,Internal\n"
     )
     result = CliRunner().invoke(
         cli, ["upload", str(export), "--profile", str(profile), "--dry-run", "--campaign-id", "85"]
@@ -171,14 +171,16 @@ def test_the_readme_profile_example_works(tmp_path):
     bodies = [
         json.loads(line) for line in (tmp_path / "pbx.requests.jsonl").read_text().splitlines()
     ]
-    assert bodies[0]["call"]["start_time"] == "2024-03-05T14:03:27+00:00"
-    assert bodies[0]["call"]["recording_url"] == "https://pbx.example.com/rec/R1.wav"
-    assert bodies[0]["call"]["language_code"] == "en-GB"
-    assert bodies[0]["signals"] == [{"name": "sale", "value": True}]
-    assert bodies[0]["custom_data"] == [{"name": "agent", "value": "Ann"}]
-    assert bodies[1]["call"]["calling_phone_number"] == "+442071838751"
-    assert bodies[1]["call"]["recording_filename"] == "s3-key/r2.wav"
-    assert len(bodies) == 2
+    first, second = (body["call"] for body in bodies)
+    assert first["external_call_unique_id"] == "pbx1-+18885551212-2024-03-05 14:03:27"
+    assert first["start_time"] == "2024-03-05T14:03:27+00:00"  # the profile's zone
+    assert first["recording_url"] == (
+        "https://pbx.example.com/rec/%2B18885551212/2024-03-05%2014%3A03%3A27.wav"
+    )
+    assert second["start_time"] == "2024-03-05T15:00:00-05:00"  # the row's own zone
+    assert second["calling_phone_number"] == "+442071838751"  # outbound: the customer is Dialled
+    assert second["call_direction"] == "outbound"
+    assert len(bodies) == 2  # the internal call skipped
 
 
 def test_five9_recordings_is_a_count_not_a_file(tmp_path):

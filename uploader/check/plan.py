@@ -56,7 +56,7 @@ def plan_columns(
             custom.setdefault(name, by_key[header_key(header)])
     constants = dict(profile.constants)
     if campaign_id:
-        constants.setdefault("advertiser_campaign_id_from_network", campaign_id)
+        constants["advertiser_campaign_id_from_network"] = campaign_id  # the run says: it wins
     plan = ColumnPlan(
         profile=profile,
         fields=fields,
@@ -181,6 +181,10 @@ class ColumnPlan:
             if pattern is not None:
                 found = extracted(out[field_name], pattern)
                 out[field_name] = found.where(found.notna(), out[field_name]).astype("string")
+        for field_name, template in self.templates.items():  # where the row has no value
+            current = out.get(field_name, pd.Series(pd.NA, index=chunk.index, dtype="string"))
+            filled = fill_template(template, chunk, self.by_key, quoted=False)
+            out[field_name] = current.fillna(filled).astype("string")
         for field_name, value in self.constants.items():
             current = (
                 out[field_name]
@@ -188,10 +192,6 @@ class ColumnPlan:
                 else pd.Series(pd.NA, index=chunk.index, dtype="string")
             )
             out[field_name] = current.fillna(value)
-        for field_name, template in self.templates.items():  # where the row has no value
-            current = out.get(field_name, pd.Series(pd.NA, index=chunk.index, dtype="string"))
-            filled = fill_template(template, chunk, self.by_key, quoted=False)
-            out[field_name] = current.fillna(filled).astype("string")
         for field_name, mapping in self.profile.values.items():
             if field_name in out:
                 lowered = {key.lower(): value for key, value in mapping.items()}

@@ -99,9 +99,10 @@ def new_profile(file: str, out: str | None, force: bool, sheet: str | None) -> N
     from uploader.check.starter import starter_profile
     from uploader.errors import ConfigError
     from uploader.read.sources import open_table
+    from uploader.read.table import looks_like_header
     from uploader.report.files import write_text
 
-    table = open_table(file, is_header=lambda headers: True, sheet=sheet)
+    table = open_table(file, is_header=looks_like_header, sheet=sheet)
     samples = next(iter(table.chunks(20)), None)
     name = Path(file).name.split(".")[0]
     target = Path(out) if out else Path(file).with_name(name + ".toml")

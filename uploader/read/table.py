@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -277,3 +278,12 @@ class ReadCount:
     def since(self, rows: int) -> int:
         blank, self.blank = self.table.blank_rows - self.blank, self.table.blank_rows
         return rows + blank
+
+
+def looks_like_header(cells: list[str]) -> bool:
+    """A header row of an export no profile knows: three or more names (or both cells of a
+    two-column file), none of them a number or a date. A report's title above it is one cell."""
+    filled = [cell.strip() for cell in cells if cell and cell.strip()]
+    if len(filled) < 2 or (len(filled) < 3 and len(filled) < len(cells)):
+        return False
+    return not any(re.fullmatch(r"[\d\s.,:/+\-$%()]+", cell) for cell in filled)

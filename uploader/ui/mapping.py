@@ -99,6 +99,7 @@ def _safe_name(name: str) -> str:
 def _headers_and_profile(path: Path) -> tuple[list[str], tuple[str, list[str]] | None]:
     from uploader.check.profiles import builtin_profiles, load_profile, suggestion
     from uploader.read.sources import open_table
+    from uploader.read.table import looks_like_header
 
     profiles = [load_profile(name) for name in builtin_profiles()]
     try:
@@ -107,7 +108,7 @@ def _headers_and_profile(path: Path) -> tuple[list[str], tuple[str, list[str]] |
         )
     except UploaderError:
         try:
-            table = open_table(path, is_header=lambda headers: True)
+            table = open_table(path, is_header=looks_like_header)
         except UploaderError:
             return [], None
     return table.headers, suggestion(table.headers)
