@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -75,6 +76,9 @@ def main(argv: list[str]) -> int:
     STATE.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="invoca-mutate-") as tmp:
         copy = _copy_tree(Path(tmp) / "tree")
+        # the copy's package, not the checkout's (the venv's editable install points there), in
+        # the tests and in every process they start
+        os.environ["PYTHONPATH"] = str(copy)
         guards = _guards(copy)
         mutants = {name: _mutants(copy, MODULES[name], Path(tmp)) for name in names}
         results = _run(copy, mutants, guards, deadline, random.Random(args.seed))
@@ -116,7 +120,9 @@ def _guards(copy: Path) -> dict[str, dict[int, list[str]]]:
     nodes = _test_nodes(copy)
     guards: dict[str, dict[int, list[str]]] = {}
     for measured in data.measured_files():
-        relative = str(Path(measured).resolve().relative_to(copy.resolve()))
+        relative = _relative(Path(measured).resolve(), copy.resolve())
+        if relative is None:
+            continue
         lines: dict[int, list[str]] = {}
         for line, contexts in (data.contexts_by_lineno(measured) or {}).items():
             found = sorted({nodes[c] for c in contexts if c in nodes})
@@ -125,6 +131,13 @@ def _guards(copy: Path) -> dict[str, dict[int, list[str]]]:
         guards[relative] = lines
     cached.write_text(json.dumps(guards))
     return guards
+
+
+def _relative(path: Path, copy: Path) -> str | None:
+    for base in (copy, ROOT):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return None
 
 
 def _test_nodes(copy: Path) -> dict[str, str]:
@@ -183,8 +196,6 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
         rng.shuffle(found)
     results: dict[str, list[dict]] = defaultdict(list)
     queues = {name: list(found) for name, found in mutants.items()}
-    import os
-
     os.chdir(copy)
     while any(queues.values()) and time.monotonic() < deadline:
         for name, queue in queues.items():
