@@ -247,13 +247,147 @@ def test_columns_mapped_in_the_page_are_saved_as_a_profile(tmp_path, ui, browser
     page.click("#check-button")
     page.wait_for_selector("#mapping:not([hidden])")
     assert "calling_phone_number" in page.inner_text("#check-error")
-    page.select_option("#mapping-table select[data-field=calling_phone_number]", "Caller")
+    # the closest headers are chosen: "Caller" as who placed the call, with its sample value
+    assert page.input_value("#mapping-form select[data-field=from_number]") == "Caller"
+    assert "(312) 555-0143" in page.inner_text("#mapping-form select[data-field=from_number]")
     page.fill("#mapping-name", "my-export")
     page.click("#mapping-save")
     page.wait_for_selector("#counts li[data-status=valid]")
     assert page.input_value("#profile") == "my-export"
     saved = tmp_path / "config" / "invoca-upload" / "profiles" / "my-export.toml"
     assert '"Caller"' in saved.read_text()
+
+
+CRM_HEADER = [
+    "Activity Id",
+    "Call Start",
+    "From Number",
+    "To Number",
+    "Direction",
+    "Site TZ",
+    "Recording Id",
+    "Sold",
+    "Activity Type",
+]
+CRM_ROWS = [
+    [
+        "a1",
+        "2024-07-05 10:00",
+        "(312) 555-0143",
+        "888-555-1212",
+        "Incoming",
+        "America/Chicago",
+        "r1",
+        "yes",
+        "Call",
+    ],
+    [
+        "a2",
+        "2024-07-05 11:00",
+        "888-555-1212",
+        "(312) 555-0144",
+        "OUTBOUND",
+        "Eastern Standard Time",
+        "r2",
+        "no",
+        "Call",
+    ],
+    [
+        "a3",
+        "2024-07-05 12:00",
+        "888-555-1212",
+        "101",
+        "OUTBOUND",
+        "America/Chicago",
+        "r3",
+        "no",
+        "Internal",
+    ],
+]
+
+
+@needs_browser
+def test_the_pages_mapping_describes_an_export_as_a_profile_does(tmp_path, ui, browser, sandbox):
+    """A CRM's export no profile knows, mapped in the page alone: from/to with a direction whose
+    values are mapped, a zone column, a recording URL built from a column, a signal, a rule
+    leaving out internal calls; tried on the file, saved, uploaded; the saved profile then reads
+    the file from the command line exactly as the page sent it."""
+    import csv as csv_module
+
+    path = tmp_path / "crm.csv"
+    with path.open("w", newline="") as stream:
+        csv_module.writer(stream).writerows([CRM_HEADER, *CRM_ROWS])
+    config = tmp_path / "config"
+    page_server = ui(env={"XDG_CONFIG_HOME": str(config)})
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    page.fill("#campaign-id", "85")
+    page.click("#mapping-button")
+    page.wait_for_selector("#mapping:not([hidden])")
+    form = "#mapping-form"
+    page.select_option(f"{form} select[data-field=external_call_unique_id]", "Activity Id")
+    for field, header in [
+        ("start_time", "Call Start"),
+        ("timezone", "Site TZ"),
+        ("from_number", "From Number"),
+        ("to_number", "To Number"),
+        ("call_direction", "Direction"),
+    ]:
+        assert page.input_value(f"{form} select[data-field={field}]") == header, field
+    assert page.input_value("#direction-values select[data-direction-value=OUTBOUND]") == "outbound"
+    assert page.input_value("#direction-values select[data-direction-value=Incoming]") == "inbound"
+    page.fill(
+        f"{form} input[data-template=recording_url]", "https://rec.example.com/{Recording Id}.mp3"
+    )
+    page.click("text=Add a signal")
+    page.fill("[data-pair=signals] [data-pair-name]", "sale")
+    page.select_option("[data-pair=signals] select", "Sold")
+    page.click("text=Add a rule")
+    page.select_option("[data-skip] select", "Activity Type")
+    page.fill("[data-skip] [data-skip-values]", "Internal")
+    page.fill("[data-skip] [data-skip-reason]", "internal call")
+    page.click("#mapping-preview-button")
+    page.wait_for_selector("#mapping-preview:not([hidden])")
+    preview = page.inner_text("#mapping-bodies")
+    assert '"calling_phone_number": "+13125550144"' in preview  # the customer of the outbound call
+    assert '"start_time": "2024-07-05T11:00:00-04:00"' in preview
+    assert page.inner_text("#mapping-counts li[data-status=skipped] b") == "1"
+    page.fill("#mapping-name", "crm-calls")
+    page.click("#mapping-save")
+    page.wait_for_selector("#counts li[data-status=valid]")
+    assert page.input_value("#profile") == "crm-calls"
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+    sent = {c["id"]: c["body"] for c in sandbox.calls()}
+    assert set(sent) == {"a1", "a2"}
+    second = sent["a2"]["call"]
+    assert (
+        second["calling_phone_number"] == "+13125550144" and second["call_direction"] == "outbound"
+    )
+    assert second["recording_url"] == "https://rec.example.com/r2.mp3"
+    assert sent["a1"]["signals"] == [{"name": "sale", "value": True}]
+    assert sent["a1"]["call"]["start_time"] == "2024-07-05T10:00:00-05:00"
+    # the saved profile, from the command line: the same bodies
+    again = tmp_path / "again" / "crm.csv"
+    again.parent.mkdir()
+    shutil.copy(path, again)
+    result = subprocess.run(
+        [sys.executable, "-m", "uploader", "upload", str(again), "--profile", "crm-calls"]
+        + ["--dry-run", "--campaign-id", "85", "--no-progress"],
+        env={**os.environ, "XDG_CONFIG_HOME": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    bodies = [
+        json.loads(line) for line in (again.parent / "crm.requests.jsonl").read_text().splitlines()
+    ]
+    assert {b["call"]["external_call_unique_id"]: b for b in bodies} == sent
 
 
 # ---------------------------------------------------------------- defences (no browser needed)

@@ -400,7 +400,7 @@ def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp
         "to_number": "Business line",
         "call_direction": "Way",
     }
-    path = save_profile("night-export", "twilio", mapping)
+    path = save_profile("night-export", {"base": "twilio", "columns": mapping})
     assert saved_profiles() == {"night-export": path}
     saved, twilio = load_profile("night-export"), load_profile("twilio")
     assert saved.columns["from_number"][0] == "Caller"
@@ -410,9 +410,9 @@ def test_a_mapping_saved_as_a_profile_keeps_the_base_rules_and_loads_by_name(tmp
     assert field_matches(saved, headers)["from_number"] == "Caller"
     assert suggest_profile(headers) == "night-export"
     with pytest.raises(ConfigError, match="built-in"):
-        save_profile("twilio", "invoca", {})
+        save_profile("twilio", {"base": "invoca"})
     with pytest.raises(ConfigError, match="not a call field"):
-        save_profile("other", "invoca", {"favourite_colour": "Caller"})
+        save_profile("other", {"base": "invoca", "columns": {"favourite_colour": "Caller"}})
 
 
 # ---------------------------------------------------------------- profiles from elsewhere (#30)
@@ -481,7 +481,7 @@ def test_a_config_file_nested_thousands_deep_is_one_line_exit_2(tmp_path):
 def test_a_mapping_saved_from_any_profile_reads_back_the_same(name):
     """The page saves the base profile with one header read first, whatever the base's key style:
     every other field and rule reads back as it was."""
-    from uploader.check.profiles import mapped_profile
+    from uploader.check.compose import mapped_profile
 
     base = load_profile(name)
     for field_name, aliases in base.columns.items():
@@ -498,7 +498,7 @@ def test_a_mapping_saved_from_any_profile_reads_back_the_same(name):
 def test_a_profile_writing_a_column_as_one_string_is_saved_as_a_list(tmp_path):
     """`start_time = "Started"` (the README's style): mapping "Begin" used to save the letters of
     "Started" as seven headers."""
-    from uploader.check.profiles import mapped_profile
+    from uploader.check.compose import mapped_profile
 
     base = _profile(tmp_path, "")
     base.write_text(
@@ -510,7 +510,7 @@ def test_a_profile_writing_a_column_as_one_string_is_saved_as_a_list(tmp_path):
 
 
 def test_a_mapping_over_a_base_that_is_not_toml_is_a_config_error(tmp_path):
-    from uploader.check.profiles import mapped_profile
+    from uploader.check.compose import mapped_profile
     from uploader.errors import ConfigError
 
     base = tmp_path / "notes.toml"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import string
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -221,35 +220,6 @@ MAX_PATTERN = 1000  # characters of a profile's pattern
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def mapped_profile(name: str, base: str, mapping: dict[str, str]) -> str:
-    """The TOML of a copy of the profile `base` (its rules, comments and citations kept) in which
-    each field of `mapping` reads the given header first, named `name`; it is checked to load."""
-    import tomlkit
-
-    if not PROFILE_NAME.fullmatch(name) or name in builtin_profiles():
-        raise ConfigError(
-            f"profile name {name!r}: use letters, digits, - and _ (not a built-in profile's name)"
-        )
-    try:
-        document = tomlkit.parse(_profile_file(base).read_text(encoding="utf-8"))
-    except (tomlkit.exceptions.ParseError, UnicodeDecodeError, OSError) as error:
-        raise ConfigError(f"profile {base}: cannot be read as TOML ({error})") from None
-    document["name"] = name
-    document["description"] = f"{base}, with columns mapped on the web page"
-    columns = document.setdefault("columns", tomlkit.table())
-    for field_name, header in mapping.items():
-        if field_name not in CALL_FIELDS and field_name not in PSEUDO_FIELDS:
-            raise ConfigError(f"{field_name} is not a call field")
-        if not header.strip():
-            continue
-        known = columns.get(field_name, [])
-        known = [known] if isinstance(known, str) else list(known)  # a string is one header
-        columns[field_name] = [header, *(alias for alias in known if alias != header)]
-    text = tomlkit.dumps(document)
-    profile_from_dict(tomllib.loads(text), name)  # what is saved must load
-    return text
-
-
 # ---------------------------------------------------------------- loading
 
 
@@ -278,7 +248,7 @@ def saved_profiles() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.toml")) if path.is_file()}
 
 
-def _profile_file(name_or_path: str | Path) -> Traversable | Path:
+def profile_file(name_or_path: str | Path) -> Traversable | Path:
     builtin = builtin_profiles()
     path: Traversable | Path = (
         builtin.get(str(name_or_path))
@@ -296,12 +266,12 @@ def _profile_file(name_or_path: str | Path) -> Traversable | Path:
 def profile_text(name_or_path: str | Path) -> str:
     """A profile's TOML as written (built-in, saved or a file), checked to load."""
     load_profile(name_or_path)
-    return _profile_file(name_or_path).read_text(encoding="utf-8")
+    return profile_file(name_or_path).read_text(encoding="utf-8")
 
 
 def load_profile(name_or_path: str | Path = "invoca") -> Profile:
     """A built-in profile by name, a saved one by name (see `save_profile`), or a TOML file."""
-    data = read_toml(_profile_file(name_or_path), f"profile {name_or_path}")
+    data = read_toml(profile_file(name_or_path), f"profile {name_or_path}")
     return profile_from_dict(data, str(name_or_path))
 
 

@@ -115,25 +115,64 @@ def _headers_and_profile(path: Path) -> tuple[list[str], tuple[str, list[str]] |
 
 
 async def mapping(request: web.Request) -> web.Response:
-    """The call fields, the file's headers and which header each field reads now."""
+    """What the mapping form shows: the call fields and the header each reads under the chosen
+    profile (none: nothing is preselected but the closest headers), the file's headers with
+    sample values, and the distinct values of the few-valued columns (for value maps)."""
     from uploader.check.profiles import field_matches, load_profile
+    from uploader.check.starter import guess_columns
 
     upload = upload_of(request)
+    base = request.query.get("profile") or ""
     try:
-        profile = load_profile(request.query.get("profile") or "invoca")
+        profile = load_profile(base) if base else None
     except UploaderError as error:
         return problem(error)
     headers, _ = await asyncio.to_thread(_headers_and_profile, upload.path)
-    return web.json_response({"headers": headers, "fields": field_matches(profile, headers)})
+    samples, distinct = await asyncio.to_thread(_samples, upload.path, headers)
+    guessed = guess_columns(headers)
+    fields = field_matches(profile, headers) if profile else {}
+    for field_name, header in guessed.items():  # the closest headers, where the base has none
+        if not fields.get(field_name):
+            fields[field_name] = header
+    return web.json_response(
+        {"headers": headers, "fields": fields, "samples": samples, "distinct": distinct}
+    )
 
 
-def save_profile(name: str, base: str, mapping: dict[str, str]) -> Path:
-    """The profile `base` with `mapping`'s headers read first, saved under `name` among the user's
-    profiles (`--profile NAME` finds it too)."""
-    from uploader.check.profiles import mapped_profile, user_profiles_dir
+SAMPLE_ROWS = 500  # rows read for samples and distinct values
+FEW_VALUES = 12  # a column with at most this many distinct values offers a value map
+
+
+def _samples(path: Path, headers: list[str]) -> tuple[dict, dict]:
+    from uploader.read.sources import open_table
+    from uploader.read.table import looks_like_header
+
+    try:
+        table = open_table(path, is_header=looks_like_header)
+        chunk = next(iter(table.chunks(SAMPLE_ROWS)), None)
+    except UploaderError:
+        return {}, {}
+    if chunk is None:
+        return {}, {}
+    samples, distinct = {}, {}
+    for header, column in zip(table.headers, table.columns, strict=True):
+        values = chunk.text[column].dropna().astype(str).str.strip()
+        values = values[values != ""]
+        samples[header] = [value[:60] for value in values.head(3).tolist()]
+        unique = values.unique().tolist()
+        if 0 < len(unique) <= FEW_VALUES:
+            distinct[header] = [value[:60] for value in unique]
+    return samples, distinct
+
+
+def save_profile(name: str, spec: dict) -> Path:
+    """The profile composed from the page's mapping (see uploader.check.compose), saved under
+    `name` among the user's profiles (`--profile NAME` finds it too)."""
+    from uploader.check.compose import compose_profile
+    from uploader.check.profiles import user_profiles_dir
     from uploader.report.files import write_text
 
-    text = mapped_profile(name, base, mapping)
+    text = compose_profile(name, spec)
     folder = user_profiles_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
@@ -141,13 +180,67 @@ def save_profile(name: str, base: str, mapping: dict[str, str]) -> Path:
     return path
 
 
+def _spec(body: dict) -> dict:
+    spec = body.get("mapping")
+    if not isinstance(spec, dict):
+        raise web.HTTPBadRequest(text="mapping: the profile's parts (columns, values, ...)")
+    return spec
+
+
 async def save_mapping(request: web.Request) -> web.Response:
     body = await read_json(request)
-    chosen = body.get("mapping")
-    if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
-        raise web.HTTPBadRequest(text="mapping: field -> header")
     try:
-        path = save_profile(str(body.get("name", "")), str(body.get("base", "invoca")), chosen)
+        path = save_profile(str(body.get("name", "")), _spec(body))
     except UploaderError as error:
         return problem(error)
     return web.json_response({"name": path.stem})
+
+
+PREVIEW_BODIES = 3
+
+
+async def preview(request: web.Request) -> web.Response:
+    """The first request bodies the mapping would send for this file, with the counts and first
+    problems of a check: the mapping is tried before it is saved."""
+    import json
+
+    from uploader.check.compose import compose_profile
+    from uploader.check.mapping import call_requests
+    from uploader.pipeline import validate_file
+    from uploader.report.files import write_text
+    from uploader.settings import Options
+
+    bench, upload = bench_of(request), upload_of(request)
+    body = await read_json(request)
+    given = body.get("settings")
+    settings: dict = given if isinstance(given, dict) else {}
+    bodies: list[dict] = []
+    problems: list[str] = []
+
+    def collect(chunk, checked) -> None:  # type: ignore[no-untyped-def]
+        for sent in call_requests(checked.valid.head(PREVIEW_BODIES - len(bodies))):
+            bodies.append(json.loads(sent.payload))
+        for row in sorted(checked.errors)[: 5 - len(problems)]:
+            first = checked.errors[row][0]
+            problems.append(f"row {row}, {first.column or first.field}: {first.message}")
+
+    try:
+        text = compose_profile("draft", _spec(body))
+        draft = upload.path.parent / "draft-profile.toml"
+        write_text(draft, text)
+        options = Options.build(bench.run_options(settings), profile=str(draft))
+        report = upload.path.parent / "draft.errors.csv"
+        summary = await asyncio.to_thread(
+            validate_file, upload.path, options, on_chunk=collect, report=report
+        )
+    except UploaderError as error:
+        return problem(error)
+    return web.json_response(
+        {
+            "bodies": bodies,
+            "counts": summary.counts,
+            "problems": problems,
+            "warnings": summary.warnings,
+            "profile": text,
+        }
+    )

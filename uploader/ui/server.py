@@ -31,7 +31,7 @@ from uploader.errors import UploaderError
 from uploader.settings import resolve_token
 from uploader.ui.bench import COOKIE, Workbench, bench_of, problem, read_json
 from uploader.ui.fixing import check, edit, problems
-from uploader.ui.mapping import mapping, receive_file, save_mapping
+from uploader.ui.mapping import mapping, preview, receive_file, save_mapping
 from uploader.ui.runs import (
     _attachment,
     download,
@@ -119,6 +119,7 @@ def make_app(bench: Workbench) -> web.Application:
         web.get("/api/template", template),
         web.post("/api/files", receive_file),
         web.get("/api/files/{id}/mapping", mapping),
+        web.post("/api/files/{id}/preview", preview),
         web.post("/api/profiles", save_mapping),
         web.post("/api/files/{id}/check", check),
         web.get("/api/files/{id}/problems", problems),

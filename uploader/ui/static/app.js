@@ -204,45 +204,206 @@ async function page(step) {
 
 // ------------------------------------------------------------------ column mapping
 
-async function openMapping() {
-  if (!state.file) return;
-  const profile = $("#profile").value;
-  const result = await api(`/api/files/${state.file.id}/mapping?profile=${encodeURIComponent(profile)}`);
-  const body = $("#mapping-table tbody");
-  body.replaceChildren();
-  for (const [field, header] of Object.entries(result.fields)) {
-    const select = element("select", null, { "data-field": field, "aria-label": field });
-    select.append(element("option", "— none —", { value: "" }));
-    for (const name of result.headers) {
-      if (!name) continue;
-      const option = element("option", name, { value: name });
-      if (name === header) option.selected = true;
+// The mapping form: the profile language's parts, built from the file's own columns.
+const FIELD_ROWS = [
+  ["external_call_unique_id", "Call id", "template"],
+  ["start_time", "Start time"],
+  ["timezone", "Each row's time zone (a column)"],
+  ["call_direction", "Direction (inbound/outbound)"],
+  ["recording", "Recording (a URL or a storage key)", "template"],
+  ["advertiser_campaign_id_from_network", "Campaign (a column)"],
+  ["language_code", "Language (a column)"],
+];
+const NUMBER_ROWS = {
+  from_to: [["from_number", "From (who placed the call)"], ["to_number", "To (who was called)"]],
+  sides: [["calling_phone_number", "Customer's number"], ["destination_phone_number", "Business number"]],
+};
+
+function columnSelect(field, label, chosen) {
+  const select = element("select", null, { "data-field": field, "aria-label": label });
+  select.append(element("option", "— none —", { value: "" }));
+  for (const name of state.mapping.headers) {
+    if (!name) continue;
+    const sample = (state.mapping.samples[name] || []).slice(0, 2).join(", ");
+    const option = element("option", sample ? `${name} — e.g. ${sample}` : name, { value: name });
+    if (name === chosen) option.selected = true;
+    select.append(option);
+  }
+  return select;
+}
+
+function fieldRow(field, label, chosen, template) {
+  const line = element("div", null, { class: "mapping-row", "data-row": field });
+  const name = element("label", label);
+  name.append(columnSelect(field, label, chosen));
+  line.append(name);
+  if (template) {
+    const built = element("label", "or built from columns");
+    const target = field === "recording" ? "recording_url" : field;
+    built.append(element("input", null, {
+      "data-template": target, "aria-label": `${label} built from columns`,
+      placeholder: field === "recording" ? "https://rec.example.com/{Call ID}.wav" : "{DID}-{Start Time}",
+    }));
+    line.append(built);
+  }
+  return line;
+}
+
+function directionValues() {
+  const column = $("#mapping-form select[data-field=call_direction]").value;
+  const box = $("#direction-values");
+  box.replaceChildren();
+  const values = state.mapping.distinct[column] || [];
+  for (const value of values) {
+    const select = element("select", null, { "data-direction-value": value, "aria-label": `${value} means` });
+    for (const [choice, text] of [["", "as written"], ["inbound", "inbound"], ["outbound", "outbound"]]) {
+      const option = element("option", text, { value: choice });
+      if (choice === (/out/i.test(value) ? "outbound" : "inbound")) option.selected = true;  // a guess, shown
       select.append(option);
     }
-    const line = element("tr");
-    const cell = element("td");
-    cell.append(select);
-    line.append(element("th", field), cell);
-    body.append(line);
+    const line = element("label", `“${value}” means `);
+    line.append(select);
+    box.append(line);
   }
-  if (!$("#mapping-name").value) $("#mapping-name").value = `${profile}-${state.file.name.split(".")[0]}`
+}
+
+function numberRows() {
+  const mode = document.querySelector("input[name=numbers]:checked").value;
+  const box = $("#number-rows");
+  box.replaceChildren(...NUMBER_ROWS[mode].map(([field, label]) =>
+    fieldRow(field, label, state.mapping.fields[field])));
+}
+
+function addPair(kind, name = "", column = "") {
+  const line = element("div", null, { class: "mapping-row", "data-pair": kind });
+  const label = element("label", kind === "signals" ? "Signal" : "Custom field");
+  label.append(element("input", null, { value: name, "aria-label": `${kind} name`, "data-pair-name": "" }));
+  const from = element("label", "from column");
+  from.append(columnSelect("", `${kind} column`, column));
+  const remove = element("button", "Remove", { type: "button", class: "secondary" });
+  remove.addEventListener("click", () => line.remove());
+  line.append(label, from, remove);
+  $(`#${kind}-rows`).append(line);
+}
+
+function addSkip() {
+  const line = element("div", null, { class: "mapping-row", "data-skip": "" });
+  const column = element("label", "Leave out rows whose");
+  column.append(columnSelect("", "column of the rule", ""));
+  const values = element("label", "is one of");
+  values.append(element("input", null, { "aria-label": "values, separated by commas", placeholder: "Internal, Voicemail", "data-skip-values": "" }));
+  const reason = element("label", "because");
+  reason.append(element("input", null, { "aria-label": "reason", placeholder: "not a customer call", "data-skip-reason": "" }));
+  const remove = element("button", "Remove", { type: "button", class: "secondary" });
+  remove.addEventListener("click", () => line.remove());
+  line.append(column, values, reason, remove);
+  $("#skip-rows").append(line);
+}
+
+function section(title, ...children) {
+  const box = element("fieldset");
+  box.append(element("legend", title), ...children);
+  return box;
+}
+
+async function openMapping() {
+  if (!state.file) return;
+  const base = $("#mapping-base");
+  if (base.options.length === 1) {
+    for (const option of $("#profile").querySelectorAll("option")) base.append(element("option", option.value, { value: option.value }));
+  }
+  const profile = base.value;
+  state.mapping = await api(`/api/files/${state.file.id}/mapping?profile=${encodeURIComponent(profile)}`);
+  const fields = state.mapping.fields;
+  const form = $("#mapping-form");
+  form.replaceChildren();
+  const mode = fields.calling_phone_number || fields.destination_phone_number ? "sides" : "from_to";
+  const modes = element("div", null, { role: "radiogroup", "aria-label": "how the file writes the two numbers" });
+  for (const [value, text] of [["from_to", "The file says who called whom (from / to)"], ["sides", "The file says which is the customer and which the business"]]) {
+    const label = element("label", null, { class: "inline" });
+    const radio = element("input", null, { type: "radio", name: "numbers", value });
+    radio.checked = value === mode;
+    radio.addEventListener("change", numberRows);
+    label.append(radio, document.createTextNode(` ${text}`));
+    modes.append(label);
+  }
+  const zone = element("label", "or one zone for every row");
+  zone.append(element("input", null, { id: "mapping-timezone", list: "zones", "aria-label": "one time zone for every row" }));
+  form.append(
+    section("The call", ...FIELD_ROWS.slice(0, 3).map(([f, l, t]) => fieldRow(f, l, fields[f], t)), zone),
+    section("The two numbers", modes, element("div", null, { id: "number-rows" })),
+    section("Direction", fieldRow("call_direction", "Direction column", fields.call_direction), element("div", null, { id: "direction-values" })),
+    section("Recording and more", ...FIELD_ROWS.slice(4).map(([f, l, t]) => fieldRow(f, l, fields[f], t))),
+    section("Signals and custom data", element("div", null, { id: "signals-rows" }), element("div", null, { id: "custom-rows" }),
+      button("Add a signal", () => addPair("signals")), button("Add a custom field", () => addPair("custom"))),
+    section("Rows to leave out", element("div", null, { id: "skip-rows" }), button("Add a rule", addSkip)),
+  );
+  numberRows();
+  $("#mapping-form select[data-field=call_direction]").addEventListener("change", directionValues);
+  directionValues();
+  if (!$("#mapping-name").value) $("#mapping-name").value = `${state.file.name.split(".")[0]}`
     .toLowerCase().replace(/[^a-z0-9_-]+/g, "-").slice(0, 60);
+  show("#mapping-preview", false);
   show("#mapping");
 }
 
-async function saveMapping() {
-  const mapping = {};
-  for (const select of document.querySelectorAll("#mapping-table select")) {
-    if (select.value) mapping[select.dataset.field] = select.value;
+function button(text, action) {
+  const node = element("button", text, { type: "button", class: "secondary" });
+  node.addEventListener("click", action);
+  return node;
+}
+
+function mappingSpec() {
+  const spec = { base: $("#mapping-base").value, columns: {}, templates: {}, values: {}, signals: {}, custom: {}, skip: [] };
+  for (const select of document.querySelectorAll("#mapping-form select[data-field]")) {
+    const built = select.closest(".mapping-row").querySelector("input[data-template]");
+    if (built && built.value.trim()) spec.templates[built.dataset.template] = built.value.trim();
+    else if (select.dataset.field && select.value) spec.columns[select.dataset.field] = select.value;
   }
+  const directions = {};
+  for (const select of document.querySelectorAll("#direction-values select")) {
+    if (select.value) directions[select.dataset.directionValue] = select.value;
+  }
+  if (Object.keys(directions).length) spec.values.call_direction = directions;
+  for (const kind of ["signals", "custom"]) {
+    for (const line of document.querySelectorAll(`[data-pair=${kind}]`)) {
+      const name = line.querySelector("[data-pair-name]").value.trim();
+      const column = line.querySelector("select").value;
+      if (name && column) spec[kind][name] = column;
+    }
+  }
+  for (const line of document.querySelectorAll("[data-skip]")) {
+    const column = line.querySelector("select").value;
+    const values = line.querySelector("[data-skip-values]").value.split(",").map((v) => v.trim()).filter(Boolean);
+    if (column && values.length) spec.skip.push({ column, values, reason: line.querySelector("[data-skip-reason]").value.trim() });
+  }
+  spec.timezone = $("#mapping-timezone").value.trim();
+  return spec;
+}
+
+async function previewMapping() {
+  say("#mapping-error", "");
   try {
-    const saved = await post("/api/profiles", { name: $("#mapping-name").value.trim(), base: $("#profile").value, mapping });
+    const result = await post(`/api/files/${state.file.id}/preview`, { mapping: mappingSpec(), settings: settings() });
+    counts("#mapping-counts", result.counts);
+    $("#mapping-problems").replaceChildren(...[...result.warnings, ...result.problems].map((text) => element("li", text)));
+    $("#mapping-bodies").textContent = result.bodies.map((body) => JSON.stringify(body, null, 2)).join("\n\n") || "(no valid row yet)";
+    $("#mapping-toml").textContent = result.profile;
+    show("#mapping-preview");
+  } catch (error) {
+    say("#mapping-error", error.message);
+  }
+}
+
+async function saveMapping() {
+  say("#mapping-error", "");
+  try {
+    const saved = await post("/api/profiles", { name: $("#mapping-name").value.trim(), mapping: mappingSpec() });
     await loadProfiles(saved.name);
     show("#mapping", false);
     await check();
   } catch (error) {
-    say("#check-error", error.message);
-    show("#step-check");
+    say("#mapping-error", error.message);
   }
 }
 
@@ -415,6 +576,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#check-button").addEventListener("click", check);
   $("#mapping-button").addEventListener("click", openMapping);
   $("#mapping-save").addEventListener("click", saveMapping);
+  $("#mapping-preview-button").addEventListener("click", previewMapping);
+  $("#mapping-base").addEventListener("change", openMapping);
   $("#page-previous").addEventListener("click", () => page(-1));
   $("#page-next").addEventListener("click", () => page(1));
   $("#token-save").addEventListener("click", saveToken);
