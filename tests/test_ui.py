@@ -258,6 +258,20 @@ def test_columns_mapped_in_the_page_are_saved_as_a_profile(tmp_path, ui, browser
     assert '"Caller"' in saved.read_text()
 
 
+@needs_browser
+def test_the_page_says_why_it_suggests_a_profile(tmp_path, ui, browser):
+    page_server = ui()
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.set_input_files(
+        "#file-input", str(Path(__file__).parents[1] / "sample_data" / "twilio.csv")
+    )
+    page.wait_for_selector("#step-settings:not([hidden])")
+    state = page.inner_text("#file-state")
+    assert "“twilio” profile (it has Sid, StartTime, From, To, Direction" in state, state
+    assert page.input_value("#profile") == "twilio"
+
+
 CRM_HEADER = [
     "Activity Id",
     "Call Start",
