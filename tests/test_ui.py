@@ -210,7 +210,10 @@ def test_stop_in_the_page_is_a_first_ctrl_c_and_the_next_upload_sends_the_rest(
     page.goto(page_server.address)
     page.set_input_files("#file-input", str(path))
     page.fill("#campaign-id", "85")
-    expect(page.locator("#token-state")).to_contain_text("set (from INVOCA_OAUTH_TOKEN)")
+    expect(page.locator("#step-upload")).to_be_hidden()  # no upload before a check
+    page.click("#check-button")
+    page.wait_for_selector("#counts li[data-status=valid]")
+    expect(page.locator("#token-state")).to_contain_text("set (from the environment)")
     page.click("#upload-button")
     wait_for(lambda: len(sandbox.calls()) >= 10)
     screenshot(page, "progress")
@@ -219,6 +222,12 @@ def test_stop_in_the_page_is_a_first_ctrl_c_and_the_next_upload_sends_the_rest(
     assert "Stopped" in page.inner_text("#result-note")
     first = len(sandbox.calls())
     assert 10 <= first < len(ids)
+    # the truth of a stop: what went in, what did not, what to do; never "Done" with a full bar
+    said = page.inner_text("#progress-text")
+    assert said.startswith("Stopped after") and "not sent: upload again" in said, said
+    assert page.get_attribute("#run", "data-state") == "stopped"
+    assert page.locator("#progress").evaluate("bar => bar.value < bar.max")
+    assert "not sent yet" in page.inner_text("#download-retry")
     page.click("#upload-button")
     expect(page.locator("#step-results")).to_be_hidden()
     expect(page.locator("#step-results")).to_be_visible()
@@ -586,3 +595,54 @@ def test_the_page_says_when_an_id_belongs_to_another_call_or_a_call_changed(
     assert "already used for another call" in note and "Invoca keeps the first version" in note
     expect(page.locator("#failed-table")).to_contain_text("delivered for another call")
     assert len(sandbox.calls()) == 2
+
+
+@needs_browser
+def test_the_page_speaks_of_its_own_controls_never_options_variables_or_paths(
+    tmp_path, ui, browser, sandbox
+):
+    """Messages made in the command line's terms (`pass --timezone`, `--recording-url-template`,
+    `check INVOCA_OAUTH_TOKEN`, a file's full path on the server) reach the page in its own:
+    the boxes to use, the token step, the file's name."""
+    from uploader.ui.words import options_named
+
+    rows = [call_row("w1", start_time="2024-03-05 10:00"), call_row("w2", recording_url="")]
+    path = write_csv(tmp_path / "words.csv", rows)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    page_server = ui()
+    page = browser.new_page()
+    page.goto(page_server.address)
+
+    def page_text() -> str:
+        return page.inner_text("body")
+
+    def assert_page_words(text: str) -> None:
+        assert not options_named(text), options_named(text)
+        assert "INVOCA_" not in text and str(page_server.work) not in text
+        assert "Ctrl-C" not in text
+
+    page.set_input_files("#file-input", str(broken))
+    expect(page.locator("#file-state")).to_contain_text("broken.xlsx")
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    page.fill("#campaign-id", "85")
+    page.fill("#timezone", "")  # the page fills in the browser's zone; without one, a warning
+    page.click("#check-button")
+    page.wait_for_selector("#counts li[data-status=invalid]")
+    text = page_text()
+    assert "use the Time zone box" in text, text
+    assert "a recording built from columns" in text
+    assert_page_words(text)
+    # settings changed after the check: no upload until the file is checked again
+    page.fill("#timezone", "America/Chicago")
+    expect(page.locator("#upload-button")).to_be_disabled()
+    expect(page.locator("#upload-state")).to_contain_text("check the file again")
+    page.click("#check-button")
+    expect(page.locator("#upload-button")).to_be_enabled()
+    page.fill("#token-input", "not-the-token")
+    page.click("#token-save")
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden]), #upload-error:not([hidden])")
+    expect(page.locator("body")).to_contain_text("check the API token in step 4")
+    assert_page_words(page_text())

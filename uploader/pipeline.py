@@ -254,7 +254,8 @@ class Run:
             open_sink(self.options, self.token, journal, write_request, arrived)
         )
         stack.push(self.summary.stop_noted(sink, lambda: self.interrupts))
-        interrupt = self.stops.interrupter(sink)
+        again = "press Ctrl-C again to stop at once" if self.handle_signals else ""
+        interrupt = self.stops.interrupter(sink, again)
         if self.handle_signals:
             self.stops.install_signals(interrupt)
             stack.callback(self.stops.remove_signals)

@@ -110,4 +110,3 @@ def _table(mapping: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(part, dict):
         raise ConfigError(f"{key}: a table of names and values")
     return part
-

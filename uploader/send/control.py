@@ -85,8 +85,9 @@ class Interrupts:
         self.drain_seconds = drain_seconds
         self.count = 0
 
-    def interrupter(self, sink) -> Callable[[], None]:  # type: ignore[no-untyped-def]
-        """The stop for this run's sink, to call on its event loop."""
+    def interrupter(self, sink, again: str = "") -> Callable[[], None]:  # type: ignore[no-untyped-def]
+        """The stop for this run's sink, to call on its event loop; `again` tells the person how
+        to stop at once (Ctrl-C for a terminal; nothing for a page that says it itself)."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
 
@@ -94,8 +95,7 @@ class Interrupts:
             self.count += 1
             if self.count == 1 and hasattr(sink, "stop"):
                 log.warning(
-                    "stopping: finishing the requests in flight "
-                    "(press Ctrl-C again to stop at once)"
+                    "stopping: finishing the requests in flight%s", f" ({again})" if again else ""
                 )
                 sink.stop("interrupted")
                 loop.call_later(self.drain_seconds, lambda: task.cancel() if task else None)

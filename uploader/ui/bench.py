@@ -39,6 +39,7 @@ PAGE_SETTINGS = {
     "dayfirst": bool,
     "country": str,
     "sheet": str,
+    "header_row": int,
     "recording_url_template": str,
 }
 

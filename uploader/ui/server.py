@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,7 @@ from uploader.ui.runs import (
     start_upload,
     stop_run,
 )
+from uploader.ui.words import worded
 
 log = logging.getLogger("uploader")
 
@@ -83,6 +85,9 @@ def guard(bench: Workbench):  # type: ignore[no-untyped-def]
             response = await handler(request)
         except web.HTTPException as error:
             response = error
+        if isinstance(response, web.Response) and response.content_type == "application/json":
+            document = worded(json.loads(response.body or b"null"), bench.work_dir)  # type: ignore[arg-type]
+            response.body = json.dumps(document).encode()
         return _hardened(response)
 
     return middleware
@@ -170,7 +175,8 @@ def _token_source(bench: Workbench) -> str:
         resolve_token(bench.options)
     except UploaderError:
         return ""
-    return "from --token-file" if bench.options.token_file else "from INVOCA_OAUTH_TOKEN"
+    # where `invoca-upload ui` was started from: a file, or its environment (the page's words)
+    return "from the token file" if bench.options.token_file else "from the environment"
 
 
 async def set_token(request: web.Request) -> web.Response:

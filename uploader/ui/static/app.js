@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { file: null, page: 0, run: null, samples: [], timer: null };
+const state = { file: null, page: 0, run: null, samples: [], timer: null, checked: null };
 const ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
   "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu", "America/Toronto",
   "Europe/London", "Europe/Dublin", "Europe/Madrid", "Europe/Paris", "Europe/Berlin",
@@ -46,13 +46,17 @@ function say(selector, message) {
 }
 
 function settings() {
-  return {
+  const chosen = {
     profile: $("#profile").value,
     campaign_id: $("#campaign-id").value.trim(),
     timezone: $("#timezone").value.trim(),
     country: $("#country").value.trim().toUpperCase(),
     dayfirst: $("#dayfirst").checked,
+    sheet: $("#sheet").value.trim(),
   };
+  const headerRow = parseInt($("#header-row").value, 10);
+  if (headerRow > 0) chosen.header_row = headerRow;
+  return chosen;
 }
 
 function counts(selector, values) {
@@ -83,8 +87,22 @@ async function give(file) {
   say("#file-state", `${name}: ${headers.length} columns` +
     (suggested ? `; looks like the “${suggested}” profile (it has ${evidence.join(", ")})` : ""));
   if (suggested) $("#profile").value = suggested;
-  for (const id of ["#step-settings", "#step-upload"]) show(id);
-  for (const id of ["#step-check", "#step-results", "#mapping"]) show(id, false);
+  show("#step-settings");
+  for (const id of ["#step-check", "#step-upload", "#step-results", "#mapping"]) show(id, false);
+  state.checked = null;
+}
+
+// Upload is offered only for the file and settings a check has just seen.
+function checkedNow() {
+  return JSON.stringify({ file: state.file && state.file.id, settings: settings() });
+}
+
+function uploadReady() {
+  const current = state.checked !== null && state.checked === checkedNow();
+  const running = state.timer !== null;
+  $("#upload-button").disabled = !current || running;
+  say("#upload-state", state.checked !== null && !current && !running
+    ? "The settings changed since the check: check the file again before uploading." : "");
 }
 
 function setUpDrop() {
@@ -117,6 +135,8 @@ async function check() {
 
 function failedCheck(error) {
   say("#check-error", error.message);
+  state.checked = null;
+  show("#step-upload", false);
   $("#counts").replaceChildren();
   show("#problems", false);
   if (/missing column|column/i.test(error.message)) openMapping();
@@ -124,6 +144,9 @@ function failedCheck(error) {
 
 function showCheck(result) {
   counts("#counts", result.counts);
+  state.checked = checkedNow();
+  show("#step-upload");
+  uploadReady();
   const warnings = $("#warnings");
   warnings.replaceChildren(...result.warnings.map((text) => element("li", text)));
   state.columns = result.columns;
@@ -493,18 +516,46 @@ async function poll() {
   const bar = $("#progress");
   bar.max = Math.max(progress.total || 0, progress.done, 1);
   bar.value = progress.done;
+  $("#run").dataset.state = progress.stopping ? "stopping" : "running";
   $("#progress-text").textContent = describe(progress);
   if (!run.finished) return;
   clearInterval(state.timer);
-  $("#upload-button").disabled = false;
+  state.timer = null;
+  uploadReady();
   show("#stop-button", false);
   if (run.error) {
+    $("#run").dataset.state = "failed";
+    $("#progress-text").textContent = "The upload could not run: see below.";
     say("#upload-error", run.error);
     return;
   }
-  bar.value = bar.max;
-  $("#progress-text").textContent = `Done: ${run.summary.rows.toLocaleString()} rows in ${run.summary.elapsed_seconds.toFixed(1)} s`;
+  const end = ending(run.summary);
+  $("#run").dataset.state = end.state;
+  // the bar shows the rows dealt with: a stop leaves the rows not sent out of it
+  bar.max = Math.max(run.summary.rows, 1);
+  bar.value = run.summary.rows - (run.summary.counts.not_sent || 0);
+  $("#progress-text").textContent = end.text;
   showResults(run);
+}
+
+// A finished run in words, as the truth of what happened: stopped (by the person or by the API)
+// with what was and was not sent, finished with problems, or finished clean.
+function ending(summary) {
+  const c = summary.counts;
+  const went = (c.created || 0) + (c.already_received || 0) + (c.already_uploaded || 0);
+  const left = (c.not_sent || 0);
+  const wrong = (c.invalid || 0) + (c.rejected || 0) + (c.conflict || 0) + (c.failed || 0);
+  const seconds = `${summary.elapsed_seconds.toFixed(1)} s`;
+  if (summary.stopped) {
+    return { state: "stopped-by-api", text: `Stopped by the API after ${seconds}: ${summary.stopped}. ${went.toLocaleString()} went in, ${left.toLocaleString()} not sent.` };
+  }
+  if (summary.interrupted) {
+    return { state: "stopped", text: `Stopped after ${seconds}: ${went.toLocaleString()} went in, ${left.toLocaleString()} not sent: upload again to send the rest (nothing is sent twice).` };
+  }
+  if (wrong || left) {
+    return { state: "problems", text: `Finished in ${seconds} with problems: ${went.toLocaleString()} went in, ${(wrong + left).toLocaleString()} did not (see below).` };
+  }
+  return { state: "clean", text: `Finished in ${seconds}: all ${went.toLocaleString()} calls went in.` };
 }
 
 async function stopUpload() {
@@ -532,6 +583,13 @@ async function showResults(run) {
   results.textContent = `Download the results (${summary.files.results})`;
   const retry = $("#download-retry");
   retry.hidden = !summary.files.retry;
+  const c = summary.counts;
+  const toFix = (c.invalid || 0) + (c.rejected || 0) + (c.conflict || 0);
+  const toSend = (c.not_sent || 0) + (c.failed || 0);
+  retry.textContent = toFix && toSend
+    ? `Download the ${(toFix + toSend).toLocaleString()} rows that did not go in (${toFix.toLocaleString()} to fix, ${toSend.toLocaleString()} to send again)`
+    : toFix ? `Download the ${toFix.toLocaleString()} rows to fix and upload again`
+      : `Download the ${toSend.toLocaleString()} rows not sent yet, to upload again`;
   retry.href = `/api/runs/${run.id}/files/retry`;
   const failed = await api(`/api/runs/${run.id}/failed`);
   show("#failed", failed.rows.length > 0);
@@ -584,6 +642,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#token-input").addEventListener("keydown", (event) => { if (event.key === "Enter") saveToken(); });
   $("#token-forget").addEventListener("click", forgetToken);
   $("#upload-button").addEventListener("click", startUpload);
+  $("#settings").addEventListener("input", uploadReady);
+  $("#settings").addEventListener("change", uploadReady);
   $("#stop-button").addEventListener("click", stopUpload);
   await loadProfiles();
   history();
