@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -194,6 +195,7 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
 
     for found in mutants.values():
         rng.shuffle(found)
+    cost = _costs(guards)
     results: dict[str, list[dict]] = defaultdict(list)
     queues = {name: list(found) for name, found in mutants.items()}
     os.chdir(copy)
@@ -202,14 +204,7 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
             if not queue or time.monotonic() >= deadline:
                 continue
             mutant = queue.pop()
-            lines = guards.get(mutant["module"], {})
-            tests = sorted(
-                {
-                    node
-                    for line in range(mutant["start"][0], mutant["end"][0] + 1)
-                    for node in lines.get(str(line), lines.get(line, []))
-                }
-            )
+            tests = _tests_for(mutant, guards.get(mutant["module"], {}), cost)
             if not tests:
                 results[name].append({**mutant, "outcome": "uncovered", "diff": ""})
                 continue
@@ -222,13 +217,37 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
                 operator_args=mutant["args"],
             )
             command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
-            work = mutate_and_test([spec], command, TEST_TIMEOUT)
+            work = mutate_and_test([spec], shlex.join(command), TEST_TIMEOUT)
             outcome = str(work.test_outcome.value if work.test_outcome else work.worker_outcome)
             results[name].append({**mutant, "outcome": outcome.lower(), "diff": work.diff or ""})
             print(
                 f"{name}: {mutant['module']}:{mutant['start'][0]} {mutant['operator']} -> {outcome}"
             )
     return results
+
+
+MAX_TESTS = 25  # per mutant: the cheapest of the tests that run its lines
+
+
+def _costs(guards: dict[str, dict[str, list[str]]]) -> dict[str, int]:
+    """Each test's cost, as the number of lines it runs (a unit test runs few, an end-to-end
+    upload many): the cheapest tests that see a mutant are tried first."""
+    cost: dict[str, int] = defaultdict(int)
+    for lines in guards.values():
+        for tests in lines.values():
+            for test in tests:
+                cost[test] += 1
+    return cost
+
+
+def _tests_for(mutant: dict, lines: dict[str, list[str]], cost: dict[str, int]) -> list[str]:
+    """The tests that run the mutated lines; for a line run only at import (a module's constant),
+    the tests that run any line of the module. The cheapest MAX_TESTS of them."""
+    span = range(mutant["start"][0], mutant["end"][0] + 1)
+    found = {test for line in span for test in lines.get(str(line), [])}
+    if not found:
+        found = {test for tests in lines.values() for test in tests}
+    return sorted(found, key=lambda test: (cost.get(test, 0), test))[:MAX_TESTS]
 
 
 def _report(results: dict[str, list[dict]], names: list[str]) -> None:
