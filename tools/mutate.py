@@ -181,10 +181,17 @@ def _mutants(copy: Path, module: str, tmp: Path) -> list[dict]:
             "occurrence": row[2],
             "start": (row[3], row[4]),
             "end": (row[5], row[6]),
-            "args": json.loads(row[7] or "{}"),
+            "args": _operator_args(row[7]),
         }
         for row in rows
     ]
+
+
+def _operator_args(stored: object) -> dict:
+    """cosmic-ray keeps an operator's arguments as JSON text of JSON text."""
+    while isinstance(stored, str):
+        stored = json.loads(stored)
+    return stored if isinstance(stored, dict) else {}
 
 
 def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
@@ -219,6 +226,8 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
             command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
             work = mutate_and_test([spec], shlex.join(command), TEST_TIMEOUT)
             outcome = str(work.test_outcome.value if work.test_outcome else work.worker_outcome)
+            if outcome.lower() == "incompetent" and not results[name]:
+                print(work.output)  # the first of a module: why it could not run
             results[name].append({**mutant, "outcome": outcome.lower(), "diff": work.diff or ""})
             print(
                 f"{name}: {mutant['module']}:{mutant['start'][0]} {mutant['operator']} -> {outcome}"
