@@ -646,3 +646,57 @@ def test_the_page_speaks_of_its_own_controls_never_options_variables_or_paths(
     page.wait_for_selector("#step-results:not([hidden]), #upload-error:not([hidden])")
     expect(page.locator("body")).to_contain_text("check the API token in step 4")
     assert_page_words(page_text())
+
+
+@needs_browser
+def test_fixing_by_keyboard_keeps_the_analysts_place(tmp_path, ui, browser):
+    """Enter opens a marked cell, Enter saves it: the focus moves to the next marked cell (or
+    stays, with the new reason, when the value is still wrong), Row and Problem stay in view
+    however far the table scrolls sideways, and the last fix says so."""
+    wide = {f"note {i}": "x" * 30 for i in range(14)}  # a wide table: the bad cells far right
+    rows = [
+        {**call_row("k1", calling_phone_number="312555"), **wide},
+        {**call_row("k2", destination_phone_number="12"), **wide},
+    ]
+    path = write_csv(tmp_path / "wide.csv", rows)
+    page_server = ui()
+    page = browser.new_page()
+    page.set_viewport_size({"width": 900, "height": 800})
+    page.goto(page_server.address)
+    page.set_input_files("#file-input", str(path))
+    page.fill("#campaign-id", "85")
+    page.click("#check-button")
+    page.wait_for_selector("#problems-table td.bad")
+
+    def focused() -> tuple[str, str]:
+        return tuple(
+            page.evaluate(
+                "() => [document.activeElement.closest('tr')?.dataset.row,"
+                " document.activeElement.dataset.column]"
+            )
+        )
+
+    page.focus("#problems-table tr[data-row='2'] td.bad")
+    page.keyboard.press("Enter")
+    page.keyboard.type("still wrong")
+    page.keyboard.press("Enter")
+    expect(page.locator("#fix-state")).to_contain_text("still has a problem")
+    assert focused() == ("2", "calling_phone_number")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("(312) 555-0143")
+    page.keyboard.press("Enter")
+    expect(page.locator("#fix-state")).to_contain_text("Row 2, calling_phone_number fixed")
+    assert focused() == ("3", "destination_phone_number")
+    # Row and Problem are in view beside the cell, scrolled far to the right
+    box = page.locator(".scroll").first.bounding_box()
+    for column in (1, 2):
+        cell = page.locator(
+            f"#problems-table tr[data-row='3'] td:nth-child({column})"
+        ).bounding_box()
+        assert box["x"] <= cell["x"] < box["x"] + box["width"], (column, cell, box)
+    page.keyboard.press("Enter")
+    page.keyboard.type("8885551212")
+    page.keyboard.press("Enter")
+    expect(page.locator("#fix-state")).to_contain_text("No problems left")
+    assert page.evaluate("document.activeElement.id") == "fix-state"

@@ -124,6 +124,7 @@ async function check() {
   $("#check-button").disabled = true;
   show("#step-check");
   say("#check-error", "");
+  say("#fix-state", "");
   try {
     showCheck(await post(`/api/files/${state.file.id}/check`, settings()));
   } catch (error) {
@@ -213,11 +214,33 @@ function startEdit(cell, row, column) {
     try {
       const body = { row, column, value: input.value, settings: settings() };
       showCheck(await post(`/api/files/${state.file.id}/edit`, body));
+      keepPlace(row, column);
     } catch (error) {
       cell.textContent = before;
       failedCheck(error);
     }
   });
+}
+
+// After a fix: the focus goes to the same cell if it still has a problem (its new reason shown),
+// else to the next marked cell in reading order, else to a message that all are fixed.
+function keepPlace(row, column) {
+  const order = (cell) => [Number(cell.closest("tr").dataset.row), state.columns.indexOf(cell.dataset.column)];
+  const here = [Number(row), state.columns.indexOf(column)];
+  const cells = [...document.querySelectorAll("#problems-table td.bad")];
+  const next = cells.find((cell) => {
+    const [r, c] = order(cell);
+    return r > here[0] || (r === here[0] && c >= here[1]);
+  }) || cells[0];
+  const stillBad = next && order(next)[0] === here[0] && order(next)[1] === here[1];
+  say("#fix-state", stillBad ? `Row ${row}, ${column} still has a problem: ${next.title}`
+    : `Row ${row}, ${column} fixed.` + (next ? "" : " No problems left on this page."));
+  if (next) {
+    next.focus();
+    next.scrollIntoView({ block: "nearest", inline: "nearest" });
+  } else {
+    $("#fix-state").focus();
+  }
 }
 
 async function page(step) {
