@@ -158,6 +158,11 @@ def test_from_file_to_results_in_the_browser(tmp_path, ui, browser, sandbox):
         "#failed-table"
     )
     page.wait_for_selector("#history-table tbody tr")
+    past = page.inner_text("#history-table tbody tr")
+    assert "4 went in" in past and "1 invalid" in past and "some rows need a look" in past, past
+    with page.expect_download() as earlier:  # a past run opens: its results, while they exist
+        page.click("#history-table tbody tr a:text('results')")
+    assert earlier.value.suggested_filename == "calls.results.xlsx"
     screenshot(page, "results")
 
     with page.expect_download() as download:

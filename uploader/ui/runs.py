@@ -158,22 +158,59 @@ def _cell_text(cell: object) -> str:
     return "" if cell is None else str(cell)
 
 
-async def history(request: web.Request) -> web.Response:
-    from uploader.send.journal import default_journal_path, journal_report
+def _journal_path(bench) -> Path:  # type: ignore[no-untyped-def]
+    from uploader.send.journal import default_journal_path
 
-    bench = bench_of(request)
-    path = Path(bench.options.journal or default_journal_path())
+    return Path(bench.options.journal or default_journal_path())
+
+
+def _past_files(summary: dict) -> dict[str, Path]:
+    """The results and retry files a past run wrote that are still there."""
+    files = summary.get("files") or {}
+    found = {kind: Path(str(files[kind])) for kind in ("results", "retry") if kind in files}
+    return {kind: path for kind, path in found.items() if path.is_file()}
+
+
+async def history(request: web.Request) -> web.Response:
+    """The journal's last runs (the command line's too): when, which file, their counts, how
+    they ended, and their results and retry files while those exist."""
+    from uploader.send.journal import journal_report
+
+    path = _journal_path(bench_of(request))
     if not path.exists():
         return web.json_response({"runs": []})
     report = await asyncio.to_thread(journal_report, path, 20)
-    runs = [
-        {
-            "started": run["started"],
-            "finished": run["finished"],
-            "input": Path(run["input"] or "").name,
-            "counts": {k: v for k, v in ((run["summary"] or {}).get("counts") or {}).items() if v},
-            "exit_code": (run["summary"] or {}).get("exit_code"),
-        }
-        for run in report["runs"]
-    ]
+    runs = []
+    for run in report["runs"]:
+        summary = run["summary"] or {}
+        runs.append(
+            {
+                "id": run["id"],
+                "started": run["started"],
+                "finished": run["finished"],
+                "input": Path(run["input"] or "").name,
+                "counts": {k: v for k, v in (summary.get("counts") or {}).items() if v},
+                "exit_code": summary.get("exit_code"),
+                "interrupted": bool(summary.get("interrupted")),
+                "stopped": summary.get("stopped"),
+                "files": {kind: p.name for kind, p in _past_files(summary).items()},
+            }
+        )
     return web.json_response({"runs": runs})
+
+
+async def past_download(request: web.Request) -> web.FileResponse:
+    """A past run's results or retry file, as the journal recorded it, while it exists."""
+    from uploader.send.journal import journal_report
+
+    path = _journal_path(bench_of(request))
+    if not path.exists():
+        raise web.HTTPNotFound(text="no past runs")
+    report = await asyncio.to_thread(journal_report, path, 20)
+    wanted = request.match_info["id"]
+    run = next((r for r in report["runs"] if str(r["id"]) == wanted), None)
+    files = _past_files(run["summary"] or {}) if run else {}
+    kind = request.match_info["kind"]
+    if kind not in files:
+        raise web.HTTPNotFound(text=f"no {kind} file for that run (moved or deleted?)")
+    return _attachment(files[kind])

@@ -38,6 +38,7 @@ from uploader.ui.runs import (
     download,
     failed_rows,
     history,
+    past_download,
     run_state,
     sent_rows,
     start_upload,
@@ -136,6 +137,7 @@ def make_app(bench: Workbench) -> web.Application:
         web.get("/api/runs/{id}/sent", sent_rows),
         web.get("/api/runs/{id}/files/{kind}", download),
         web.get("/api/history", history),
+        web.get("/api/history/{id}/files/{kind}", past_download),
     ]
     app.add_routes(routes)
     return app

@@ -637,13 +637,32 @@ async function showResults(run) {
   history();
 }
 
+const STATUS_WORDS = {
+  created: "went in", already_received: "already received", already_uploaded: "already uploaded",
+  invalid: "invalid", skipped: "left out", rejected: "refused by the API", conflict: "id used by another call",
+  failed: "failed", not_sent: "not sent",
+};
+
+function pastOutcome(run) {
+  if (run.exit_code === null || run.exit_code === undefined) return run.finished ? "ended without a summary" : "running";
+  if (run.stopped) return `stopped by the API: ${run.stopped}`;
+  if (run.interrupted) return "stopped: upload again to send the rest";
+  return { 0: "finished clean", 1: "finished: some rows need a look", 3: "stopped: the run could not go on", 4: "stopped", 5: "finished, but a file could not be written" }[run.exit_code] || `ended (${run.exit_code})`;
+}
+
 async function history() {
   const answer = await api("/api/history");
   $("#history-table tbody").replaceChildren(...answer.runs.map((run) => {
     const line = element("tr");
-    const outcome = Object.entries(run.counts).map(([s, n]) => `${n} ${s.replaceAll("_", " ")}`).join(", ");
+    const counted = Object.entries(run.counts).map(([s, n]) => `${n.toLocaleString()} ${STATUS_WORDS[s] || s.replaceAll("_", " ")}`).join(", ");
+    const files = element("td");
+    for (const [kind, name] of Object.entries(run.files || {})) {
+      files.append(element("a", kind === "results" ? "results" : "rows to upload again", {
+        href: `/api/history/${run.id}/files/${kind}`, download: name, title: name,
+      }), document.createTextNode(" "));
+    }
     line.append(element("td", (run.started || "").replace("T", " ").slice(0, 19)),
-      element("td", run.input), element("td", outcome || "—"), element("td", run.exit_code ?? "running"));
+      element("td", run.input), element("td", counted || "—"), element("td", pastOutcome(run)), files);
     return line;
   }));
 }
