@@ -705,3 +705,28 @@ def test_fixing_by_keyboard_keeps_the_analysts_place(tmp_path, ui, browser):
     page.keyboard.press("Enter")
     expect(page.locator("#fix-state")).to_contain_text("No problems left")
     assert page.evaluate("document.activeElement.id") == "fix-state"
+
+
+@needs_browser
+def test_the_pages_template_takes_signals_and_custom_fields_and_speaks_of_the_page(
+    tmp_path, ui, browser
+):
+    page_server = ui()
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.click("#template-extras summary")
+    page.fill("#template-signals", "sale, appointment")
+    page.fill("#template-custom", "channel")
+    with page.expect_download() as download:
+        page.click("#template-link")
+    saved = tmp_path / "template.xlsx"
+    download.value.save_as(saved)
+    book = openpyxl.load_workbook(saved)
+    header = [cell.value for cell in book.worksheets[0][1]]
+    assert header[-3:] == ["signal:sale", "signal:appointment", "custom:channel"]
+    steps = " ".join(
+        str(c.value) for row in book["Instructions"].iter_rows() for c in row if c.value
+    )
+    assert "drop it on the invoca-upload page" in steps and "invoca-upload upload" not in steps
+    page.reload()  # the names are offered again next time
+    assert page.input_value("#template-signals") == "sale, appointment"

@@ -78,8 +78,10 @@ def write_template(
     custom: list[str],
     profile: str = "invoca",
     force: bool = False,
+    for_page: bool = False,
 ) -> Path:
-    """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns.
+    """Write an .xlsx (or a header-only .csv) template with the asked signal and custom columns;
+    its Instructions sheet speaks of the web page's steps when `for_page`, else of commands.
 
     With another profile than `invoca`, the columns carry that system's header names, so an
     analyst can paste its export straight in. An existing file (perhaps filled in) is refused
@@ -116,7 +118,7 @@ def write_template(
             # built in memory (a few KB): a full disk then fails our write or openpyxl's own
             # scratch files, never its zip writer (which would complain again when collected)
             book = io.BytesIO()
-            _workbook(columns).save(book)
+            _workbook(columns, for_page).save(book)
             stream.write(book.getvalue())
     return out
 
@@ -158,7 +160,7 @@ def _check_names(names: list[str], kind: str) -> None:
         raise ConfigError(f"--{kind} names repeat: {', '.join(names)}")
 
 
-def _workbook(columns: list[TemplateColumn]) -> Workbook:
+def _workbook(columns: list[TemplateColumn], for_page: bool = False) -> Workbook:
     book = Workbook()
     sheet = book.active
     sheet.title = "Calls"
@@ -188,11 +190,37 @@ def _workbook(columns: list[TemplateColumn]) -> Workbook:
             )
             validation.add(f"{letter}2:{letter}{VALIDATED_ROWS}")
             sheet.add_data_validation(validation)
-    _instructions(book, columns)
+    _instructions(book, columns, for_page)
     return book
 
 
-def _instructions(book: Workbook, columns: list[TemplateColumn]) -> None:
+PAGE_STEPS = [
+    (
+        "2.",
+        "Save it, then drop it on the invoca-upload page (or choose it there), fill in the "
+        "Campaign id box and press “Check the file”: every problem is marked on its cell, and you "
+        "can fix it right there.",
+    ),
+    ("3.", "Press “Upload the valid rows”: the page shows how far it got and what went in."),
+    (
+        "4.",
+        "Download the results: each row's status and Invoca call id (cuid), or what was "
+        "wrong. Download the rows that did not go in, fix them in Excel and drop that file on the "
+        "page again: nothing is ever sent twice.",
+    ),
+]
+COMMAND_STEPS = [
+    ("2.", "Check it: invoca-upload validate THIS_FILE.xlsx --campaign-id 85"),
+    ("3.", "Upload it: invoca-upload upload THIS_FILE.xlsx --campaign-id 85"),
+    (
+        "4.",
+        "Open THIS_FILE.results.xlsx: each row's status and Invoca call id (cuid), "
+        "or what was wrong. Fix the rows in THIS_FILE.retry.xlsx and upload that file.",
+    ),
+]
+
+
+def _instructions(book: Workbook, columns: list[TemplateColumn], for_page: bool) -> None:
     sheet = book.create_sheet("Instructions")
     sheet.column_dimensions["A"].width = 38
     sheet.column_dimensions["B"].width = 90
@@ -203,13 +231,7 @@ def _instructions(book: Workbook, columns: list[TemplateColumn]) -> None:
             "Fill one row per call on the Calls sheet: red headers are required; of the orange "
             "ones (recording_url, recording_filename) each row needs one.",
         ),
-        ("2.", "Check it: invoca-upload validate THIS_FILE.xlsx --campaign-id 85"),
-        ("3.", "Upload it: invoca-upload upload THIS_FILE.xlsx --campaign-id 85"),
-        (
-            "4.",
-            "Open THIS_FILE.results.xlsx: each row's status and Invoca call id (cuid), "
-            "or what was wrong. Fix the rows in THIS_FILE.retry.xlsx and upload that file.",
-        ),
+        *(PAGE_STEPS if for_page else COMMAND_STEPS),
         ("", ""),
         ("Columns", ""),
         *[(c.name, c.need + c.help) for c in columns],

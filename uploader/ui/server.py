@@ -201,12 +201,20 @@ async def forget_token(request: web.Request) -> web.Response:
     return web.json_response({"token": _token_source(bench)})
 
 
-async def template(request: web.Request) -> web.FileResponse:
+async def template(request: web.Request) -> web.StreamResponse:
+    """The template, with the signal and custom columns asked for (`?signal=sale&custom=agent`),
+    its instructions speaking of the page's steps."""
     from uploader.template import write_template
 
+    signals, custom = request.query.getall("signal", []), request.query.getall("custom", [])
     path = bench_of(request).work_dir / "template" / "calls-template.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(write_template, path, signals=[], custom=[], force=True)
+    try:
+        await asyncio.to_thread(
+            write_template, path, signals=signals, custom=custom, force=True, for_page=True
+        )
+    except UploaderError as error:
+        return problem(error)
     return _attachment(path)
 
 

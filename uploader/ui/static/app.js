@@ -667,12 +667,29 @@ async function history() {
   }));
 }
 
+// The template's extra columns: the names typed (remembered in this browser for next time).
+function templateLink() {
+  const names = (id) => $(id).value.split(",").map((n) => n.trim()).filter(Boolean);
+  const query = new URLSearchParams();
+  for (const name of names("#template-signals")) query.append("signal", name);
+  for (const name of names("#template-custom")) query.append("custom", name);
+  $("#template-link").href = `/api/template${query.toString() ? "?" + query : ""}`;
+  localStorage.setItem("template-signals", $("#template-signals").value);
+  localStorage.setItem("template-custom", $("#template-custom").value);
+}
+
 // ------------------------------------------------------------------ start
 
 document.addEventListener("DOMContentLoaded", async () => {
   $("#zones").replaceChildren(...ZONES.map((zone) => element("option", null, { value: zone })));
   $("#timezone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
   setUpDrop();
+  $("#template-signals").value = localStorage.getItem("template-signals") || "";
+  $("#template-custom").value = localStorage.getItem("template-custom") || "";
+  if ($("#template-signals").value || $("#template-custom").value) $("#template-extras").open = true;
+  templateLink();
+  $("#template-signals").addEventListener("input", templateLink);
+  $("#template-custom").addEventListener("input", templateLink);
   $("#check-button").addEventListener("click", check);
   $("#mapping-button").addEventListener("click", openMapping);
   $("#mapping-save").addEventListener("click", saveMapping);
