@@ -730,3 +730,52 @@ def test_the_pages_template_takes_signals_and_custom_fields_and_speaks_of_the_pa
     assert "drop it on the invoca-upload page" in steps and "invoca-upload upload" not in steps
     page.reload()  # the names are offered again next time
     assert page.input_value("#template-signals") == "sale, appointment"
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's audit of the page as it is now: the serious and critical violations."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@needs_browser
+@pytest.mark.parametrize("width", [1280, 400])
+def test_every_state_of_the_page_passes_an_accessibility_audit_and_fits(
+    tmp_path, ui, browser, sandbox, width
+):
+    """axe-core, in Chromium, on each step the analyst meets (file, check with problems, the
+    mapping form, results): no serious or critical violation; at 400 px nothing is wider than
+    the screen (the tables scroll inside their boxes)."""
+    page_server = ui()
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(page_server.address)
+
+    def audit(state: str) -> None:
+        found = serious_violations(page)
+        assert not found, (state, found)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (state, overflow)
+
+    audit("opened")
+    page.set_input_files("#file-input", str(planted_workbook(tmp_path / "calls.xlsx")))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    page.fill("#campaign-id", "85")
+    page.click("#check-button")
+    page.wait_for_selector("#problems-table td.bad")
+    audit("checked, with problems")
+    page.click("#mapping-button")
+    page.wait_for_selector("#mapping:not([hidden])")
+    audit("mapping")
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+    page.wait_for_selector("#history-table tbody tr")
+    audit("results")
