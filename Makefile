@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH := .bench-venv
 
-.PHONY: install test lint demo bench mutate clean
+.PHONY: install test lint demo bench mutate screenshots clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ bench:
 mutate: install
 	$(BIN)/python -m pip install --quiet 'cosmic-ray>=8.4' 'coverage>=7.4'
 	$(BIN)/python tools/mutate.py --minutes $(or $(MINUTES),50) $(MODULES)
+
+# The README's pictures of the page, retaken by the browser tests that walk through it.
+screenshots: install
+	SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_ui.py \
+		-k "from_file_to_results or stop_in_the_page or mapping_describes"
 
 clean:
 	rm -rf $(VENV) $(BENCH) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -378,6 +378,7 @@ def test_the_pages_mapping_describes_an_export_as_a_profile_does(tmp_path, ui, b
     page.fill("[data-skip] [data-skip-reason]", "internal call")
     page.click("#mapping-preview-button")
     page.wait_for_selector("#mapping-preview:not([hidden])")
+    screenshot(page, "mapping")
     preview = page.inner_text("#mapping-bodies")
     assert '"calling_phone_number": "+13125550144"' in preview  # the customer of the outbound call
     assert '"start_time": "2024-07-05T11:00:00-04:00"' in preview

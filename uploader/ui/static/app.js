@@ -286,10 +286,13 @@ function fieldRow(field, label, chosen, template) {
   if (template) {
     const built = element("label", "or built from columns");
     const target = field === "recording" ? "recording_url" : field;
-    built.append(element("input", null, {
+    const input = element("input", null, {
       "data-template": target, "aria-label": `${label} built from columns`,
       placeholder: field === "recording" ? "https://rec.example.com/{Call ID}.wav" : "{DID}-{Start Time}",
-    }));
+    });
+    const select = name.querySelector("select");
+    input.addEventListener("input", () => { select.disabled = Boolean(input.value.trim()); });  // one or the other
+    built.append(input);
     line.append(built);
   }
   return line;
