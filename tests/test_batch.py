@@ -290,3 +290,27 @@ def test_ctrl_c_in_the_second_file_stops_the_night_and_says_so(tmp_path, make_sa
     assert not any(call["id"].startswith("c") for call in box.calls())
     b_results = read_results(tmp_path / "b.results.csv")
     assert len(b_results) == 400 and "not_sent" in {r["status"] for r in b_results}
+
+
+def test_a_nights_warnings_are_said_once_with_the_inputs_they_apply_to(tmp_path, sandbox):
+    inputs = []
+    for name in ("n1", "n2", "n3"):
+        rows = [{**call_row(f"{name}-0"), "agent notes": "x"}]
+        inputs.append(write_csv(tmp_path / f"{name}.csv", rows))
+    result = run_cli(*night_args(sandbox.url, tmp_path / "j.sqlite", *inputs))
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if "columns not sent" in line]
+    assert said == [
+        "warning: columns not sent (kept in the results file): agent notes "
+        "(3 inputs: n1.csv, n2.csv, n3.csv)"
+    ]
+
+
+def test_a_stopped_runs_rate_counts_the_rows_it_dealt_with_not_those_left():
+    from uploader.summary import RunSummary
+
+    summary = RunSummary(input="x.csv", command="upload", elapsed_seconds=2.0)
+    summary.counts.update(created=34, not_sent=66)
+    assert summary.as_dict()["rows_per_second"] == 17.0  # 34 in 2 s, not 100 in 2 s
+    summary.sending = False  # a dry run deals with every row
+    assert summary.as_dict()["rows_per_second"] == 50.0

@@ -56,3 +56,7 @@ class RowOutcome:
 
 # A row's outcome as the results file (and the journal's export) lists it.
 OUTCOME_COLUMNS = tuple(item.name for item in fields(RowOutcome))
+
+# The retry file's own columns after the input's: where each row came from, and why it is there.
+# A retry file given back to the tool has them too: they are the tool's, never a call's data.
+RETRY_COLUMNS = ("source row", "error")

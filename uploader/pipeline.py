@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
@@ -34,7 +35,7 @@ from uploader.outcome import (
 from uploader.read.expand import single_input
 from uploader.read.inputs import Input, location
 from uploader.read.table import Chunk, ReadCount
-from uploader.report.paths import RunFiles
+from uploader.report.paths import RunFiles, unclobbered_retry
 from uploader.report.progress import Progress
 from uploader.report.results import ErrorsFile, Outputs, RequestsFile
 from uploader.report.runlog import RunLog
@@ -189,7 +190,7 @@ class Run:
         # states the exit code returned), the run recorded, and the journal closed last.
         async with contextlib.AsyncExitStack() as stack:
             journal = self._journal(stack)
-            files = RunFiles.planned(self.source, options)
+            files = _kept_retry(RunFiles.planned(self.source, options), journal, summary)
             runlog = RunLog(options.log_file)
             stack.callback(runlog.close)
             stack.callback(summary.record, journal, runlog)
@@ -263,6 +264,15 @@ class Run:
             self.control.attach(interrupt)
             stack.callback(self.control.detach)
         await _feed(prepared, self.options.chunk_size, journal, sink, window, arrived, progress)
+
+
+def _kept_retry(files: RunFiles, journal: Journal | None, summary: RunSummary) -> RunFiles:
+    """The run's files, its retry file moved aside from one the analyst changed (said)."""
+    retry, kept = unclobbered_retry(journal, files.retry)
+    if not kept:
+        return files
+    summary.notes.append(kept)
+    return dataclasses.replace(files, retry=retry)
 
 
 async def _feed(

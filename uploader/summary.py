@@ -18,6 +18,7 @@ from uploader.errors import (
 )
 from uploader.outcome import (
     DELIVERED,
+    NOT_SENT,
     STATUSES,
 )
 from uploader.report.paths import settle_retry_file
@@ -152,6 +153,13 @@ class RunSummary:
         self.interrupted = interrupted
         self.count(outputs)
 
+    @property
+    def rows_done(self) -> int:
+        """The rows the run dealt with: when it sends, those left unsent by a stop are not."""
+        if not self.sending:
+            return self.rows
+        return self.rows - self.counts.get(NOT_SENT, 0)
+
     def as_dict(self) -> dict:
         return {
             "command": self.command,
@@ -162,7 +170,7 @@ class RunSummary:
             "delivered": sum(self.counts.get(status, 0) for status in DELIVERED),
             "changed_since_delivered": self.changed_since_delivered,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "rows_per_second": round(self.rows / self.elapsed_seconds, 1)
+            "rows_per_second": round(self.rows_done / self.elapsed_seconds, 1)
             if self.elapsed_seconds
             else None,
             "files": self.files,

@@ -4,62 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 
-from uploader.check.fields import FIELDS, TEXT
-from uploader.check.profiles import load_profile
 from uploader.errors import ConfigError
 from uploader.report.files import written
-from uploader.report.workbook import fit_to_width
-
-HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
-REQUIRED_FILL = PatternFill("solid", fgColor="C00000")
-ONE_OF_FILL = PatternFill("solid", fgColor="C65911")  # one column of its group is required
-VALIDATED_ROWS = 100_000
-
-
-@dataclass(frozen=True)
-class TemplateColumn:
-    name: str
-    help: str
-    number_format: str = "General"
-    width: int = 18
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    example: str = ""
-    one_of: tuple[str, ...] = ()  # a group of which each row needs one (the recording pair)
-
-    @property
-    def need(self) -> str:
-        """What the header comment and the Instructions sheet say first."""
-        if self.required:
-            return "Required. "
-        if self.one_of:
-            either = " or ".join(self.one_of)
-            return f"One of {either} is required (or pass --recording-url-template). "
-        return ""
-
-
-COLUMNS = tuple(
-    TemplateColumn(
-        field.name,
-        field.help,
-        field.cell,
-        field.width,
-        required=field.required and not field.fallback,
-        choices=field.choices,
-        example=field.example,
-        one_of=field.one_of,
-    )
-    for field in FIELDS
+from uploader.report.layout import (
+    TemplateColumn,
+    custom_column,
+    drop_downs,
+    profile_columns,
+    signal_column,
+    style_header,
 )
+from uploader.report.workbook import fit_to_width
 
 TIME_FORMS = (
     "A date cell (the column is formatted as a date and time)",
@@ -91,22 +52,8 @@ def write_template(
         raise ConfigError(f"{out}: already exists (a filled template?); pass --force to replace it")
     _check_names(signals, "signal")
     _check_names(custom, "custom")
-    extra = [
-        TemplateColumn(
-            f"signal:{name}",
-            f"Signal {name}: Yes or No, Y or N (blank = not sent).",
-            TEXT,
-            14,
-            choices=("Yes", "No", "Y", "N"),
-            example="Yes",
-        )
-        for name in signals
-    ]
-    extra += [
-        TemplateColumn(f"custom:{name}", f"Custom data field {name} (blank = not sent).", TEXT, 18)
-        for name in custom
-    ]
-    columns = [*_profile_columns(profile), *extra]
+    extra = [signal_column(name) for name in signals] + [custom_column(name) for name in custom]
+    columns = [*profile_columns(profile), *extra]
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise ConfigError(f"{out}: a template is .xlsx or .csv")
@@ -121,35 +68,6 @@ def write_template(
             _workbook(columns, for_page).save(book)
             stream.write(book.getvalue())
     return out
-
-
-PSEUDO_COLUMNS = {
-    "from_number": TemplateColumn(
-        "from_number", "The number the call came from (swapped on outbound calls).", TEXT, 20, True
-    ),
-    "to_number": TemplateColumn(
-        "to_number", "The number the call went to (swapped on outbound calls).", TEXT, 20, True
-    ),
-    "recording": TemplateColumn(
-        "recording",
-        "A recording URL, or a key in your recording store.",
-        TEXT,
-        40,
-        one_of=("recording",),
-    ),
-}
-
-
-def _profile_columns(name: str) -> list[TemplateColumn]:
-    if name == "invoca":
-        return list(COLUMNS)
-    profile = load_profile(name)
-    canonical = {column.name: column for column in COLUMNS} | PSEUDO_COLUMNS
-    return [
-        replace(canonical[field], name=headers[0])
-        for field, headers in profile.columns.items()
-        if field in canonical and headers
-    ]
 
 
 def _check_names(names: list[str], kind: str) -> None:
@@ -168,28 +86,12 @@ def _workbook(columns: list[TemplateColumn], for_page: bool = False) -> Workbook
     fit_to_width(sheet)
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
-        cell = sheet.cell(row=1, column=index, value=column.name)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = (
-            REQUIRED_FILL if column.required else ONE_OF_FILL if column.one_of else HEADER_FILL
-        )
-        cell.alignment = Alignment(vertical="center")
-        note = column.need + column.help
-        cell.comment = Comment(note, "invoca-upload", width=320, height=110)
+        style_header(sheet.cell(row=1, column=index, value=column.name), column)
         dimension = sheet.column_dimensions[letter]
         dimension.width = column.width
         dimension.number_format = column.number_format
-        if column.choices:
-            validation = DataValidation(
-                type="list",
-                formula1='"' + ",".join(column.choices) + '"',
-                allow_blank=True,
-                showErrorMessage=True,
-                errorTitle=column.name,
-                error="Pick a value from the list.",
-            )
-            validation.add(f"{letter}2:{letter}{VALIDATED_ROWS}")
-            sheet.add_data_validation(validation)
+    for validation in drop_downs(list(columns)):
+        sheet.add_data_validation(validation)
     _instructions(book, columns, for_page)
     return book
 

@@ -148,8 +148,9 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
         == 8885551212
     )
     retry = openpyxl.load_workbook(tmp_path / "book.retry.xlsx").active
-    assert [c.value for c in retry[1]] == rows[0] + ["error"]
+    assert [c.value for c in retry[1]] == rows[0] + ["source row", "error"]
     assert retry["C2"].value == "not a phone" and retry.max_row == 2
+    assert retry.cell(row=2, column=len(rows[0]) + 1).value == 3  # where it came from
 
 
 def test_a_csv_run_never_loads_openpyxl(tmp_path):

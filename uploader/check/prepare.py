@@ -24,6 +24,7 @@ from uploader.errors import (
 )
 from uploader.outcome import (
     INVALID,
+    RETRY_COLUMNS,
     SKIPPED,
     RowOutcome,
 )
@@ -191,7 +192,11 @@ def prepare(source: Input, options: Options) -> Prepared:
             "(a report's title?) not read; --header-row names the header row"
         )
     used = plan.used_columns()
-    ignored = [h for h, c in zip(table.headers, table.columns, strict=True) if c not in used and h]
+    ignored = [
+        h
+        for h, c in zip(table.headers, table.columns, strict=True)
+        if c not in used and h and h not in RETRY_COLUMNS  # a retry file's own: never data
+    ]
     if ignored:
         warnings.append(f"columns not sent (kept in the results file): {', '.join(ignored)}")
     if len(plan.signals) > MAX_SIGNALS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -112,8 +113,9 @@ def validate(file: str, report: str | None, **kwargs: Any) -> None:
     sys.exit(summary.exit_code)
 
 
-def _print_summary(summary: dict, aside: bool = False) -> None:
-    """The run's summary for people; `aside`: all of it on standard error."""
+def _print_summary(summary: dict, aside: bool = False, warnings: bool = True) -> None:
+    """The run's summary for people; `aside`: all of it on standard error; `warnings`: False
+    when several inputs' warnings are said once at the end."""
     echo = functools.partial(click.echo, err=aside)
     counts = {status: count for status, count in summary["counts"].items() if count}
     echo(f"{summary['input']}: {summary['rows']:,} rows ({summary['command']})")
@@ -133,7 +135,7 @@ def _print_summary(summary: dict, aside: bool = False) -> None:
     _print_problems(summary, echo)
     for note in summary.get("notes", []):
         echo(f"  {note}")
-    for warning in summary["warnings"]:
+    for warning in summary["warnings"] if warnings else []:
         click.echo(f"warning: {warning}", err=True)
     if summary["stopped"]:
         click.echo(f"stopped: {summary['stopped']}", err=True)
@@ -152,7 +154,7 @@ def _print_batch(batch: dict, aside: bool = False) -> None:
         elif item.get("not_started"):
             echo(f"{item['input']}: not started")
         else:
-            _print_summary(item, aside)
+            _print_summary(item, aside, warnings=False)
     counts = {status: count for status, count in batch["counts"].items() if count}
     echo(
         f"All {len(batch['inputs'])} inputs: {batch['rows']:,} rows "
@@ -161,8 +163,21 @@ def _print_batch(batch: dict, aside: bool = False) -> None:
     for status, count in counts.items():
         echo(f"  {status:<18}{count:>10,}")
     echo(f"  took {batch['elapsed_seconds']:.1f} s")
+    _print_warnings_once(batch["inputs"])
     for problem in batch["output_problems"]:
         click.echo(f"output problem: {problem}", err=True)
+
+
+def _print_warnings_once(inputs: list[dict]) -> None:
+    """A night's warnings, each once, with the inputs it applies to (not once per input)."""
+    said: dict[str, list[str]] = {}
+    for item in inputs:
+        for warning in item.get("warnings", []):
+            said.setdefault(warning, []).append(Path(str(item["input"])).name)
+    for warning, names in said.items():
+        which = names[0] if len(names) == 1 else f"{len(names)} inputs: {', '.join(names[:5])}"
+        more = ", ..." if len(names) > 5 else ""
+        click.echo(f"warning: {warning} ({which}{more})", err=True)
 
 
 def _print_problems(summary: dict, echo: Callable[[str], None] = click.echo) -> None:

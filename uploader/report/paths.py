@@ -102,6 +102,22 @@ def settle_retry_file(journal: Journal, path: Location, written: bool) -> str | 
     return f"{path} removed: its rows are all delivered now"
 
 
+def unclobbered_retry(journal: Journal | None, path: Location) -> tuple[Location, str | None]:
+    """Where this run's retry file goes: its usual place, unless a file there was changed since
+    the tool wrote it (an analyst's fixes in progress) or was never written by it; then the next
+    free `<stem>.retry-N<ext>`, with a note saying so. Without a journal nothing is known of the
+    file: it is replaced as before."""
+    if journal is None or not isinstance(path, Path) or not path.is_file():
+        return path, None
+    if journal.output_digest(str(path.resolve())) == digest(path):
+        return path, None  # the tool's own, unchanged: replaced by this run's
+    stem, suffix = path.name[: -len(path.suffix)] if path.suffix else path.name, path.suffix
+    number = 2
+    while (other := path.with_name(f"{stem}-{number}{suffix}")).exists():
+        number += 1
+    return other, f"{path} was changed since it was written: kept; the rows to retry go to {other}"
+
+
 def digest(path: Path) -> str:
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from uploader.outcome import (
     INVALID,
     NOT_SENT,
     OUTCOME_COLUMNS,
+    RETRY_COLUMNS,
     STATUSES,
     RowOutcome,
 )
@@ -46,6 +48,7 @@ RESULT_COLUMNS = (
 # What was sent for the values the tool normalises (mapping.SENT_FIELDS), after the first seven.
 SENT_COLUMNS = tuple(f"sent {name}" for name in SENT_FIELDS)
 ERROR_COLUMNS = ("row", "column", "value", "error")
+ROW_MENTION = re.compile(r"\brow (\d+)\b")
 UNSENT = ("",) * len(SENT_COLUMNS)
 GREEN, RED, AMBER, GREY = "C6EFCE", "FFC7CE", "FFEB9C", "EDEDED"
 STATUS_FILL = {
@@ -113,11 +116,15 @@ class _CsvSink:
         self.target.discard()
 
 
-def _sink(path: Location, header: list[str], title: str, delimiter: str = ","):
+def _sink(
+    path: Location, header: list[str], title: str, delimiter: str = ",", layout: list | None = None
+):
+    """A CSV or xlsx output; `layout`: the template's column per header (formats, drop-downs,
+    header comments) for a workbook of the template's columns."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         from uploader.report.workbook import XlsxSink  # openpyxl is loaded only for a workbook
 
-        return XlsxSink(path, header, title)
+        return XlsxSink(path, header, title, layout)
     return _CsvSink(path, header, "\t" if path.suffix.lower() == ".tsv" else delimiter)
 
 
@@ -131,6 +138,7 @@ class Outputs:
     columns: list[str]
     delimiter: str = ","
     dry_run: bool = False
+    input_name: str = "the input"
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     retry_rows: int = 0
     changed: int = 0  # already uploaded rows that differ from what was delivered then
@@ -142,16 +150,31 @@ class Outputs:
     def for_table(
         cls, results: Location, retry: Location, table: Table, *, dry_run: bool = False
     ) -> Outputs:
-        return cls(results, retry, table.headers, table.columns, table.delimiter, dry_run=dry_run)
+        return cls(
+            results,
+            retry,
+            table.headers,
+            table.columns,
+            table.delimiter,
+            dry_run=dry_run,
+            input_name=table.source.name.rsplit("/", 1)[-1],
+        )
 
     def __post_init__(self) -> None:
+        from uploader.report.layout import layout_of
+
+        self._layout = layout_of(self.headers)
+        ours = [None] * (len(RESULT_COLUMNS) + len(SENT_COLUMNS))
         self._results = _sink(
             self.results_path,
             [*RESULT_COLUMNS, *SENT_COLUMNS, *own_headers(self.headers)],
             "Results",
             self.delimiter,
+            [*ours, *self._layout] if self._layout else None,
         )
         self._offsets = {name: index for index, name in enumerate(self.columns)}
+        self._retry_of: dict[int, int] = {}  # a row of the input -> its row in the retry file
+        self._kept = [i for i, h in enumerate(self.headers) if h not in RETRY_COLUMNS]
 
     def write(
         self,
@@ -218,13 +241,28 @@ class Outputs:
             if outcome.status not in FINE and not (self.dry_run and outcome.status == NOT_SENT):
                 if raw is None:
                     raw = [python_cells(source[name]) for name in text.columns]
-                self._retry_row([column[at] for column in raw], outcome.error)
+                self._retry_row(int(row_number), [column[at] for column in raw], outcome.error)
 
-    def _retry_row(self, cells: list[Any], error: str) -> None:
+    def _retry_row(self, source_row: int, cells: list[Any], error: str) -> None:
+        """A row to fix or send again, with the row it came from and its reason, whose mentions of
+        other rows name them as the analyst finds them: in this file, or in the input."""
         if self._retry is None:
-            self._retry = _sink(self.retry_path, [*self.headers, "error"], "Retry", self.delimiter)
+            keep = self._kept
+            header = [*(self.headers[i] for i in keep), *RETRY_COLUMNS]
+            layout = [*(self._layout[i] for i in keep), None, None] if self._layout else None
+            self._retry = _sink(self.retry_path, header, "Retry", self.delimiter, layout)
+        cells = [cells[i] for i in self._kept]  # a retry file's own columns are made anew
         self.retry_rows += 1
-        self._retry.row([self._retry.cell(value) for value in [*cells, error]])
+        self._retry_of[source_row] = self.retry_rows + 1  # after the header
+        reason = ROW_MENTION.sub(self._row_named, error)
+        self._retry.row([self._retry.cell(v) for v in [*cells, source_row, reason]])
+
+    def _row_named(self, found: re.Match) -> str:
+        row = int(found.group(1))
+        here = self._retry_of.get(row)
+        if here is not None:
+            return f"row {here} of this file"
+        return f"row {row} of {self.input_name}"
 
     def close(self, summary: dict | None = None) -> None:
         """Put the files in place; raise OutputError when one could not be written."""

@@ -46,19 +46,37 @@ class XlsxSink:
     def cell(value: Any) -> Any:
         return value
 
-    def __init__(self, path: Location, header: list[str], title: str) -> None:
+    def __init__(
+        self, path: Location, header: list[str], title: str, layout: list | None = None
+    ) -> None:
+        from uploader.report.layout import drop_downs, style_header
+
         self.path = path
         self.target = AtomicFile(path)
         self.book = Workbook(write_only=True)
         self.sheet = self.book.create_sheet(title)
         self.sheet.freeze_panes = "A2"
         self.width = len(header)
-        for index, name in enumerate(header, start=1):
+        self.layout = layout or [None] * len(header)  # the template's columns, where they are
+        for index, (name, column) in enumerate(zip(header, self.layout, strict=True), start=1):
             letter = get_column_letter(index)
-            self.sheet.column_dimensions[letter].width = COLUMN_WIDTHS.get(name, 18)
+            width = column.width if column else COLUMN_WIDTHS.get(name, 18)
+            self.sheet.column_dimensions[letter].width = width
         fit_to_width(self.sheet)
         bold = Font(bold=True)
-        self.sheet.append([self._cell(name, font=bold) for name in header])
+        cells = []
+        for name, column in zip(header, self.layout, strict=True):
+            cell = self._cell(name, font=bold)
+            if column is not None:
+                style_header(cell, column)
+            cells.append(cell)
+        self.sheet.append(cells)
+        for validation in drop_downs(self.layout):
+            self.sheet.data_validations.append(validation)
+        self.formats = [
+            column.number_format if column and column.number_format != "General" else None
+            for column in self.layout
+        ]
 
     def _cell(
         self,
@@ -86,9 +104,11 @@ class XlsxSink:
         notes: dict[int, str] | None = None,
     ) -> None:
         fills, notes = fills or {}, notes or {}
-        self.sheet.append(
-            [self._cell(v, fill=fills.get(i), note=notes.get(i)) for i, v in enumerate(values)]
-        )
+        cells = [self._cell(v, fill=fills.get(i), note=notes.get(i)) for i, v in enumerate(values)]
+        for cell, number_format in zip(cells, self.formats, strict=False):
+            if number_format is not None:
+                cell.number_format = number_format  # a long id stays text when it is typed over
+        self.sheet.append(cells)
 
     def close(self, summary: dict | None = None) -> None:
         self.sheet.auto_filter.ref = f"A1:{get_column_letter(max(self.width, 1))}1"
