@@ -75,6 +75,12 @@ class Options:
         "Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav",
         metavar="TEMPLATE",
     )
+    recording_by_id: bool = setting(
+        False,
+        "input",
+        "Invoca has direct access to your recording store and finds each recording by the "
+        "call's id: rows need no recording column (a row that has one still sends it).",
+    )
     timezone: str | None = setting(
         None,
         "input",

@@ -35,6 +35,7 @@ def plan_columns(
     *,
     campaign_id: str | None = None,
     recording_url_template: str | None = None,
+    recording_by_id: bool = False,
     source: str = "",
 ) -> ColumnPlan:
     """Which of the file's columns each field reads under `profile`; refused (InputError) when a
@@ -68,6 +69,7 @@ def plan_columns(
         or profile.templates.get("recording_url"),
         by_key=by_key,
         templates={k: v for k, v in profile.templates.items() if k != "recording_url"},
+        recording_by_id=recording_by_id or profile.recording_by_id,
     )
     _check_complete(plan, headers, source)
     return plan
@@ -121,6 +123,7 @@ class ColumnPlan:
     template: str | None
     by_key: dict[str, str]
     templates: dict[str, str] = field(default_factory=dict)  # field -> "{DID}-{Start Time}"
+    recording_by_id: bool = False  # rows need no recording: Invoca finds it by the call's id
     legs: CallLegs | None = None  # set by __post_init__ when the profile names a parent column
 
     def __post_init__(self) -> None:
@@ -460,8 +463,8 @@ def _check_complete(plan: ColumnPlan, headers: list[str], source: str) -> None:
         group = call_field.one_of or (call_field.name,)
         sources = [name for member in group for name in (member, *STANDS_IN.get(member, ()))]
         found = any(plan.provides(name) for name in sources)
-        if call_field.one_of and plan.template:
-            found = True  # --recording-url-template makes the recording of every row
+        if call_field.one_of and (plan.template or plan.recording_by_id):
+            found = True  # a template makes every row's recording; direct access needs none
         needs[call_field.missing] = needs.get(call_field.missing, False) or found
     missing = [name for name, ok in needs.items() if not ok]
     if missing:

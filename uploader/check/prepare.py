@@ -72,7 +72,9 @@ class Prepared:
         canonical = self.plan.canonical(chunk)
         skipped = {int(row): str(reason) for row, reason in canonical.skips.dropna().items()}
         kept = canonical.rows[~canonical.rows.index.isin(list(skipped))]
-        checked = validate(kept, self.time_options, self._columns())
+        checked = validate(
+            kept, self.time_options, self._columns(), recording_by_id=self.plan.recording_by_id
+        )
         _name_cells(checked.errors, canonical.origin)
         return skipped, checked
 
@@ -183,6 +185,7 @@ def prepare(source: Input, options: Options) -> Prepared:
         table.columns,
         campaign_id=options.campaign_id,
         recording_url_template=options.recording_url_template,
+        recording_by_id=options.recording_by_id,
         source=source.name,
     )
     warnings = []

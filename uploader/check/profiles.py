@@ -48,6 +48,7 @@ PROFILE_KEYS = {
     "recording_url_template",
     "templates",
     "header_row",
+    "recording_by_id",
     "skip",
     "signals",
     "custom",
@@ -132,6 +133,7 @@ class Profile:
     recording_url_template: str | None = None
     templates: dict[str, str] = field(default_factory=dict)  # field -> "{Column}-{Other}"
     header_row: int | None = None
+    recording_by_id: bool = False  # Invoca finds the recordings by call id (direct access)
     skip: list[SkipRule] = field(default_factory=list)
     signals: dict[str, str] = field(default_factory=dict)
     custom: dict[str, str] = field(default_factory=dict)
@@ -353,6 +355,7 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         recording_url_template=data.get("recording_url_template"),
         templates={str(k): str(v) for k, v in templates.items()},
         header_row=header_row,
+        recording_by_id=_flag(data.get("recording_by_id", False), "recording_by_id", source),
         skip=skips,
         signals={str(k): str(v) for k, v in data.get("signals", {}).items()},
         custom={str(k): str(v) for k, v in data.get("custom", {}).items()},

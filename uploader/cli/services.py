@@ -73,6 +73,13 @@ from uploader.sandbox.config import SandboxConfig
     help="Share of calls stored whose answer is lost.",
 )
 @click.option(
+    "--direct-access",
+    is_flag=True,
+    default=SANDBOX.direct_access,
+    help="Accept calls without a recording, as a network with direct access to its recording "
+    "store does (the recording found by the call's id).",
+)
+@click.option(
     "--replay-conflict",
     is_flag=True,
     default=SANDBOX.replay_conflict,

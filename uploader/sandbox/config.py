@@ -20,6 +20,7 @@ class SandboxConfig:
     fail_rate: float = 0.0
     unavailable_rate: float = 0.0  # 503 with Retry-After: retry_after seconds
     drop_rate: float = 0.0
+    direct_access: bool = False  # the network reads recordings by call id: none needed in a call
     replay_conflict: bool = False  # an exact replay of a stored call answers 409, not 202
     reset_seconds: float = 0.0  # connections reset, unanswered and unstored, for this long
     latency_ms: int = 0

@@ -194,6 +194,7 @@ async def _answer(
         campaigns=set(config.campaigns),
         signals={name.lower() for name in config.signals},
         custom={name.lower() for name in config.custom},
+        direct_access=config.direct_access,
     )
     if problems.invalid:
         return errors(403, "RecordInvalid", "Validation failed: " + ", ".join(problems.invalid))

@@ -55,7 +55,14 @@ class Problems:
         self.invalid.append(message)
 
 
-def check_body(body: Any, *, campaigns: set[str], signals: set[str], custom: set[str]) -> Problems:
+def check_body(
+    body: Any,
+    *,
+    campaigns: set[str],
+    signals: set[str],
+    custom: set[str],
+    direct_access: bool = False,
+) -> Problems:
     """Every problem of the request, in the order the fields are listed in the API notes."""
     problems = Problems()
     if not isinstance(body, dict):
@@ -68,13 +75,15 @@ def check_body(body: Any, *, campaigns: set[str], signals: set[str], custom: set
     if not isinstance(call, dict):
         problems.add("call must be an object")
     else:
-        _check_call(call, campaigns, problems)
+        _check_call(call, campaigns, problems, direct_access)
     _check_list(body.get("signals"), "signals", signals, problems, value_required=False)
     _check_list(body.get("custom_data"), "custom_data", custom, problems, value_required=True)
     return problems
 
 
-def _check_call(call: dict, campaigns: set[str], problems: Problems) -> None:
+def _check_call(
+    call: dict, campaigns: set[str], problems: Problems, direct_access: bool = False
+) -> None:
     for key in call:
         if key not in REQUIRED + OPTIONAL:
             problems.add(f"call.{key} is not a known field")
@@ -96,7 +105,9 @@ def _check_call(call: dict, campaigns: set[str], problems: Problems) -> None:
         problems.add("call.call_direction must be inbound or outbound")
     url = call.get("recording_url")
     filename = call.get("recording_filename") or call.get("recording_filepath")
-    if url in (None, "") and filename in (None, ""):
+    # With direct access to the network's store the filename may be left out when it equals the
+    # call's id (spec/invoca-call-ingestion.md): the network's configuration, a sandbox switch.
+    if url in (None, "") and filename in (None, "") and not direct_access:
         problems.add("call.recording_url or call.recording_filename must be present")
     if url not in (None, "") and not (isinstance(url, str) and re.match(r"^https?://\S+$", url)):
         problems.add("call.recording_url is not a URL")

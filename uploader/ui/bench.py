@@ -40,6 +40,7 @@ PAGE_SETTINGS = {
     "country": str,
     "sheet": str,
     "header_row": int,
+    "recording_by_id": bool,
     "recording_url_template": str,
 }
 

@@ -52,6 +52,7 @@ function settings() {
     timezone: $("#timezone").value.trim(),
     country: $("#country").value.trim().toUpperCase(),
     dayfirst: $("#dayfirst").checked,
+    recording_by_id: $("#recording-by-id").checked,
     sheet: $("#sheet").value.trim(),
   };
   const headerRow = parseInt($("#header-row").value, 10);
