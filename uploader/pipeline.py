@@ -42,7 +42,7 @@ from uploader.report.runlog import RunLog
 from uploader.send.control import Interrupts, RunControl
 from uploader.send.journal import Journal, default_journal_path
 from uploader.settings import Options, target_token
-from uploader.summary import RunSummary, zone_warning
+from uploader.summary import RunSummary, recordings_note, zone_warning
 
 if TYPE_CHECKING:  # the client (and aiohttp) loads only when a run sends: validate starts faster
     from uploader.send.flow import ReorderWindow
@@ -93,6 +93,7 @@ def validate_file(
         errors_file.close()
         progress.close()
     zone_warning(summary, prepared.zone_less)
+    recordings_note(summary, prepared)
     summary.blank_rows = prepared.table.blank_rows
     if errors_file.written:
         summary.files["errors"] = str(errors_file.path)

@@ -75,6 +75,12 @@ class Options:
         "Recording URL from row values, e.g. https://rec.example.com/{Sid}.wav",
         metavar="TEMPLATE",
     )
+    check_recordings: bool = setting(
+        False,
+        "input",
+        "Fetch each recording link before its row is sent (a HEAD or a one-byte GET, never the "
+        "token): a dead link, a web page or an empty file makes the row invalid.",
+    )
     recording_by_id: bool = setting(
         False,
         "input",

@@ -150,6 +150,7 @@ class RunSummary:
         if runlog.failure:
             self.output_problems.append(runlog.failure)
         zone_warning(self, prepared.zone_less)
+        recordings_note(self, prepared)
         self.interrupted = interrupted
         self.count(outputs)
 
@@ -182,6 +183,15 @@ class RunSummary:
             "problems": self.problems,
             "exit_code": int(self.exit_code),
         }
+
+
+def recordings_note(summary: RunSummary, prepared: Prepared) -> None:
+    """--check-recordings: how many links were fetched, and how many could not be."""
+    check = prepared.recordings
+    if check is not None:
+        summary.notes.append(
+            f"recordings checked: {check.checked:,} links, {check.unreachable:,} not reachable"
+        )
 
 
 def zone_warning(summary: RunSummary, zone_less: int) -> None:

@@ -92,3 +92,97 @@ def test_validate_checks_expiry_against_the_current_time(tmp_path):
     path = write_csv(tmp_path / "v.csv", [call_row("v1", recording_url=_presigned(now, 1)["s3v4"])])
     summary = validate_file(path, campaign_id="85")
     assert summary.counts["invalid"] == 1
+
+
+class RecordingsServer:
+    """A recordings host on loopback: a good file, a 404, a web page, an empty file, a store that
+    refuses HEAD but serves a ranged GET, one that fails once, a redirect to plain http, a slow
+    one. It notes every request's Authorization header."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from aiohttp import web
+
+        self.authorizations: list[str | None] = []
+        self.flaky = 0
+        self.ready = threading.Event()
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{name}", self.answer)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _run(self) -> None:
+        import asyncio
+
+        from aiohttp import web
+
+        async def main() -> None:
+            runner = web.AppRunner(self.app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            self.ready.set()
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+
+    async def answer(self, request):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        from aiohttp import web
+
+        self.authorizations.append(request.headers.get("Authorization"))
+        name = request.match_info["name"]
+        audio = {"Content-Type": "audio/wav"}
+        if name == "good.wav":
+            return web.Response(body=b"RIFF....WAVE", headers=audio)
+        if name == "html.wav":
+            return web.Response(text="<html>sign in</html>", content_type="text/html")
+        if name == "empty.wav":
+            return web.Response(body=b"", headers=audio)
+        if name == "s3.wav":  # a presigned GET: HEAD is not signed for
+            if request.method == "HEAD":
+                return web.Response(status=403)
+            return web.Response(
+                status=206, body=b"R", headers={**audio, "Content-Range": "bytes 0-0/5000"}
+            )
+        if name == "flaky.wav":
+            self.flaky += 1
+            if self.flaky == 1:
+                return web.Response(status=503)
+            return web.Response(body=b"RIFF", headers=audio)
+        if name == "moved.wav":
+            raise web.HTTPFound(self.url + "/good.wav")  # to plain http: refused
+        if name == "slow.wav":
+            await asyncio.sleep(3)
+            return web.Response(body=b"RIFF", headers=audio)
+        return web.Response(status=404)
+
+
+def test_check_recordings_fetches_each_link_once_and_refuses_the_dead_ones(
+    tmp_path, sandbox, monkeypatch
+):
+    """--check-recordings: only links that answer with a recording are sent; each other row is
+    invalid saying why; the token never reaches the recordings host; a summary line counts."""
+    from uploader.check import reachable
+
+    monkeypatch.setattr(reachable, "TIMEOUT", 1.0)
+    host = RecordingsServer()
+    names = ["good", "html", "empty", "s3", "flaky", "moved", "slow", "missing"]
+    rows = [call_row(f"k-{n}", recording_url=f"{host.url}/{n}.wav") for n in names]
+    rows.append(call_row("k-again", recording_url=f"{host.url}/good.wav"))  # fetched once
+    path = write_csv(tmp_path / "links.csv", rows)
+    summary = library_upload(path, sandbox.url, tmp_path / "j.sqlite", check_recordings=True)
+    assert {c["id"] for c in sandbox.calls()} == {"k-good", "k-s3", "k-flaky", "k-again"}
+    import csv
+
+    with (tmp_path / "links.results.csv").open(encoding="utf-8-sig", newline="") as stream:
+        results = {r["external_call_unique_id"]: r["error"] for r in csv.DictReader(stream)}
+    assert "web page" in results["k-html"] and "empty file" in results["k-empty"]
+    assert "not an HTTPS address" in results["k-moved"]
+    assert "404" in results["k-missing"] and "did not answer" in results["k-slow"]
+    assert set(host.authorizations) == {None}  # the Invoca token never goes there
+    assert "recordings checked: 8 links, 5 not reachable" in summary.notes

@@ -16,6 +16,7 @@ from uploader.check.mapping import MAX_SIGNALS
 from uploader.check.normalize import EXCEL_ZEROED, LOST_EXCEL_DIGITS, LongIds, clean_text
 from uploader.check.plan import ColumnPlan, plan_columns
 from uploader.check.profiles import load_profile
+from uploader.check.reachable import RecordingCheck
 from uploader.check.schema import SeenIds, ValidatedChunk, validate
 from uploader.check.times import DateOrder, MixedDateOrder, TimeOptions
 from uploader.errors import (
@@ -54,6 +55,7 @@ class Prepared:
     warnings: list[str]
     zone_less: int = 0  # start times read so far that carry no zone (a warning at the end)
     long_ids: LongIds = field(default_factory=LongIds)  # Excel's damage, decided per column
+    recordings: RecordingCheck | None = None  # --check-recordings: each link fetched once
 
     def rows(self, chunk_size: int) -> Iterator[tuple[Chunk, ValidatedRows]]:
         """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
@@ -75,8 +77,30 @@ class Prepared:
         checked = validate(
             kept, self.time_options, self._columns(), recording_by_id=self.plan.recording_by_id
         )
+        if self.recordings is not None:
+            self._check_links(checked)
         _name_cells(checked.errors, canonical.origin)
         return skipped, checked
+
+    def _check_links(self, checked: ValidatedChunk) -> None:
+        """--check-recordings: a row whose recording cannot be fetched is invalid, saying why."""
+        assert self.recordings is not None
+        urls = checked.rows["recording_url"]
+        fine = urls.notna() & ~urls.index.isin(list(checked.errors))
+        problems = self.recordings.problems(urls[fine].astype(str).tolist())
+        for row, url in urls[fine].items():
+            if (reason := problems.get(str(url))) is not None:
+                column = self.plan.column("recording_url") or "recording_url"
+                checked.errors.setdefault(int(row), []).append(
+                    RowError(
+                        int(row),
+                        column,
+                        str(url),
+                        reason,
+                        field="recording_url",
+                        input_column=column,
+                    )
+                )
 
     def _settle(self, chunk: Chunk, checking: Future, seen: SeenIds) -> tuple[Chunk, ValidatedRows]:
         skipped, checked = checking.result()
@@ -215,7 +239,8 @@ def prepare(source: Input, options: Options) -> Prepared:
     time_options = TimeOptions(
         timezone=timezone, dayfirst=dayfirst, epoch1904=table.epoch1904, country=country
     )
-    return Prepared(table, plan, time_options, warnings, long_ids=long_ids)
+    recordings = RecordingCheck() if options.check_recordings else None
+    return Prepared(table, plan, time_options, warnings, long_ids=long_ids, recordings=recordings)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ PAGE_SETTINGS = {
     "sheet": str,
     "header_row": int,
     "recording_by_id": bool,
+    "check_recordings": bool,
     "recording_url_template": str,
 }
 

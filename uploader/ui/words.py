@@ -20,6 +20,7 @@ CONTROLS = {
     "--recording-url-template": "a recording built from columns (Map columns…)",
     "--encoding": "saving the file as UTF-8 CSV (or .xlsx)",
     "--recording-by-id": "the “Invoca reads our recordings by call id” box",
+    "--check-recordings": "the “Check each recording link” box",
 }
 PHRASES = [  # whole phrases first: they read better than their options swapped one by one
     (

@@ -53,6 +53,7 @@ function settings() {
     country: $("#country").value.trim().toUpperCase(),
     dayfirst: $("#dayfirst").checked,
     recording_by_id: $("#recording-by-id").checked,
+    check_recordings: $("#check-recordings").checked,
     sheet: $("#sheet").value.trim(),
   };
   const headerRow = parseInt($("#header-row").value, 10);
