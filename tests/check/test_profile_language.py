@@ -288,3 +288,25 @@ def test_the_worked_example_in_docs_profiles_does_what_it_says(tmp_path):
     assert bodies[0]["call"]["start_time"] == "2024-03-05T10:00:00-06:00"
     assert second["external_call_unique_id"] == "pbx1-3125550101-05/03/2024 10:05:00"
     assert [r["status"] for r in results_of(path)][-1] == "skipped"  # the totals line
+
+
+def test_a_header_below_the_search_and_a_broken_template_are_one_line_errors(tmp_path):
+    """A header further down than the search says how to name it; a template with an unclosed
+    brace is refused when the profile loads, naming the file and key (never an internal error)."""
+    path = tmp_path / "deep.csv"
+    path.write_text(
+        "x,y\n" * 24 + ",".join(HEADER) + "\n" + ",".join(call_row("d1").values()) + "\n"
+    )
+    deep = CliRunner().invoke(cli, ["validate", str(path), "--campaign-id", "85"])
+    assert deep.exit_code == 2 and "--header-row N names it" in deep.output
+    named = CliRunner().invoke(
+        cli, ["validate", str(path), "--campaign-id", "85", "--header-row", "25"]
+    )
+    assert named.exit_code == 0, named.output
+    profile = tmp_path / "bad.toml"
+    profile.write_text(CDR_PROFILE.replace("{DID}-{Start Time}", "{DID-{Start Time}"))
+    broken = CliRunner().invoke(cli, ["validate", str(path), "--profile", str(profile)])
+    assert (
+        broken.exit_code == 2 and "bad.toml: [templates] external_call_unique_id" in broken.output
+    )
+    assert "internal error" not in broken.output

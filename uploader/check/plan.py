@@ -26,6 +26,7 @@ from uploader.check.profiles import (
 from uploader.check.times import START_TIME_ZONE
 from uploader.errors import ConfigError, InputError
 from uploader.read.arrowtext import extracted
+from uploader.read.table import HEADER_SEARCH_ROWS
 
 
 def plan_columns(
@@ -468,9 +469,15 @@ def _check_complete(plan: ColumnPlan, headers: list[str], source: str) -> None:
         needs[call_field.missing] = needs.get(call_field.missing, False) or found
     missing = [name for name, ok in needs.items() if not ok]
     if missing:
+        further = (
+            f" (is the header below row {HEADER_SEARCH_ROWS}? --header-row N names it)"
+            if len(missing) >= 3
+            else ""
+        )
         raise InputError(
             f"{source}: missing column "
             + "; ".join(_with_hint(m, plan.profile, headers) for m in missing)
+            + further
         )
     for what, template in [("recording URL", plan.template), *plan.templates.items()]:
         for placeholder in recording_placeholders(template) if template else []:

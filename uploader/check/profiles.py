@@ -333,6 +333,10 @@ def profile_from_dict(data: dict, source: str) -> Profile:
                 f"profile {source}: [templates] {field_name} must be text naming columns in "
                 'braces, such as "{DID}-{Start Time}"'
             )
+        try:
+            list(string.Formatter().parse(template))
+        except ValueError as error:
+            raise ConfigError(f"profile {source}: [templates] {field_name}: {error}") from None
     header_row = data.get("header_row")
     if header_row is not None and (
         not isinstance(header_row, int) or isinstance(header_row, bool) or header_row < 1
