@@ -174,6 +174,7 @@ def _mutants(copy: Path, module: str, tmp: Path) -> list[dict]:
             "SELECT module_path, operator_name, occurrence, start_pos_row, start_pos_col,"
             " end_pos_row, end_pos_col, operator_args FROM mutation_specs"
         ).fetchall()
+    spans = _annotations(copy / module)
     return [
         {
             "module": row[0],
@@ -184,7 +185,31 @@ def _mutants(copy: Path, module: str, tmp: Path) -> list[dict]:
             "args": _operator_args(row[7]),
         }
         for row in rows
+        if not _inside((row[3], row[4]), spans)
     ]
+
+
+def _annotations(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's type annotations are: with `from __future__ import annotations` they
+    are never evaluated, so a mutant inside one cannot change what the program does."""
+    import ast
+
+    spans = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        found = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            found.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            found.append(node.returns)
+        for annotation in found:
+            start = (annotation.lineno, annotation.col_offset)
+            end = (annotation.end_lineno or annotation.lineno, annotation.end_col_offset or 0)
+            spans.append((start, end))
+    return spans
+
+
+def _inside(position: tuple[int, int], spans) -> bool:  # type: ignore[no-untyped-def]
+    return any(start <= position < end for start, end in spans)
 
 
 def _operator_args(stored: object) -> dict:
