@@ -101,3 +101,18 @@ def test_more_signals_than_the_api_takes_are_warned_about(tmp_path):
     assert not any(
         "signal columns" in w for w in validate_file(ten, campaign_id="85", progress=False).warnings
     )
+
+
+def test_more_signal_columns_than_the_api_takes_are_warned_about(tmp_path):
+    """Invoca's Signal API takes at most 10 signals a call: 11 columns are said, 10 are not."""
+    from tests.conftest import call_row, write_csv
+    from uploader.pipeline import validate_file
+
+    for count, warned in ((10, False), (11, True)):
+        row = {**call_row("s1"), **{f"signal:s{i}": "yes" for i in range(count)}}
+        path = write_csv(tmp_path / f"signals{count}.csv", [row])
+        summary = validate_file(path, campaign_id="85")
+        said = [w for w in summary.warnings if "signal columns" in w]
+        assert bool(said) == warned, summary.warnings
+        if warned:
+            assert said[0].startswith("11 signal columns") and "at most 10" in said[0]

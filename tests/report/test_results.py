@@ -212,3 +212,26 @@ def test_a_formula_in_a_header_is_written_as_text_in_every_output(tmp_path, sand
     cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     assert any(c.value == evil for c in cells)  # kept, as text
+
+
+def test_outputs_get_the_permissions_a_new_file_would(tmp_path):
+    """Outputs are written to a temporary file and renamed into place; they end with the mode a
+    file made by `open` would have under the user's umask (not the temporary file's 0600, not
+    world-writable)."""
+    import os
+    import stat
+
+    from uploader import upload
+
+    for umask, expected in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        folder = tmp_path / f"u{umask:o}"
+        folder.mkdir()
+        path = write_csv(folder / "c.csv", [call_row("p1"), call_row("p2", start_time="never")])
+        previous = os.umask(umask)
+        try:
+            upload(path, dry_run=True, campaign_id="85", progress=False)
+        finally:
+            os.umask(previous)
+        for name in ("c.results.csv", "c.retry.csv", "c.requests.jsonl"):
+            mode = stat.S_IMODE((folder / name).stat().st_mode)
+            assert mode == expected, (name, oct(umask), oct(mode))
