@@ -88,18 +88,6 @@ PSEUDO_COLUMNS = {
 }
 
 
-def _profile_columns(name: str) -> list[TemplateColumn]:
-    if name == "invoca":
-        return list(COLUMNS)
-    profile = load_profile(name)
-    canonical = {column.name: column for column in COLUMNS} | PSEUDO_COLUMNS
-    return [
-        replace(canonical[field], name=headers[0])
-        for field, headers in profile.columns.items()
-        if field in canonical and headers
-    ]
-
-
 def profile_columns(name: str) -> list[TemplateColumn]:
     if name == "invoca":
         return list(COLUMNS)
