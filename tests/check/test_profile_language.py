@@ -94,6 +94,8 @@ def test_a_call_that_merely_looks_numeric_is_never_a_totals_row(tmp_path):
         call_row("1"),
         call_row("Total-7"),
         call_row("", start_time="", calling_phone_number="3125550100"),
+        # no id, and a start that happens to look like a duration: a call with a start, not sums
+        {name: "" for name in HEADER} | {"start_time": "12:30"},
     ]
     path = tmp_path / "numeric.csv"
     with path.open("w", newline="") as stream:
@@ -102,7 +104,7 @@ def test_a_call_that_merely_looks_numeric_is_never_a_totals_row(tmp_path):
         writer.writerows(rows)
     result, bodies = dry_bodies(path)
     statuses = [r["status"] for r in results_of(path)]
-    assert statuses == ["not_sent", "not_sent", "invalid"], statuses
+    assert statuses == ["not_sent", "not_sent", "invalid", "invalid"], statuses
 
 
 SITES_PROFILE = """

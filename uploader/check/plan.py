@@ -254,7 +254,7 @@ class ColumnPlan:
             nonlocal reasons
             reasons = reasons.where(~(hit & reasons.isna()), reason)
 
-        skip(self._totals(chunk), TOTALS_ROW)
+        skip(self._totals(chunk, out), TOTALS_ROW)
         if self.legs is not None:
             for hit, reason in self.legs.skips(chunk, out["calling_phone_number"]):
                 skip(hit, reason)
@@ -276,15 +276,11 @@ class ColumnPlan:
             skip(unrecorded, self.profile.skip_unrecorded)
         return reasons
 
-    def _totals(self, chunk: pd.DataFrame) -> pd.Series:
+    def _totals(self, chunk: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
         """A report's totals or subtotals line: its first cell says so (`Total`, `Grand total:`,
         `Subtotal`), or it has no id and no start time and only counts, sums and durations."""
         hits = pd.Series(False, index=chunk.index)
-        ids = (
-            clean_text(chunk[self.column("external_call_unique_id")])
-            if self.fields.get("external_call_unique_id")
-            else pd.Series(pd.NA, index=chunk.index, dtype="string")
-        )
+        ids = out["external_call_unique_id"]
         worded = ids.str.match(TOTALS_WORD, case=False).fillna(False).astype(bool)
         candidates = chunk[ids.isna() | worded]
         if candidates.empty:
@@ -292,12 +288,11 @@ class ColumnPlan:
         cells = candidates.apply(clean_text)
         first = cells.bfill(axis=1).iloc[:, 0]
         hits[candidates.index] = first.str.match(TOTALS_WORD, case=False).fillna(False)
-        starts = self.fields.get("start_time", [])
-        no_start = cells[starts].isna().all(axis=1) if starts else True
         filled = cells.notna()
         counts = cells.apply(lambda column: column.str.fullmatch(COUNT_CELL)).fillna(False)
         only_counts = filled.any(axis=1) & (counts | ~filled).all(axis=1)
-        hits[candidates.index] |= ids[candidates.index].isna() & no_start & only_counts
+        blank = ids.isna() & out["start_time"].isna()
+        hits[candidates.index] |= blank[candidates.index] & only_counts
         return hits
 
 
