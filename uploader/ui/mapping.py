@@ -16,6 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from uploader.errors import UploaderError
 from uploader.read.inputs import SPREADSHEET_SUFFIXES
+from uploader.read.table import Table
 from uploader.ui.bench import Upload, bench_of, problem, read_json, upload_of
 
 
@@ -96,22 +97,30 @@ def _safe_name(name: str) -> str:
     return f"{stem}.{suffix}" if dot else stem
 
 
-def _headers_and_profile(path: Path) -> tuple[list[str], tuple[str, list[str]] | None]:
-    from uploader.check.profiles import builtin_profiles, load_profile, suggestion
+def _opened(path: Path) -> Table | None:
+    """The file opened at the header a built-in profile knows, else at the first row that looks
+    like a header; None when it cannot be read."""
+    from uploader.check.profiles import builtin_profiles, load_profile
     from uploader.read.sources import open_table
     from uploader.read.table import looks_like_header
 
     profiles = [load_profile(name) for name in builtin_profiles()]
-    try:
-        table = open_table(
-            path, is_header=lambda headers: any(p.is_header(headers) for p in profiles)
-        )
-    except UploaderError:
+    for is_header in (
+        lambda headers: any(p.is_header(headers) for p in profiles),
+        looks_like_header,
+    ):
         try:
-            table = open_table(path, is_header=looks_like_header)
+            return open_table(path, is_header=is_header)
         except UploaderError:
-            return [], None
-    return table.headers, suggestion(table.headers)
+            continue
+    return None
+
+
+def _headers_and_profile(path: Path) -> tuple[list[str], tuple[str, list[str]] | None]:
+    from uploader.check.profiles import suggestion
+
+    table = _opened(path)
+    return (table.headers, suggestion(table.headers)) if table is not None else ([], None)
 
 
 async def mapping(request: web.Request) -> web.Response:
@@ -127,8 +136,7 @@ async def mapping(request: web.Request) -> web.Response:
         profile = load_profile(base) if base else None
     except UploaderError as error:
         return problem(error)
-    headers, _ = await asyncio.to_thread(_headers_and_profile, upload.path)
-    samples, distinct = await asyncio.to_thread(_samples, upload.path, headers)
+    headers, samples, distinct = await asyncio.to_thread(_samples, upload.path)
     guessed = guess_columns(headers)
     fields = field_matches(profile, headers) if profile else {}
     for field_name, header in guessed.items():  # the closest headers, where the base has none
@@ -143,17 +151,18 @@ SAMPLE_ROWS = 500  # rows read for samples and distinct values
 FEW_VALUES = 12  # a column with at most this many distinct values offers a value map
 
 
-def _samples(path: Path, headers: list[str]) -> tuple[dict, dict]:
-    from uploader.read.sources import open_table
-    from uploader.read.table import looks_like_header
-
+def _samples(path: Path) -> tuple[list[str], dict, dict]:
+    """The file's headers, a few sample values of each, and the few-valued columns' values,
+    read at the same header row the page shows."""
+    table = _opened(path)
+    if table is None:
+        return [], {}, {}
     try:
-        table = open_table(path, is_header=looks_like_header)
         chunk = next(iter(table.chunks(SAMPLE_ROWS)), None)
     except UploaderError:
-        return {}, {}
+        chunk = None
     if chunk is None:
-        return {}, {}
+        return table.headers, {}, {}
     samples, distinct = {}, {}
     for header, column in zip(table.headers, table.columns, strict=True):
         values = chunk.text[column].dropna().astype(str).str.strip()
@@ -162,7 +171,7 @@ def _samples(path: Path, headers: list[str]) -> tuple[dict, dict]:
         unique = values.unique().tolist()
         if 0 < len(unique) <= FEW_VALUES:
             distinct[header] = [value[:60] for value in unique]
-    return samples, distinct
+    return table.headers, samples, distinct
 
 
 def save_profile(name: str, spec: dict) -> Path:
