@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import call_row, library_upload, write_csv
+from tests.conftest import HEADER, call_row, library_upload, write_csv
 
 
 def test_direct_access_needs_no_recording_and_still_sends_one_a_row_has(tmp_path, make_sandbox):
@@ -17,14 +17,7 @@ def test_direct_access_needs_no_recording_and_still_sends_one_a_row_has(tmp_path
     from uploader.errors import InputError
 
     box = make_sandbox(direct_access=True)
-    header = [
-        "external_call_unique_id",
-        "start_time",
-        "calling_phone_number",
-        "destination_phone_number",
-        "call_direction",
-        "recording_url",
-    ]
+    header = HEADER
     rows = [call_row("r1", recording_url=""), call_row("r2")]
     path = write_csv(tmp_path / "direct.csv", rows, header=header)
     summary = library_upload(path, box.url, tmp_path / "j.sqlite", recording_by_id=True)
