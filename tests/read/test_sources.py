@@ -616,3 +616,22 @@ def test_a_row_with_extra_cells_is_a_row_error_whatever_their_number(tmp_path, e
     assert summary.counts["valid"] == 5 and summary.counts["invalid"] == 1
     errors = (tmp_path / "ragged.errors.csv").read_text()
     assert f"4,,,has {6 + extra} cells but the header has 6" in errors
+
+
+def test_the_delimiter_is_the_tables_not_a_titles_or_a_cells(tmp_path):
+    """A semicolon export under a title line (with a comma, or none) is read as semicolons; a
+    comma file whose cells hold many semicolons stays a comma file."""
+    titled = tmp_path / "titled.csv"
+    titled.write_text(
+        "Call export, all sites\n\n"
+        + ";".join(HEADER)
+        + "\n"
+        + ";".join(["a"] * len(HEADER))
+        + "\n"
+    )
+    assert open_table(titled, is_header=PROFILE.is_header).headers == HEADER
+    noisy = tmp_path / "noisy.csv"
+    cells = ["n", "x;y;z;w;v;u;t;s;r;q", *["c"] * (len(HEADER) - 2)]
+    noisy.write_text(",".join(HEADER) + "\n" + (",".join(cells) + "\n") * 3)
+    table = open_table(noisy, is_header=PROFILE.is_header)
+    assert table.headers == HEADER and table.delimiter == ","

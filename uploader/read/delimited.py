@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -465,9 +466,17 @@ def _parser_problem(message: str, header_row: int) -> str:
 
 
 def _delimiter(sample: str, suffix: str) -> str:
+    """The delimiter the table uses: the one most of the first rows hold the same number of times
+    (the header and its rows agree; a report's title above them, or a cell full of semicolons in
+    a comma file, does not)."""
     if suffix == ".tsv":
         return "\t"
-    first_line = next((line for line in sample.splitlines() if line.strip()), "")
-    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda delimiter: counts[delimiter])
-    return best if counts[best] else ","
+    lines = [line for line in sample.splitlines() if line.strip()][:HEADER_SEARCH_ROWS]
+    best, best_score = ",", (0, 0)
+    for delimiter in (",", ";", "\t", "|"):
+        counts = Counter(line.count(delimiter) for line in lines if delimiter in line)
+        if counts:
+            per_line, rows = counts.most_common(1)[0]
+            if (rows, per_line) > best_score:
+                best, best_score = delimiter, (rows, per_line)
+    return best
