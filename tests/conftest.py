@@ -12,6 +12,7 @@ from uploader.sandbox import SandboxConfig
 from uploader.sandbox.background import running_sandbox
 
 TOKEN = "test-token-7f3a9c"  # noqa: S105
+AWS_SECRET = "presign-secret-key-0451"  # noqa: S105
 HEADER = [
     "external_call_unique_id",
     "start_time",
@@ -100,6 +101,47 @@ def make_sandbox():
             return stack.enter_context(running_sandbox(SandboxConfig(**settings)))
 
         yield make
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's) on loopback, for the whole session."""
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(s3_server, monkeypatch, tmp_path):
+    """The AWS chain as a night job has it: keys in the environment, nothing else to find."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPRESIGNTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import botocore.session
+
+    s3 = botocore.session.get_session().create_client("s3")
+    for bucket, region in (("connect-recs", None), ("eu-recs", "eu-west-1")):
+        try:
+            if region:
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+                )
+            else:
+                s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    return s3
 
 
 @pytest.fixture

@@ -141,19 +141,6 @@ def test_kill_9_in_the_second_file_then_the_same_command_sends_only_the_rest(
 # ---------------------------------------------------------------- object storage
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A real S3-compatible server (moto's) on loopback, for the whole session."""
-    pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def bucket(s3_server, monkeypatch, request):
     """A new bucket; credentials and endpoint from the environment, as the AWS chain reads them."""

@@ -780,3 +780,36 @@ def test_every_state_of_the_page_passes_an_accessibility_audit_and_fits(
     page.wait_for_selector("#step-results:not([hidden])")
     page.wait_for_selector("#history-table tbody tr")
     audit("results")
+
+
+@needs_browser
+def test_s3_locations_are_signed_when_the_page_is_told_they_are(
+    tmp_path, ui, browser, sandbox, aws
+):
+    """Without the box an `s3://` recording is a problem naming the box; with it ticked the file
+    checks clean and the calls arrive with links that fetch the recording from S3."""
+    aws.put_object(Bucket="connect-recs", Key="page/one.wav", Body=b"RIFF-one")
+    rows = [call_row("p-1", recording_url="s3://connect-recs/page/one.wav")]
+    path = write_csv(tmp_path / "s3.csv", rows)
+    page_server = ui()
+    page = browser.new_page()
+    page.goto(page_server.address)
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    page.fill("#campaign-id", "85")
+    page.click("#check-button")
+    page.wait_for_selector("#counts li[data-status=invalid]")
+    expect(page.locator("#problems-table")).to_contain_text("the “Recordings are S3 locations” box")
+    page.check("#presign-recordings")
+    page.click("#check-button")
+    page.wait_for_selector("#counts li[data-status=valid]")
+    expect(page.locator("#counts li[data-status=invalid]")).to_have_count(0)
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+    expect(page.locator("#result-counts li[data-status=created] b")).to_have_text("1")
+    link = sandbox.calls()[0]["body"]["call"]["recording_url"]
+    assert "X-Amz-Signature=" in link
+    with urllib.request.urlopen(link, timeout=10) as answer:  # noqa: S310
+        assert answer.read() == b"RIFF-one"

@@ -32,6 +32,7 @@ class Setting:
     path: bool = False  # a file name (must_exist: and the file must be there)
     must_exist: bool = False
     flag: str | None = None  # a boolean shown as this negative flag (--no-progress)
+    bare: float | None = None  # the value of the option given without one (--presign-recordings)
 
 
 def setting(default: object, group: str, help: str = "", **details: object):  # noqa: A002
@@ -80,6 +81,17 @@ class Options:
         "input",
         "Fetch each recording link before its row is sent (a HEAD or a one-byte GET, never the "
         "token): a dead link, a web page or an empty file makes the row invalid.",
+    )
+    presign_recordings: int | None = setting(
+        None,
+        "input",
+        "Send S3 locations (s3://bucket/key, or Connect's bucket/key) as links signed with your "
+        "AWS credentials, valid DAYS days (2 to 7; alone: 7). Needs the s3 extra. Put it after "
+        "the files, or write --presign-recordings=7.",
+        metavar="[DAYS]",
+        minimum=2,
+        maximum=7,
+        bare=7,
     )
     recording_by_id: bool = setting(
         False,

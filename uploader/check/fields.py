@@ -113,7 +113,11 @@ FIELDS = (
         "A URL Invoca can download (public, or presigned for more than 24 h).",
         one_of=RECORDING_PAIR,
         fallback="--recording-url-template, or --recording-by-id with direct access",
-        rules=(Rule(r"^https?://[^\s\v\pZ]+$", "is not an http(s) URL"),),
+        # An S3 location (its key may hold spaces) passes here only under --presign-recordings:
+        # without it, presign.recording_locations refuses it, saying so.
+        rules=(
+            Rule(r"^(?:https?://[^\s\v\pZ]+|s3://[^\x00-\x1f\x7f]+)$", "is not an http(s) URL"),
+        ),
         max_length=4096,
         example="https://rec.example.com/000123.wav",
         width=40,

@@ -15,12 +15,17 @@ from uploader.check.fields import CALL_FIELDS
 MAX_SIGNALS = 10
 SENT_FIELDS = ("start_time", "calling_phone_number", "destination_phone_number")
 NOTE = "note"  # a column of notes on a row that is sent all the same (an id cleaned, say)
+# The links signed for S3 locations (--presign-recordings), put in the bodies sent, never hashed.
+SIGNED = "signed recording_url"
 
 
 @dataclass(frozen=True)
 class CallRequest:
     """One row ready to send: its row number, id, encoded body and the body's fingerprint, the
-    values the tool normalises as sent (SENT_FIELDS) and a note on it."""
+    values the tool normalises as sent (SENT_FIELDS) and a note on it.
+
+    `payload` is what the journal fingerprints and the dry run writes; `wire`, when there is one,
+    is the same body with its S3 location's signed link in place (never written anywhere)."""
 
     row: int
     external_call_unique_id: str
@@ -28,6 +33,12 @@ class CallRequest:
     payload_hash: str
     note: str = ""
     sent: tuple[str, ...] = ()
+    wire: bytes = b""
+
+    @property
+    def body(self) -> bytes:
+        """The bytes posted."""
+        return self.wire or self.payload
 
     @property
     def identity(self) -> str:
@@ -58,6 +69,7 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
     )
     ids = rows["external_call_unique_id"].astype(str).tolist()
     notes = rows[NOTE].fillna("").tolist() if NOTE in rows else [""] * len(ids)
+    links = rows[SIGNED].tolist() if SIGNED in rows else [None] * len(ids)
     for at, row_number in enumerate(rows.index.tolist()):
         fields = {key: values[at] for key, values in call if values[at] is not None}
         body: dict[str, Any] = {"call": fields}
@@ -72,6 +84,9 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
         ]:
             body["custom_data"] = named
         payload = encode(body)
+        wire = b""
+        if isinstance(link := links[at], str):
+            wire = encode({**body, "call": {**fields, "recording_url": link}})
         yield CallRequest(
             row=int(row_number),
             external_call_unique_id=ids[at],
@@ -79,6 +94,7 @@ def call_requests(rows: pd.DataFrame) -> Iterator[CallRequest]:
             payload_hash=hashlib.sha256(payload).hexdigest(),
             note=notes[at],
             sent=tuple(str(fields.get(name, "")) for name in SENT_FIELDS),
+            wire=wire,
         )
 
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from uploader.check.mapping import MAX_SIGNALS
+from uploader.check.mapping import MAX_SIGNALS, SIGNED
 from uploader.check.normalize import EXCEL_ZEROED, LOST_EXCEL_DIGITS, LongIds, clean_text
 from uploader.check.plan import ColumnPlan, plan_columns
+from uploader.check.presign import Presigner
 from uploader.check.profiles import load_profile
 from uploader.check.reachable import RecordingCheck
 from uploader.check.schema import SeenIds, ValidatedChunk, validate
@@ -56,6 +57,7 @@ class Prepared:
     zone_less: int = 0  # start times read so far that carry no zone (a warning at the end)
     long_ids: LongIds = field(default_factory=LongIds)  # Excel's damage, decided per column
     recordings: RecordingCheck | None = None  # --check-recordings: each link fetched once
+    presigner: Presigner | None = None  # --presign-recordings: S3 locations sent signed
 
     def rows(self, chunk_size: int) -> Iterator[tuple[Chunk, ValidatedRows]]:
         """Each chunk with its verdicts. The next chunk is checked on a second thread meanwhile
@@ -75,32 +77,52 @@ class Prepared:
         skipped = {int(row): str(reason) for row, reason in canonical.skips.dropna().items()}
         kept = canonical.rows[~canonical.rows.index.isin(list(skipped))]
         checked = validate(
-            kept, self.time_options, self._columns(), recording_by_id=self.plan.recording_by_id
+            kept,
+            self.time_options,
+            self._columns(),
+            recording_by_id=self.plan.recording_by_id,
+            presign=self.presigner is not None,
         )
+        if self.presigner is not None:
+            self._sign(checked)
         if self.recordings is not None:
             self._check_links(checked)
         _name_cells(checked.errors, canonical.origin)
         return skipped, checked
 
+    def _sign(self, checked: ValidatedChunk) -> None:
+        """--presign-recordings: the valid rows' S3 locations signed, in a column of their own
+        (SIGNED) that only the bodies sent take; a bucket that cannot be signed for makes its
+        rows invalid."""
+        assert self.presigner is not None
+        urls = checked.rows["recording_url"]
+        located = urls.str.startswith("s3://").fillna(False).astype(bool)
+        fine = located & ~urls.index.isin(list(checked.errors))
+        signed, problems = self.presigner.sign(urls[fine])
+        checked.rows[SIGNED] = signed.reindex(urls.index)
+        for row, reason in problems.items():
+            self._refuse_recording(checked, int(row), str(urls[row]), reason)
+
     def _check_links(self, checked: ValidatedChunk) -> None:
-        """--check-recordings: a row whose recording cannot be fetched is invalid, saying why."""
+        """--check-recordings: a row whose recording cannot be fetched is invalid, saying why
+        (a signed S3 location is fetched by its signed link)."""
         assert self.recordings is not None
         urls = checked.rows["recording_url"]
+        if SIGNED in checked.rows:
+            urls = checked.rows[SIGNED].where(checked.rows[SIGNED].notna(), urls)
         fine = urls.notna() & ~urls.index.isin(list(checked.errors))
         problems = self.recordings.problems(urls[fine].astype(str).tolist())
         for row, url in urls[fine].items():
             if (reason := problems.get(str(url))) is not None:
-                column = self.plan.column("recording_url") or "recording_url"
-                checked.errors.setdefault(int(row), []).append(
-                    RowError(
-                        int(row),
-                        column,
-                        str(url),
-                        reason,
-                        field="recording_url",
-                        input_column=column,
-                    )
+                self._refuse_recording(
+                    checked, int(row), str(checked.rows.at[row, "recording_url"]), reason
                 )
+
+    def _refuse_recording(self, checked: ValidatedChunk, row: int, value: str, reason: str) -> None:
+        column = self.plan.column("recording_url") or "recording_url"
+        checked.errors.setdefault(row, []).append(
+            RowError(row, column, value, reason, field="recording_url", input_column=column)
+        )
 
     def _settle(self, chunk: Chunk, checking: Future, seen: SeenIds) -> tuple[Chunk, ValidatedRows]:
         skipped, checked = checking.result()
@@ -240,7 +262,20 @@ def prepare(source: Input, options: Options) -> Prepared:
         timezone=timezone, dayfirst=dayfirst, epoch1904=table.epoch1904, country=country
     )
     recordings = RecordingCheck() if options.check_recordings else None
-    return Prepared(table, plan, time_options, warnings, long_ids=long_ids, recordings=recordings)
+    presigner = None
+    if options.presign_recordings:
+        presigner = Presigner(options.presign_recordings)
+        if presigner.warning:
+            warnings.append(presigner.warning)
+    return Prepared(
+        table,
+        plan,
+        time_options,
+        warnings,
+        long_ids=long_ids,
+        recordings=recordings,
+        presigner=presigner,
+    )
 
 
 @dataclass(frozen=True)

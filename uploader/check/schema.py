@@ -26,6 +26,7 @@ from uploader.check.normalize import (
     normalize_ids,
     normalize_phones,
 )
+from uploader.check.presign import recording_locations
 from uploader.check.recordings import recording_expiry
 from uploader.check.times import START_TIME_ZONE, TimeOptions, normalize_start_times
 from uploader.errors import RowError
@@ -125,9 +126,10 @@ class ValidatedChunk:
 
 
 def normalise(
-    canonical: pd.DataFrame, options: TimeOptions
+    canonical: pd.DataFrame, options: TimeOptions, *, presign: bool = False
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """The canonical text columns in the API's forms, and why any value could not be read."""
+    """The canonical text columns in the API's forms, and why any value could not be read;
+    `presign`: S3 locations are recordings, sent as signed links."""
     rows = canonical.copy()
     reasons: dict[str, pd.Series] = {}
     results: dict[str, Normalized] = {
@@ -140,7 +142,12 @@ def normalise(
             results[field.name] = normalize_choice(canonical[field.name], field.choices)
     for name in PHONE_FIELDS:
         results[name] = normalize_phones(canonical[name], options.country)
-    results["recording_url"] = recording_expiry(canonical["recording_url"])
+    urls, filenames = recording_locations(
+        canonical["recording_url"], canonical["recording_filename"], presign
+    )
+    expiring = recording_expiry(urls.values)
+    results["recording_url"] = Normalized(urls.values, urls.reasons.fillna(expiring.reasons))
+    results["recording_filename"] = filenames
     for name in canonical.columns:
         if name.startswith("signal:"):
             results[name] = normalize_booleans(canonical[name])
@@ -171,10 +178,12 @@ def validate(
     columns: dict[str, str] | None = None,
     *,
     recording_by_id: bool = False,
+    presign: bool = False,
 ) -> ValidatedChunk:
     """Normalise and validate one chunk; `columns` names the input column behind each field;
-    `recording_by_id`: Invoca finds recordings by call id, so a row may have none."""
-    rows, reasons = normalise(canonical, options)
+    `recording_by_id`: Invoca finds recordings by call id, so a row may have none; `presign`: S3
+    locations are sent as signed links."""
+    rows, reasons = normalise(canonical, options, presign=presign)
     errors: dict[int, list[RowError]] = {}
     try:
         CALL_SCHEMA.validate(rows, lazy=True, inplace=True)

@@ -120,9 +120,30 @@ def option_for(name: str) -> Callable:
         attrs["type"] = kind
     if item.default is not None:
         attrs.update(default=item.default, show_default=True)
+    if rule.bare is not None:  # an optional value: given alone, the option means `bare`
+        attrs.update(is_flag=False, flag_value=rule.bare, type=_Bare(attrs["type"]))
     if rule.metavar:
         attrs["metavar"] = rule.metavar
     return option(*decls, **attrs)
+
+
+class _Bare(click.ParamType):
+    """The type of an option whose value may be left out: a file name that follows it is not
+    taken for its value in silence."""
+
+    def __init__(self, inner: click.ParamType) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            name = param.opts[0] if param else "the option"
+            self.fail(
+                f"{value!r} is not a number: put {name} after the files, or write {name}=N",
+                param,
+                ctx,
+            )
+        return self.inner.convert(value, param, ctx)
 
 
 input_options = options_of("input")

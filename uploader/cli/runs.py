@@ -60,6 +60,8 @@ def upload(files: tuple[str, ...], **kwargs: Any) -> None:
           --summary-json night.json      # several files: one journal, one summary
       invoca-upload upload s3://call-logs/2026-11-25/ --profile twilio --campaign-id 85 \\
           --out-dir s3://call-logs/results/   # needs pip install 'invoca-upload[s3]'
+      invoca-upload upload ctr.csv --profile amazon_connect --campaign-id 85 \\
+          --presign-recordings   # S3 locations sent as links signed for 7 days
 
     \b
     Every option can also be set as INVOCA_<OPTION> (INVOCA_BASE_URL, INVOCA_RATE, ...) or in
@@ -104,6 +106,8 @@ def validate(file: str, report: str | None, **kwargs: Any) -> None:
       invoca-upload validate calls.xlsx --campaign-id 85
       invoca-upload validate five9.csv --profile five9 --timezone America/Chicago --campaign-id 85
       invoca-upload validate export.csv --campaign-id 85 --country GB --report problems.csv
+      invoca-upload validate ctr.csv --profile amazon_connect --campaign-id 85 \\
+          --presign-recordings --check-recordings   # is every S3 recording there?
 
     \b
     Exit codes: 0 every row valid; 1 some rows invalid; 2 the file cannot be read.

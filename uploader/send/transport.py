@@ -83,7 +83,7 @@ class Transport:
         try:
             async with self._session.post(
                 self._url,
-                data=request.payload,
+                data=request.body,
                 headers=self._headers,
                 allow_redirects=False,
                 proxy=self._proxy,

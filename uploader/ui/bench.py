@@ -42,6 +42,7 @@ PAGE_SETTINGS = {
     "header_row": int,
     "recording_by_id": bool,
     "check_recordings": bool,
+    "presign_recordings": int,
     "recording_url_template": str,
 }
 

@@ -21,6 +21,7 @@ CONTROLS = {
     "--encoding": "saving the file as UTF-8 CSV (or .xlsx)",
     "--recording-by-id": "the “Invoca reads our recordings by call id” box",
     "--check-recordings": "the “Check each recording link” box",
+    "--presign-recordings": "the “Recordings are S3 locations” box",
 }
 PHRASES = [  # whole phrases first: they read better than their options swapped one by one
     (

@@ -54,6 +54,7 @@ function settings() {
     dayfirst: $("#dayfirst").checked,
     recording_by_id: $("#recording-by-id").checked,
     check_recordings: $("#check-recordings").checked,
+    presign_recordings: $("#presign-recordings").checked ? 7 : null,
     sheet: $("#sheet").value.trim(),
   };
   const headerRow = parseInt($("#header-row").value, 10);
