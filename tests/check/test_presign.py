@@ -202,3 +202,32 @@ def test_days_are_checked_and_a_file_is_never_taken_for_them(tmp_path, calls):
     assert "put --presign-recordings after the files" in taken.output
     short = run_cli("validate", str(path), "--presign-recordings=1")
     assert short.exit_code == 2 and "1" in short.output
+
+
+def test_links_on_aws_name_the_buckets_region_and_a_dotted_bucket_keeps_tls(monkeypatch, tmp_path):
+    """On AWS a link names its region's host (the global one redirects a young bucket's requests,
+    which breaks the signature over the host); a bucket with dots is path-style (no wildcard
+    certificate covers it). Signing is local: no request is made here."""
+    from uploader.check.presign import Presigner
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPRESIGNTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    signer = Presigner(7)
+    assert (
+        signer._client("eu-west-1")
+        .generate_presigned_url(
+            "get_object", Params={"Bucket": "recs", "Key": "a b.wav"}, ExpiresIn=60
+        )
+        .startswith("https://recs.s3.eu-west-1.amazonaws.com/a%20b.wav?")
+    )
+    assert (
+        signer._client("eu-west-1")
+        .generate_presigned_url(
+            "get_object", Params={"Bucket": "my.recs", "Key": "k.wav"}, ExpiresIn=60
+        )
+        .startswith("https://s3.eu-west-1.amazonaws.com/my.recs/k.wav?")
+    )

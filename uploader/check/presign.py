@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -92,7 +93,7 @@ class Presigner:
                 "--presign-recordings needs the s3 extra: pip install 'invoca-upload[s3]'"
             ) from None
         self.days = days
-        self._config = Config(signature_version="s3v4")
+        self._config = Config(signature_version="s3v4")  # V2 links are deprecated
         self._session = botocore.session.get_session()
         now = now or datetime.now(UTC)
         self.warning = _credentials_last(self._session, now, days)
@@ -119,10 +120,21 @@ class Presigner:
         return signed, problems
 
     def _client(self, region: str) -> Any:
+        """The region's S3 client. On AWS itself, links name the region's own host
+        (`bucket.s3.eu-west-1.amazonaws.com`): the global one answers a bucket younger than a day
+        with a redirect to it, which breaks the signature over the host. Elsewhere (MinIO, a
+        test server, `AWS_ENDPOINT_URL_S3`) the endpoint as configured, path-style."""
+        from botocore.config import Config
+
         if region not in self._clients:
-            self._clients[region] = self._session.create_client(
-                "s3", region_name=region, config=self._config
-            )
+            client = self._session.create_client("s3", region_name=region, config=self._config)
+            if _on_aws(client.meta.endpoint_url):
+                client = self._session.create_client(
+                    "s3",
+                    region_name=region,
+                    config=self._config.merge(Config(s3={"addressing_style": "virtual"})),
+                )
+            self._clients[region] = client
         return self._clients[region]
 
     def _region(self, bucket: str) -> str | Exception:
@@ -148,6 +160,11 @@ class Presigner:
             found = OSError(f"S3 could not be asked where bucket {bucket} is ({error})")
         self._regions[bucket] = found
         return found
+
+
+def _on_aws(endpoint: str) -> bool:
+    host = urlsplit(endpoint).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def _credentials_last(session: Any, now: datetime, days: int) -> str | None:
