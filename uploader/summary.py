@@ -186,11 +186,17 @@ class RunSummary:
 
 
 def recordings_note(summary: RunSummary, prepared: Prepared) -> None:
-    """--check-recordings: how many links were fetched, and how many could not be."""
+    """--check-recordings: how many links were fetched, and how many could not be;
+    --presign-recordings: how many S3 locations were signed, for how long."""
     check = prepared.recordings
     if check is not None:
         summary.notes.append(
             f"recordings checked: {check.checked:,} links, {check.unreachable:,} not reachable"
+        )
+    signer = prepared.presigner
+    if signer is not None:
+        summary.notes.append(
+            f"recordings signed: {signer.signed:,} S3 locations, links valid {signer.days} days"
         )
 
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from tests.conftest import AWS_SECRET as SECRET
 from tests.conftest import HEADER, TOKEN, call_row, upload_args, write_csv
 from tests.test_upload import read_results, run_cli
@@ -96,6 +98,8 @@ def test_s3_locations_are_sent_as_links_that_fetch_the_recording(tmp_path, sandb
     assert "is not an S3 location" in results["c-capital"]["error"]
     assert "recording not reachable" in results["c-nokey"]["error"]
     assert {results[i]["status"] for i in ("c-nobucket", "c-capital", "c-nokey")} == {"invalid"}
+    notes = json.loads((tmp_path / "summary.json").read_text())["notes"]
+    assert "recordings signed: 4 S3 locations, links valid 7 days" in notes, notes
 
     again = run_cli(*args, "--presign-recordings=3")  # signed anew, as a night later would be
     assert again.exit_code == 1, again.output
@@ -231,3 +235,26 @@ def test_links_on_aws_name_the_buckets_region_and_a_dotted_bucket_keeps_tls(monk
         )
         .startswith("https://s3.eu-west-1.amazonaws.com/my.recs/k.wav?")
     )
+
+
+def test_temporary_credentials_with_a_known_end_cut_the_links_life_or_are_refused():
+    """A role's refreshable credentials say when they end: past DAYS, nothing to say; between 25 h
+    and DAYS, a warning naming when the links stop; sooner, refused."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from uploader.check.presign import _credentials_last
+    from uploader.errors import ConfigError
+
+    now = dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC)
+
+    def session(hours: float) -> SimpleNamespace:
+        ends = now + dt.timedelta(hours=hours)
+        credentials = SimpleNamespace(token="role-token", _expiry_time=ends)
+        return SimpleNamespace(get_credentials=lambda: credentials)
+
+    assert _credentials_last(session(24 * 8), now, 7) is None
+    said = _credentials_last(session(36), now, 7)
+    assert said is not None and "2026-12-05 00:00 UTC" in said and "not in 7 days" in said
+    with pytest.raises(ConfigError, match="expire 2026-12-03 18:00 UTC"):
+        _credentials_last(session(6), now, 7)

@@ -100,6 +100,7 @@ class Presigner:
         self._default_region = self._session.get_config_variable("region") or "us-east-1"
         self._clients: dict[str, Any] = {}
         self._regions: dict[str, str | Exception] = {}
+        self.signed = 0  # locations signed so far (the summary's note)
 
     def sign(self, locations: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
         """Presigned GET URLs for `s3://bucket/key` values (others: NA), and why a bucket's
@@ -117,6 +118,7 @@ class Presigner:
                 Params={"Bucket": bucket, "Key": key},
                 ExpiresIn=int(self.days * 86400),
             )
+            self.signed += 1
         return signed, problems
 
     def _client(self, region: str) -> Any:
