@@ -257,13 +257,14 @@ async def test_a_503_asking_for_longer_than_any_backoff_is_waited_in_full(server
 
 async def test_5xx_and_lost_answers_are_retried_and_delivered_once(server_for):
     server, state = await server_for(fail_rate=0.3, drop_rate=0.3, seed=7)
-    outcomes, _ = await send(
+    outcomes, sender = await send(
         server, [request(i) for i in range(60)], Pace(rate=0, concurrency=4, max_retries=20)
     )
     assert {o.status for o in outcomes.values()} <= {"created", "already_received"}
     assert len(state.calls) == 60
     statuses = [r["status"] for r in state.requests]
     assert {500, 503, None} <= set(statuses) and 202 in statuses and 409 not in statuses
+    assert sender.stop_reason is None  # lost answers among answered ones are no absent API
 
 
 async def test_retries_exhausted_is_failed(server_for):
@@ -364,6 +365,46 @@ async def test_tls_is_verified_and_ca_bundle_trusts_a_proxy(aiohttp_server, self
     assert outcomes[3].status == "created"
 
 
+class FailingLedger:
+    """A journal whose mark fails on the given attempts (1 = the first request's)."""
+
+    def __init__(self, failing: set[int]) -> None:
+        self.failing, self.marks, self.recorded = failing, 0, []
+
+    async def mark_sending(self, identifier: str, payload_hash: str, identity: str = "") -> None:
+        from uploader.errors import JournalFailure
+
+        self.marks += 1
+        if self.marks in self.failing:
+            raise JournalFailure("journal j.sqlite: cannot be written (disk full)")
+
+    def unmark(self, identifier: str) -> None:
+        pass
+
+    def record(self, outcome, *, reached: bool) -> None:
+        self.recorded.append((outcome.status, reached))
+
+
+async def test_a_mark_that_fails_before_the_first_request_leaves_the_row_unsent(server_for):
+    """Unmarked, a request never goes out: the row is `not_sent` (run again to send it), not
+    `failed`, which would claim it may have arrived."""
+    server, state = await server_for()
+    ledger = FailingLedger({1})
+    outcomes, sender = await send(server, [request(0)], Pace(rate=0, concurrency=1), ledger=ledger)
+    assert outcomes[2].status == "not_sent" and outcomes[2].attempts == 0
+    assert state.requests == [] and "cannot be written" in sender.stop_reason
+
+
+async def test_a_mark_that_fails_before_a_retry_says_the_first_may_have_arrived(server_for):
+    server, state = await server_for(fail_rate=1.0, seed=1)
+    ledger = FailingLedger({2})
+    outcomes, _ = await send(
+        server, [request(0)], Pace(rate=0, concurrency=1, max_retries=3), ledger=ledger
+    )
+    assert outcomes[2].status == "failed" and "cannot be written" in outcomes[2].error
+    assert len(state.requests) == 1 and ledger.recorded == [("failed", True)]
+
+
 def test_the_watchdog_stops_on_limits_not_on_ordinary_failures():
     from uploader.outcome import RowOutcome
     from uploader.send.client import IDENTICAL_REJECTIONS, Watchdog
@@ -378,6 +419,16 @@ def test_the_watchdog_stops_on_limits_not_on_ordinary_failures():
     reasons = [same.outcome(refused) for _ in range(IDENTICAL_REJECTIONS)]
     assert reasons[:-1] == [None] * (IDENTICAL_REJECTIONS - 1)
     assert "same refusal" in reasons[-1] and "RecordInvalid" in reasons[-1]
+    broken = Watchdog(max_errors=None, outage_seconds=300, clock=lambda: clock["now"])
+    for _ in range(IDENTICAL_REJECTIONS - 1):
+        broken.outcome(refused)
+    assert broken.outcome(RowOutcome(9, "z", "created")) is None  # a success ends the streak
+    assert {broken.outcome(refused) for _ in range(IDENTICAL_REJECTIONS - 1)} == {None}
+    held = Watchdog(max_errors=None, outage_seconds=300, clock=lambda: clock["now"])
+    for _ in range(IDENTICAL_REJECTIONS - 1):
+        held.outcome(refused)
+    assert held.outcome(RowOutcome(9, "z", "not_sent")) is None  # an unsent row is no answer
+    assert "same refusal" in held.outcome(refused)
     clock["now"] = 299.0
     assert same.failed("api.example") is None
     same.succeeded()
