@@ -503,7 +503,8 @@ def test_a_reused_id_for_another_call_is_a_conflict_and_an_update_is_noted(tmp_p
     that other call's, so this row is a conflict (exit 1), never silently 'already uploaded'."""
     journal = tmp_path / "j.sqlite"
     first = write_csv(
-        tmp_path / "march5.csv", [call_row("Y1"), call_row("Y2"), call_row("Y3"), call_row("Y4")]
+        tmp_path / "march5.csv",
+        [call_row("Y1"), call_row("Y2"), call_row("Y3"), call_row("Y4"), call_row("Y5")],
     )
     assert run_cli(*upload_args(first, sandbox.url, journal)).exit_code == 0
     other_call = call_row(
@@ -512,7 +513,10 @@ def test_a_reused_id_for_another_call_is_a_conflict_and_an_update_is_noted(tmp_p
     updated = call_row("Y2", recording_url="https://rec.example.com/new.wav")
     other_caller = call_row("Y3", calling_phone_number="3125550777")  # same start, another customer
     rerouted = call_row("Y4", destination_phone_number="8885550000")  # the same call, another line
-    second = write_csv(tmp_path / "march7.csv", [other_call, updated, other_caller, rerouted])
+    earlier_call = call_row("Y5", start_time="2024-03-01T09:00:00Z")  # compares lower, as text
+    second = write_csv(
+        tmp_path / "march7.csv", [other_call, updated, other_caller, rerouted, earlier_call]
+    )
     result = run_cli(*upload_args(second, sandbox.url, journal))
     assert result.exit_code == 1, result.output
     rows = {r["external_call_unique_id"]: r for r in read_results(tmp_path / "march7.results.csv")}
@@ -520,12 +524,13 @@ def test_a_reused_id_for_another_call_is_a_conflict_and_an_update_is_noted(tmp_p
     assert "delivered for another call" in rows["Y1"]["error"]
     assert "2024-03-05T14:03:27+00:00" in rows["Y1"]["error"] and "own id" in rows["Y1"]["error"]
     assert rows["Y3"]["status"] == "conflict" and "+13125550143" in rows["Y3"]["error"]
+    assert rows["Y5"]["status"] == "conflict"
     assert rows["Y2"]["status"] == "already_uploaded"
     assert "Invoca keeps the first version" in rows["Y2"]["error"]
     # the identity is the start and the customer: the business line is an update, not a new call
     assert rows["Y4"]["status"] == "already_uploaded" and "first version" in rows["Y4"]["error"]
-    assert re.search(r"conflict\s+2\n", result.output) and "changed since" in result.output
-    assert len(sandbox.calls()) == 4  # nothing posted by the second run
+    assert re.search(r"conflict\s+3\n", result.output) and "changed since" in result.output
+    assert len(sandbox.calls()) == 5  # nothing posted by the second run
 
 
 @pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u200f", "\u2060", "\u00ad"])
