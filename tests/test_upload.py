@@ -392,6 +392,29 @@ def test_journal_command_reports_and_exports(calls, sandbox, tmp_path):
     assert [r["status"] for r in exported] == ["created"] * 3
 
 
+def test_the_default_journal_is_the_users_own_and_the_journal_command_reads_it(
+    calls, sandbox, tmp_path
+):
+    """Without --journal the upload and the journal command share the user's data folder; the
+    report names each run's id, times, input and endpoint, newest first."""
+    path = calls(2)
+    args = [a for a in upload_args(path, sandbox.url, "x") if a not in ("--journal", "x")]
+    assert run_cli(*args).exit_code == 0
+    assert run_cli(*args).exit_code == 0  # nothing sent twice: the same journal was found
+    assert len(sandbox.calls()) == 2
+    assert (tmp_path / "xdg-data" / "invoca-upload" / "journal.sqlite").is_file()
+    result = CliRunner().invoke(cli, ["journal", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["calls"] == {"created": 2}
+    second, first = report["runs"]
+    assert (second["id"], first["id"]) == (2, 1)
+    assert first["input"] == second["input"] == str(path)
+    assert first["endpoint"].endswith("/api/2022-03-01/calls.json")
+    assert first["started"] <= first["finished"] <= second["started"]
+    assert second["summary"]["counts"]["already_uploaded"] == 2
+
+
 def test_the_token_is_written_nowhere(calls, sandbox, tmp_path):
     path = calls(3)
     log = tmp_path / "run.log"
