@@ -107,3 +107,21 @@ def test_a_template_on_a_full_disk_is_one_line_exit_2(tmp_path):
     done = run_on_a_small_disk(["template", "calls.xlsx"], 2_000, tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "calls.xlsx: cannot be written" in done.stderr and not (tmp_path / "calls.xlsx").exists()
+
+
+def test_a_new_file_is_made_beside_its_target_and_nothing_is_left_when_its_writer_fails(tmp_path):
+    """The file is written under a temporary name in the target's own folder (a rename across
+    file systems is no rename), and a writer that fails in any way leaves neither file."""
+    import pytest
+
+    from uploader.report.files import AtomicFile, written
+
+    target = tmp_path / "out" / "calls.results.csv"
+    target.parent.mkdir()
+    pending = AtomicFile(target)
+    assert pending.temporary.parent == target.parent
+    pending.discard()
+    with pytest.raises(ValueError), written(target) as stream:
+        stream.write("half a line")
+        raise ValueError("the writer's own bug")
+    assert list(target.parent.iterdir()) == []

@@ -256,6 +256,7 @@ def test_outputs_replace_a_symlink_instead_of_writing_through_it(tmp_path, sandb
         *upload_args(path, sandbox.url, tmp_path / "j2.sqlite"), "--log-file", str(log)
     )
     assert refused.exit_code == 2 and victim.read_text() == "precious\n"
+    assert f"{log}: cannot be written (is a symlink)" in refused.output
     (tmp_path / "j3.sqlite.lock").symlink_to(victim)
     locked = run_cli(*upload_args(path, sandbox.url, tmp_path / "j3.sqlite"))
     assert locked.exit_code == 2 and victim.read_text() == "precious\n"
