@@ -81,17 +81,19 @@ def test_token_file_is_read_and_a_loose_one_is_warned_about(tmp_path, sandbox, c
     path = write_csv(tmp_path / "c.csv", [call_row("a")])
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    os.chmod(token_file, 0o644)
-    result = CliRunner().invoke(
-        cli,
-        [
-            *upload_args(path, sandbox.url, tmp_path / "j.sqlite"),
-            "--token-file",
-            str(token_file),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "chmod 600" in caplog.text
+    for mode, warned in ((0o600, False), (0o604, True), (0o640, True)):
+        os.chmod(token_file, mode)
+        caplog.clear()
+        result = CliRunner().invoke(
+            cli,
+            [
+                *upload_args(path, sandbox.url, tmp_path / f"j{mode:o}.sqlite"),
+                "--token-file",
+                str(token_file),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert ("chmod 600" in caplog.text) is warned, oct(mode)
     missing = CliRunner().invoke(cli, ["upload", str(path), "--token-file", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "cannot be read" in missing.output
 

@@ -136,6 +136,13 @@ def test_plain_http_to_a_remote_host_is_refused(calls):
     assert result.exit_code == 2 and "HTTPS is required" in result.output
 
 
+@pytest.mark.parametrize("url", ["ftp://invoca.net", "invoca.net", "https://"])
+def test_a_base_url_that_is_not_an_http_address_is_refused(calls, url):
+    result = run_cli("upload", str(calls(1)), "--base-url", url, "--campaign-id", "85")
+    assert result.exit_code == 2, result.output
+    assert "not an http(s) URL" in result.output
+
+
 @pytest.mark.parametrize(
     "url", ["https://invoca.net/api/2022-03-01/calls.json", "https://invoca.net/api/"]
 )
