@@ -70,7 +70,9 @@ def test_international_numbers_are_kept(raw, e164):
         ("3.12555E+09", LOST_DIGITS),
         ("Anonymous", "the caller's number was withheld"),
         ("204", "is too short to be a phone number (an extension?)"),
-        ("(312) 555-01", None),
+        ("123456", "is too short to be a phone number (an extension?)"),
+        ("555-0143", "has too few digits for a phone number"),  # seven: a number without its area
+        ("(312) 555-01", "has too few digits for a phone number"),
         ("client:alice", "is a browser or SIP user, not a phone number"),
         ("sip:alice@example.sip.twilio.com", "is a browser or SIP user, not a phone number"),
     ],
