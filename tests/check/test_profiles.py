@@ -455,6 +455,13 @@ def test_a_backtracking_pattern_runs_in_linear_time(tmp_path):
             "RE2",
         ),
         ("[extract]\nstart_time = '(?<=T)(\\d+)'\n", "RE2"),
+        ("[extract]\nstart_time = '(\\d+)T(\\d+)'\n", "exactly one (group)"),
+        (
+            '[[skip]]\nwhen = [{ column = "Id", pattern = \''
+            + "a" * 1001
+            + '\' }]\nreason = "r"\n',
+            "longer than 1000 characters",
+        ),
         ("nested = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     ],
 )
