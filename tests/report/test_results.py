@@ -124,6 +124,11 @@ def test_xlsx_results_typed_coloured_commented_with_summary(tmp_path, sandbox):
     # the input's own columns follow, one repeating a results column's name marked as the input's
     assert header[10:] == ["external_call_unique_id (input)", *rows[0][1:]]
     own = 10  # columns before the input's own
+    # an xlsx input's cells come back as they were typed: a date stays a date, a number a number
+    assert sheet.cell(row=2, column=own + 2).value == dt.datetime(2024, 3, 5, 14, 3, 27)
+    assert sheet.cell(row=2, column=own + HEADER.index("destination_phone_number") + 1).value == (
+        8885551212
+    )
     assert sheet.auto_filter.ref and sheet.freeze_panes == "A2"
     assert sheet["C2"].value == "created" and sheet["C2"].fill.fgColor.rgb.endswith("C6EFCE")
     assert sheet["C3"].value == "invalid" and sheet["C3"].fill.fgColor.rgb.endswith("FFC7CE")
