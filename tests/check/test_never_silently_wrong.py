@@ -149,6 +149,7 @@ def test_a_wrong_campaign_is_named_on_screen(tmp_path, sandbox, calls):
     result = run_cli(*args, "--campaign-id", "999")
     assert result.exit_code == 1
     assert "UnauthorizedAdvertiser" in result.output and "campaign 999" in result.output
+    assert "row 2: 'call-0' rejected: UnauthorizedAdvertiser" in result.output  # each row named
     assert re.search(r"rejected\s+2\n", result.output)
 
 
