@@ -39,7 +39,7 @@ bench:
 # Mutation testing of the guarantees (tools/mutate.py): every test that runs a mutated line is
 # run against it; within MINUTES (default 50), so outside `make test`. Scores per guarantee.
 mutate: install
-	$(BIN)/python -m pip install --quiet 'cosmic-ray>=8.4' 'coverage>=7.4'
+	$(BIN)/python -m pip install --quiet 'cosmic-ray>=8.4' 'coverage>=7.10'
 	$(BIN)/python tools/mutate.py --minutes $(or $(MINUTES),50) $(MODULES)
 
 # The README's pictures of the page, retaken by the browser tests that walk through it.

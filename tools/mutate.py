@@ -3,9 +3,9 @@
 Each module is mutated by cosmic-ray's operators (one small change at a time: an operator, a
 constant, a comparison, a removed call) and every test that runs the mutated line is run against
 the mutant; a mutant none of them catches "survives". Which tests run which line comes from one
-run of the whole suite under coverage with a context per test (cached in `.mutate/` for the
-commit it was made at), so a module is guarded by all its tests, wherever they live, and each
-mutant costs only the tests that can see it.
+run of the whole suite under coverage with a context per test, also in the processes tests start
+(cached in `.mutate/` for the commit it was made at), so a module is guarded by all its tests,
+wherever they live and however they run it, and each mutant costs only the tests that can see it.
 
 It runs in a throwaway copy of the tracked files (the checkout is never left mutated), outside
 `make test`, within a time budget: mutants are drawn at random (seeded) in turn from every module
@@ -58,7 +58,17 @@ GUARANTEES = {
     },
 }
 MODULES = {name: path for modules in GUARANTEES.values() for name, path in modules.items()}
-COVERAGE_RC = "[run]\ndynamic_context = test_function\nsource = uploader\nrelative_files = true\n"
+# Lines are attributed to the test running them (tools/testcontext.py), in the tests' own process
+# and in every Python process a test starts (the command line, the page's server, which the
+# browser tests run as subprocesses and stop with SIGTERM).
+COVERAGE_RC = """[run]
+plugins = tools.testcontext
+source = uploader
+relative_files = true
+parallel = true
+patch = subprocess
+sigterm = true
+"""
 TEST_TIMEOUT = 300.0
 JUDGED = ("killed", "survived", "uncovered")  # an incompetent mutant (cannot run) is not judged
 
@@ -114,11 +124,15 @@ def _guards(copy: Path) -> dict[str, dict[int, list[str]]]:
         cwd=copy,
         check=False,  # a failing test still maps the lines it ran
     )
+    subprocess.run(
+        [sys.executable, "-m", "coverage", "combine", "--rcfile=.coveragerc-mutate", "-q"],
+        cwd=copy,
+        check=True,
+    )
     import coverage
 
     data = coverage.CoverageData(str(copy / ".coverage"))
     data.read()
-    nodes = _test_nodes(copy)
     guards: dict[str, dict[int, list[str]]] = {}
     for measured in data.measured_files():
         relative = _relative(Path(measured).resolve(), copy.resolve())
@@ -126,7 +140,7 @@ def _guards(copy: Path) -> dict[str, dict[int, list[str]]]:
             continue
         lines: dict[int, list[str]] = {}
         for line, contexts in (data.contexts_by_lineno(measured) or {}).items():
-            found = sorted({nodes[c] for c in contexts if c in nodes})
+            found = sorted({context for context in contexts if context.startswith("tests/")})
             if found:
                 lines[line] = found
         guards[relative] = lines
@@ -139,20 +153,6 @@ def _relative(path: Path, copy: Path) -> str | None:
         if path.is_relative_to(base):
             return path.relative_to(base).as_posix()
     return None
-
-
-def _test_nodes(copy: Path) -> dict[str, str]:
-    """coverage's context (`test_client.test_x`, `test_mod.Class.test_y`) -> a pytest node id."""
-    nodes: dict[str, str] = {}
-    for path in sorted((copy / "tests").rglob("test_*.py")):
-        module = path.stem
-        relative = path.relative_to(copy).as_posix()
-        for line in path.read_text().splitlines():
-            for prefix in ("def test_", "async def test_"):
-                if line.startswith(prefix):
-                    name = line.split("(")[0].split()[-1]
-                    nodes[f"{module}.{name}"] = f"{relative}::{name}"
-    return nodes
 
 
 def _mutants(copy: Path, module: str, tmp: Path) -> list[dict]:
@@ -260,7 +260,7 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
     return results
 
 
-MAX_TESTS = 25  # per mutant: the cheapest of the tests that run its lines
+MAX_TESTS = 40  # per mutant: the cheapest of the tests that run its lines
 
 
 def _costs(guards: dict[str, dict[str, list[str]]]) -> dict[str, int]:
