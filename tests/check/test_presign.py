@@ -94,6 +94,7 @@ def test_s3_locations_are_sent_as_links_that_fetch_the_recording(tmp_path, sandb
             assert answer.read() == content
     assert "%2Feu-west-1%2F" in sent["c-eu"]["recording_url"]  # signed for the bucket's region
     results = {r["external_call_unique_id"]: r for r in read_results(tmp_path / "ctr.results.csv")}
+    assert results["c-nobucket"]["error"].startswith("recording_url (Recording.Location): ")
     assert "no bucket named gone-recs" in results["c-nobucket"]["error"]
     assert "is not an S3 location" in results["c-capital"]["error"]
     assert "recording not reachable" in results["c-nokey"]["error"]

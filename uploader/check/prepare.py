@@ -119,9 +119,17 @@ class Prepared:
                 )
 
     def _refuse_recording(self, checked: ValidatedChunk, row: int, value: str, reason: str) -> None:
-        column = self.plan.column("recording_url") or "recording_url"
+        plan = self.plan
+        column = (
+            plan.column("recording_url")
+            or plan.column("recording")
+            or plan.column("recording_filename")
+        )
+        label = (
+            f"recording_url ({column})" if column and column != "recording_url" else "recording_url"
+        )
         checked.errors.setdefault(row, []).append(
-            RowError(row, column, value, reason, field="recording_url", input_column=column)
+            RowError(row, label, value, reason, field="recording_url", input_column=column)
         )
 
     def _settle(self, chunk: Chunk, checking: Future, seen: SeenIds) -> tuple[Chunk, ValidatedRows]:
