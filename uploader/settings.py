@@ -86,8 +86,7 @@ class Options:
         None,
         "input",
         "Send S3 locations (s3://bucket/key, or Connect's bucket/key) as links signed with your "
-        "AWS credentials, valid DAYS days (2 to 7; alone: 7). Needs the s3 extra. Put it after "
-        "the files, or write --presign-recordings=7.",
+        "AWS credentials, valid DAYS days (2 to 7; alone: 7). Needs the s3 extra.",
         metavar="[DAYS]",
         minimum=2,
         maximum=7,

@@ -200,13 +200,23 @@ def test_a_missing_s3_extra_is_one_line_naming_it(tmp_path, sandbox, aws):
     assert "pip install 'invoca-upload[s3]'" in done.stderr
 
 
-def test_days_are_checked_and_a_file_is_never_taken_for_them(tmp_path, calls):
+def test_days_are_checked_and_a_file_after_the_option_stays_a_file(tmp_path, calls, aws):
+    """`--presign-recordings calls.csv` is the option alone and then the file (7 days), as it
+    would be after the file; a number after it is its days; out of 2-7 is exit 2."""
     path = calls(1)
-    taken = run_cli("validate", "--presign-recordings", str(path))
-    assert taken.exit_code == 2
-    assert "put --presign-recordings after the files" in taken.output
-    short = run_cli("validate", str(path), "--presign-recordings=1")
-    assert short.exit_code == 2 and "1" in short.output
+    for args in (
+        ["--presign-recordings", str(path)],
+        [str(path), "--presign-recordings"],
+        ["--presign-recordings", "--campaign-id", "85", str(path)],
+        ["--presign-recordings", "3", str(path)],
+    ):
+        done = run_cli("validate", *args, "--campaign-id", "85")
+        assert done.exit_code == 0, (args, done.output)
+        assert "recordings signed: 0 S3 locations" in done.output
+    assert "links valid 3 days" in done.output
+    for days in ("1", "8", "x"):
+        short = run_cli("validate", str(path), f"--presign-recordings={days}")
+        assert short.exit_code == 2 and "--presign-recordings" in short.output, short.output
 
 
 def test_links_on_aws_name_the_buckets_region_and_a_dotted_bucket_keeps_tls(monkeypatch, tmp_path):

@@ -37,6 +37,28 @@ class ConfiguredCommand(click.Command):
             raise click.UsageError(str(error)) from None
         return super().make_context(info_name, args, parent, **extra)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._bare_values(args))
+
+    def _bare_values(self, args: list[str]) -> list[str]:
+        """An option whose value may be left out, followed by a file rather than a number
+        (`--presign-recordings calls.csv`), is given its bare value, so the file stays a file."""
+        bare = {
+            opt: param.flag_value
+            for param in self.params
+            if isinstance(param, click.Option) and isinstance(param.type, _Bare)
+            for opt in param.opts
+        }
+        out: list[str] = []
+        for at, arg in enumerate(args):
+            if arg == "--":
+                return out + args[at:]
+            following = args[at + 1] if at + 1 < len(args) else "-"
+            if arg in bare and not following.startswith("-") and not _number(following):
+                arg = f"{arg}={bare[arg]:g}"
+            out.append(arg)
+        return out
+
     def _config(self, args: list[str]) -> dict[str, Any]:
         path = None
         for index, arg in enumerate(args):
@@ -127,22 +149,22 @@ def option_for(name: str) -> Callable:
     return option(*decls, **attrs)
 
 
+def _number(text: str) -> bool:
+    return text.strip().lstrip("+-").replace(".", "", 1).isdigit()
+
+
 class _Bare(click.ParamType):
-    """The type of an option whose value may be left out: a file name that follows it is not
-    taken for its value in silence."""
+    """The type of an option whose value may be left out (ConfiguredCommand gives it its bare
+    value when a file follows it)."""
 
     def __init__(self, inner: click.ParamType) -> None:
         self.inner = inner
         self.name = inner.name
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        if isinstance(value, str) and not _number(value):
             name = param.opts[0] if param else "the option"
-            self.fail(
-                f"{value!r} is not a number: put {name} after the files, or write {name}=N",
-                param,
-                ctx,
-            )
+            self.fail(f"{value!r} is not a number (write {name}=N)", param, ctx)
         return self.inner.convert(value, param, ctx)
 
 
