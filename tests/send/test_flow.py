@@ -95,14 +95,22 @@ async def test_chunks_are_written_in_input_order_whatever_order_answers_come_in(
     assert written.chunks == [[2, 3], [4, 5]]
 
 
-async def test_the_window_holds_at_most_max_open_chunks_worth_of_rows():
-    window = ReorderWindow(Written(), RunLog(None), chunk_size=1)
-    for index in range(MAX_OPEN):
-        window.open(pd.DataFrame(index=[index]), {}, {}, [request(index)])
+@pytest.mark.parametrize("sizes", [[300] * MAX_OPEN, [100, *[300] * MAX_OPEN]])
+async def test_the_window_holds_at_most_max_open_chunks_worth_of_rows(sizes):
+    """Counted in rows, past the room too (a small first chunk makes the count jump over it),
+    for any room (not only the small numbers Python keeps one object of)."""
+    window = ReorderWindow(Written(), RunLog(None), chunk_size=300)
+    start = 0
+    for size in sizes:
+        rows = list(range(start, start + size))
+        window.open(pd.DataFrame(index=rows), {}, {}, [request(row) for row in rows])
+        start += size
     waiting = asyncio.ensure_future(window.wait_for_room())
-    await asyncio.sleep(0.05)
+    for _ in range(20):
+        await asyncio.sleep(0)  # the waiter has every chance to run
     assert not waiting.done()  # full: the reader waits for the oldest chunk
-    window.arrived(RowOutcome(0, "id-0", CREATED))
+    for row in range(sum(sizes[:-1])):  # all but the newest chunk answered and written
+        window.arrived(RowOutcome(row, f"id-{row}", CREATED))
     await asyncio.wait_for(waiting, 5)
 
 
