@@ -16,6 +16,7 @@ Row-level problems are not exceptions: they are `RowError` values collected per 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -123,9 +124,13 @@ class RowError:
         """The reason in words, quoting at most QUOTED characters of the value (the cell itself
         is in the results file beside it)."""
         where = f"{self.column}: " if self.column else ""
-        value = self.value if len(self.value) <= QUOTED else self.value[: QUOTED - 1] + "…"
+        value = SIGNED_QUERY.sub("?[signature not repeated]", self.value)
+        value = value if len(value) <= QUOTED else value[: QUOTED - 1] + "…"
         shown = f'"{value}" ' if value else ""
         return f"{where}{shown}{self.message}".strip()
 
 
 QUOTED = 80  # characters of a value a reason quotes
+# A presigned URL's query (S3 X-Amz-Signature, V2 Signature, Google X-Goog-Signature, Azure sig):
+# a reason quoting the URL leaves it out, so that only the input's own cell holds it.
+SIGNED_QUERY = re.compile(r"\?(?=\S*?(?:signature|sig)=)\S*", re.IGNORECASE)

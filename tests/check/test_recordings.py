@@ -75,6 +75,9 @@ def test_a_presigned_url_that_expires_before_invoca_fetches_it_is_refused(tmp_pa
         results = {r["external_call_unique_id"]: r for r in csv.DictReader(stream)}
     assert results["expired"]["status"] == "invalid" and "expired on" in results["expired"]["error"]
     assert results["soon"]["status"] == "invalid" and "within 24 hours" in results["soon"]["error"]
+    for refused in ("expired", "soon"):  # the reason quotes the link, never its signature again
+        error = results[refused]["error"].lower()
+        assert "signature=" not in error and "sig=" not in error, error
     assert summary.exit_code == 1
 
 
