@@ -323,3 +323,15 @@ def test_an_endpoint_has_one_spelling(spelling, canonical):
     from uploader.settings import canonical_endpoint
 
     assert canonical_endpoint(spelling) == canonical
+
+
+def test_a_journal_whose_folder_cannot_be_made_is_a_clear_refusal(tmp_path):
+    """--journal under a path where a file stands: one sentence naming the journal, exit 2."""
+    import pytest
+
+    from uploader.errors import ConfigError
+    from uploader.send.journal import Journal
+
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(ConfigError, match="taken/j.sqlite: cannot create its folder"):
+        Journal(tmp_path / "taken" / "j.sqlite", endpoint="http://127.0.0.1:1/api", token="t")
