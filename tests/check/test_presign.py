@@ -196,7 +196,8 @@ def test_a_missing_s3_extra_is_one_line_naming_it(tmp_path, sandbox, aws):
     shadow = tmp_path / "shadow" / "botocore"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('botocore is not installed')\n")
-    done = _refused(tmp_path, sandbox, {"PYTHONPATH": str(shadow.parent)})
+    path = os.pathsep.join(filter(None, [str(shadow.parent), os.environ.get("PYTHONPATH")]))
+    done = _refused(tmp_path, sandbox, {"PYTHONPATH": path})
     assert "pip install 'invoca-upload[s3]'" in done.stderr
 
 
