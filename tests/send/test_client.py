@@ -436,3 +436,13 @@ def test_the_watchdog_stops_on_limits_not_on_ordinary_failures():
     assert same.failed("api.example") is None  # 299 s since the last success
     clock["now"] = 600.0
     assert "outage budget 300 s" in same.failed("api.example")
+
+
+async def test_answers_that_succeed_never_slow_the_pace(server_for):
+    """Only failures count towards an overload: a run of successes keeps --rate."""
+    server, state = await server_for()
+    outcomes, sender = await send(
+        server, [request(i) for i in range(40)], Pace(rate=200, concurrency=4)
+    )
+    assert {o.status for o in outcomes.values()} == {"created"}
+    assert sender.pacer.rate == 200

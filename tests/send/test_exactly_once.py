@@ -579,3 +579,16 @@ def test_another_spelling_of_the_same_api_address_posts_nothing_again(tmp_path, 
         statuses = {r["status"] for r in read_results(tmp_path / "c.results.csv")}
         assert statuses == {"already_uploaded"}, spelling
     assert len(sandbox.requests()) == 2
+
+
+def test_every_row_of_a_chunk_is_looked_up_and_sent_whatever_the_lookup_batch(
+    tmp_path, sandbox, monkeypatch
+):
+    """The journal is asked about a chunk's ids in batches: every batch, the last one short."""
+    from uploader.send import flow
+
+    monkeypatch.setattr(flow, "LOOKUP_BATCH", 2)
+    path = write_csv(tmp_path / "b.csv", [call_row(f"lb{i}") for i in range(7)])
+    summary = library_upload(path, sandbox.url, tmp_path / "j.sqlite")
+    assert summary.exit_code == 0 and summary.counts["created"] == 7
+    assert sorted(c["id"] for c in sandbox.calls()) == [f"lb{i}" for i in range(7)]
