@@ -236,8 +236,8 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
             if not queue or time.monotonic() >= deadline:
                 continue
             mutant = queue.pop()
-            tests = _tests_for(mutant, guards.get(mutant["module"], {}), cost)
-            if not tests:
+            ranked = _tests_for(mutant, guards.get(mutant["module"], {}), cost)
+            if not ranked:
                 results[name].append({**mutant, "outcome": "uncovered", "diff": ""})
                 continue
             spec = MutationSpec(
@@ -248,9 +248,16 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
                 end_pos=tuple(mutant["end"]),
                 operator_args=mutant["args"],
             )
-            command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
-            work = mutate_and_test([spec], shlex.join(command), TEST_TIMEOUT)
-            outcome = str(work.test_outcome.value if work.test_outcome else work.worker_outcome)
+            # the cheapest tests first; a mutant they miss meets the rest of its guards (up to
+            # MAX_TESTS_AGAIN): a module run by every test is guarded by a few far down the list
+            for tests in (ranked[:MAX_TESTS], ranked[MAX_TESTS:MAX_TESTS_AGAIN]):
+                if not tests:
+                    break
+                command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+                work = mutate_and_test([spec], shlex.join([*command, *tests]), TEST_TIMEOUT)
+                outcome = str(work.test_outcome.value if work.test_outcome else work.worker_outcome)
+                if outcome.lower() != "survived":
+                    break
             if outcome.lower() == "incompetent" and not results[name]:
                 print(work.output)  # the first of a module: why it could not run
             results[name].append({**mutant, "outcome": outcome.lower(), "diff": work.diff or ""})
@@ -260,7 +267,8 @@ def _run(copy, mutants, guards, deadline, rng) -> dict[str, list[dict]]:
     return results
 
 
-MAX_TESTS = 40  # per mutant: the cheapest of the tests that run its lines
+MAX_TESTS = 40  # per mutant: the cheapest of the tests that run its lines, then
+MAX_TESTS_AGAIN = 200  # for a mutant they miss, the next ones
 
 
 def _costs(guards: dict[str, dict[str, list[str]]]) -> dict[str, int]:
@@ -276,12 +284,12 @@ def _costs(guards: dict[str, dict[str, list[str]]]) -> dict[str, int]:
 
 def _tests_for(mutant: dict, lines: dict[str, list[str]], cost: dict[str, int]) -> list[str]:
     """The tests that run the mutated lines; for a line run only at import (a module's constant),
-    the tests that run any line of the module. The cheapest MAX_TESTS of them."""
+    the tests that run any line of the module. Cheapest first."""
     span = range(mutant["start"][0], mutant["end"][0] + 1)
     found = {test for line in span for test in lines.get(str(line), [])}
     if not found:
         found = {test for tests in lines.values() for test in tests}
-    return sorted(found, key=lambda test: (cost.get(test, 0), test))[:MAX_TESTS]
+    return sorted(found, key=lambda test: (cost.get(test, 0), test))
 
 
 def _report(results: dict[str, list[dict]], names: list[str]) -> None:
