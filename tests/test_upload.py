@@ -136,6 +136,16 @@ def test_plain_http_to_a_remote_host_is_refused(calls):
     assert result.exit_code == 2 and "HTTPS is required" in result.output
 
 
+def test_a_base_url_under_a_gateways_path_is_kept_as_given():
+    """A site behind a gateway's path prefix is a site; only the API's own path is refused."""
+    from uploader.settings import Options, check_target
+
+    for url in ("https://gw.example.com/invoca", "https://gw.example.com/b", "https://x.io/apis"):
+        options = Options.build(base_url=url)
+        check_target(options)
+        assert options.endpoint == f"{url}/api/2022-03-01/calls.json"
+
+
 @pytest.mark.parametrize("url", ["ftp://invoca.net", "invoca.net", "https://"])
 def test_a_base_url_that_is_not_an_http_address_is_refused(calls, url):
     result = run_cli("upload", str(calls(1)), "--base-url", url, "--campaign-id", "85")

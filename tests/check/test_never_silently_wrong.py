@@ -319,3 +319,16 @@ def test_excel_damage_to_long_ids_is_decided_per_column_across_the_file(tmp_path
     assert summary.counts["invalid"] == 4 and summary.counts["not_sent"] == 1
     results = (tmp_path / "pasted.results.csv").read_text(encoding="utf-8-sig")
     assert "lost digits past Excel's 15-digit limit" in results
+
+
+def test_validate_counts_each_row_once_by_what_became_of_it(tmp_path):
+    """Valid, invalid and skipped add up to the rows read: no row in two counts or none."""
+    rows = [call_row("v1"), call_row("v2"), call_row("bad", calling_phone_number="12")]
+    rows.append(call_row("v3"))
+    rows.append({name: "" for name in rows[0]} | {"external_call_unique_id": "Total"})
+    summary = validate_file(write_csv(tmp_path / "counted.csv", rows), campaign_id="85")
+    assert (summary.counts["valid"], summary.counts["invalid"], summary.counts["skipped"]) == (
+        3,
+        1,
+        1,
+    )

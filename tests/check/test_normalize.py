@@ -347,3 +347,12 @@ def test_the_templates_signal_drop_down_offers_y_and_n(tmp_path):
     sheet = openpyxl.load_workbook(path).worksheets[0]
     lists = [v.formula1.strip('"').split(",") for v in sheet.data_validations.dataValidation]
     assert ["Yes", "No", "Y", "N"] in lists, lists
+
+
+@pytest.mark.parametrize("region", ["GB", "ZA", "VN"])
+def test_an_invalid_national_number_names_the_region_it_was_read_in(region):
+    """Only the US reason suggests --country; any other region's says which one was used."""
+    result = normalize_phones(clean_text(pd.Series(["123456789012"], dtype=object)), region)
+    assert list(result.reasons) == [
+        f"is not a valid phone number (read as {region} when it has no +country code)"
+    ]
