@@ -731,6 +731,12 @@ def test_the_pages_template_takes_signals_and_custom_fields_and_speaks_of_the_pa
     assert "drop it on the invoca-upload page" in steps and "invoca-upload upload" not in steps
     page.reload()  # the names are offered again next time
     assert page.input_value("#template-signals") == "sale, appointment"
+    page.fill("#template-custom", "channel, agent")  # a second template in the same launch
+    with page.expect_download() as again:
+        page.click("#template-link")
+    again.value.save_as(saved)
+    header = [cell.value for cell in openpyxl.load_workbook(saved).worksheets[0][1]]
+    assert header[-2:] == ["custom:channel", "custom:agent"]
 
 
 def serious_violations(page) -> list[str]:
