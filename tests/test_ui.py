@@ -117,6 +117,24 @@ def planted_workbook(path: Path) -> Path:
     return write_xlsx(path, [HEADER, *[[row[name] for name in HEADER] for row in rows]])
 
 
+def open_with(ui, browser, path: Path, campaign: str = "85"):
+    """A new page of a new launch, given `path`, at its settings with the campaign filled in."""
+    page = browser.new_page()
+    page.goto(ui().address)
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#step-settings:not([hidden])")
+    page.fill("#campaign-id", campaign)
+    return page
+
+
+def upload_in(page) -> None:
+    """Type the test token, upload, and wait for the results step."""
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    page.click("#upload-button")
+    page.wait_for_selector("#step-results:not([hidden])")
+
+
 @needs_browser
 def test_from_file_to_results_in_the_browser(tmp_path, ui, browser, sandbox):
     page_server = ui()
@@ -387,10 +405,7 @@ def test_the_pages_mapping_describes_an_export_as_a_profile_does(tmp_path, ui, b
     page.click("#mapping-save")
     page.wait_for_selector("#counts li[data-status=valid]")
     assert page.input_value("#profile") == "crm-calls"
-    page.fill("#token-input", TOKEN)
-    page.click("#token-save")
-    page.click("#upload-button")
-    page.wait_for_selector("#step-results:not([hidden])")
+    upload_in(page)
     sent = {c["id"]: c["body"] for c in sandbox.calls()}
     assert set(sent) == {"a1", "a2"}
     second = sent["a2"]["call"]
@@ -584,18 +599,10 @@ def test_the_page_says_when_an_id_belongs_to_another_call_or_a_call_changed(
     other = call_row("P1", start_time="2024-03-07T09:00:00Z", calling_phone_number="3125550999")
     updated = call_row("P2", recording_url="https://rec.example.com/new.wav")
     second = write_csv(tmp_path / "tuesday.csv", [other, updated])
-    page_server = ui()
-    page = browser.new_page()
-    page.goto(page_server.address)
-    page.set_input_files("#file-input", str(second))
-    page.wait_for_selector("#step-settings:not([hidden])")
-    page.fill("#campaign-id", "85")
+    page = open_with(ui, browser, second)
     page.click("#check-button")
     page.wait_for_selector("#counts li")
-    page.fill("#token-input", TOKEN)
-    page.click("#token-save")
-    page.click("#upload-button")
-    page.wait_for_selector("#step-results:not([hidden])")
+    upload_in(page)
     assert page.inner_text("#result-counts li[data-status=conflict] b") == "1"
     note = page.inner_text("#result-note")
     assert "already used for another call" in note and "Invoca keeps the first version" in note
@@ -780,10 +787,7 @@ def test_every_state_of_the_page_passes_an_accessibility_audit_and_fits(
     page.click("#mapping-button")
     page.wait_for_selector("#mapping:not([hidden])")
     audit("mapping")
-    page.fill("#token-input", TOKEN)
-    page.click("#token-save")
-    page.click("#upload-button")
-    page.wait_for_selector("#step-results:not([hidden])")
+    upload_in(page)
     page.wait_for_selector("#history-table tbody tr")
     audit("results")
 
@@ -797,12 +801,7 @@ def test_s3_locations_are_signed_when_the_page_is_told_they_are(
     aws.put_object(Bucket="connect-recs", Key="page/one.wav", Body=b"RIFF-one")
     rows = [call_row("p-1", recording_url="s3://connect-recs/page/one.wav")]
     path = write_csv(tmp_path / "s3.csv", rows)
-    page_server = ui()
-    page = browser.new_page()
-    page.goto(page_server.address)
-    page.set_input_files("#file-input", str(path))
-    page.wait_for_selector("#step-settings:not([hidden])")
-    page.fill("#campaign-id", "85")
+    page = open_with(ui, browser, path)
     page.click("#check-button")
     page.wait_for_selector("#counts li[data-status=invalid]")
     expect(page.locator("#problems-table")).to_contain_text("the “Recordings are S3 locations” box")
@@ -810,10 +809,7 @@ def test_s3_locations_are_signed_when_the_page_is_told_they_are(
     page.click("#check-button")
     page.wait_for_selector("#counts li[data-status=valid]")
     expect(page.locator("#counts li[data-status=invalid]")).to_have_count(0)
-    page.fill("#token-input", TOKEN)
-    page.click("#token-save")
-    page.click("#upload-button")
-    page.wait_for_selector("#step-results:not([hidden])")
+    upload_in(page)
     expect(page.locator("#result-counts li[data-status=created] b")).to_have_text("1")
     link = sandbox.calls()[0]["body"]["call"]["recording_url"]
     assert "X-Amz-Signature=" in link
