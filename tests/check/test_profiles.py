@@ -463,9 +463,13 @@ def test_a_backtracking_pattern_runs_in_linear_time(tmp_path):
             "longer than 1000 characters",
         ),
         ("nested = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        ('[constants]\nnot_a_field = "x"\n', "not_a_field is not a call field"),
+        ('[values.mood]\nhappy = "yes"\n', "mood is not a call field"),
+        ('[templates]\nexternal_call_unique_id = "no braces"\n', "naming columns in braces"),
+        ("[templates]\nexternal_call_unique_id = 7\n", "naming columns in braces"),
     ],
 )
-def test_a_hostile_profile_is_one_line_exit_2_naming_the_file(tmp_path, body, problem):
+def test_a_hostile_or_broken_profile_is_one_line_exit_2_naming_the_file(tmp_path, body, problem):
     profile = _profile(tmp_path, body)
     path = write_csv(tmp_path / "c.csv", [call_row("a")])
     result = CliRunner().invoke(
@@ -588,3 +592,11 @@ def test_a_lone_sip_parent_is_sent_with_the_customer_on_its_other_side(tmp_path,
     assert "browser or SIP user" in results["CA02"]["error"]
     assert sent["CA03"]["calling_phone_number"] == "+16175550125"  # an ordinary row, as it was
     assert sent["CA03"]["call_direction"] == "inbound" and not results["CA03"]["error"]
+
+
+def test_a_pattern_of_the_longest_length_allowed_is_taken(tmp_path):
+    from uploader.check.profiles import MAX_PATTERN, load_profile
+
+    pattern = "a" * MAX_PATTERN
+    body = f"[[skip]]\nwhen = [{{ column = \"Id\", pattern = '{pattern}' }}]\nreason = \"r\"\n"
+    assert load_profile(str(_profile(tmp_path, body))).skip[0].conditions[0].pattern == pattern
