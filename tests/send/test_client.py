@@ -446,3 +446,21 @@ async def test_answers_that_succeed_never_slow_the_pace(server_for):
     )
     assert {o.status for o in outcomes.values()} == {"created"}
     assert sender.pacer.rate == 200
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(7, False), (12, True)])
+async def test_only_a_long_retry_after_is_said_on_the_screen(server_for, caplog, seconds, said):
+    server, _ = await server_for(unavailable_rate=1.0, retry_after=seconds)
+    await send(server, [request(0)], Pace(rate=0, concurrency=1, max_retries=1))
+    assert ("the API asked to wait" in caplog.text) is said, caplog.text
+
+
+async def test_an_api_answering_only_with_errors_is_not_an_absent_one(server_for):
+    """5xx answers among lost ones: the API is there (exit 1 for the rows), not 'no answer'."""
+    server, state = await server_for(fail_rate=0.5, drop_rate=1.0, seed=5)
+    _, sender = await send(
+        server, [request(i) for i in range(6)], Pace(rate=0, concurrency=2, max_retries=1)
+    )
+    statuses = [r["status"] for r in state.requests]
+    assert 500 in statuses and None in statuses, statuses
+    assert "no answer from the API at all" not in (sender.stop_reason or "")
