@@ -125,3 +125,37 @@ def test_a_new_file_is_made_beside_its_target_and_nothing_is_left_when_its_write
         stream.write("half a line")
         raise ValueError("the writer's own bug")
     assert list(target.parent.iterdir()) == []
+
+
+def test_two_paths_are_one_file_only_when_they_are(tmp_path):
+    """Outputs are refused over their input by identity, never by how the names sort."""
+    from uploader.report.files import same_file
+
+    (tmp_path / "b.csv").write_text("x")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "b.csv")
+    assert same_file(tmp_path / "b.csv", tmp_path / "link.csv")
+    assert same_file(tmp_path / "b.csv", tmp_path / "sub" / ".." / "b.csv")
+    assert not same_file(tmp_path / "a.results.csv", tmp_path / "b.csv")  # sorts before it
+    assert not same_file(tmp_path / "c.results.csv", tmp_path / "b.csv")
+
+
+def test_a_log_file_is_made_readable_as_the_umask_allows_and_never_executable(tmp_path):
+    from uploader.report.files import append_no_follow
+
+    previous = os.umask(0o022)
+    try:
+        with append_no_follow(tmp_path / "run.jsonl") as stream:
+            stream.write("{}\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "run.jsonl").stat().st_mode & 0o777 == 0o644
+
+
+def test_results_for_a_folder_that_does_not_exist_are_one_line(tmp_path):
+    import pytest
+
+    from uploader.errors import OutputError
+    from uploader.report.files import AtomicFile
+
+    with pytest.raises(OutputError, match=r"gone/x.results.csv: cannot be written"):
+        AtomicFile(tmp_path / "gone" / "x.results.csv")
