@@ -494,6 +494,17 @@ def test_the_page_refuses_requests_without_the_key_from_other_origins_or_hosts(u
     assert TOKEN not in fetch(page, "/api/state", cookie=cookie)[1]
 
 
+def test_a_request_body_past_a_mebibyte_is_refused_and_a_long_one_is_read(ui):
+    """Files arrive as multipart, streamed to disk; every other request is small JSON, refused
+    past 1 MiB before it is held in memory."""
+    page = ui()
+    cookie, own = session(page), {"Origin": page.base}
+    huge = json.dumps({"token": "x" * (2 * 1024**2)}).encode()
+    assert fetch(page, "/api/token", cookie=cookie, data=huge, **own)[0] == 413
+    long = json.dumps({"token": "x" * 100_000}).encode()
+    assert fetch(page, "/api/token", cookie=cookie, data=long, **own)[0] != 413
+
+
 def test_the_page_listens_on_loopback_only(ui):
     """Read from the process's own sockets: a page bound to 0.0.0.0 fails this on any machine
     (connecting from another address of this machine cannot, where there is none)."""
