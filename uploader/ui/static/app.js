@@ -75,17 +75,23 @@ function counts(selector, values) {
 
 // ------------------------------------------------------------------ 1. file
 
+let given = 0;  // the latest file given: an earlier one's answer, arriving late, is not shown
+
 async function give(file) {
   if (!file) return;
+  const mine = ++given;
   const form = new FormData();
   form.append("file", file, file.name);
   say("#file-state", `Reading ${file.name}…`);
+  let received;
   try {
-    state.file = await api("/api/files", { method: "POST", body: form });
+    received = await api("/api/files", { method: "POST", body: form });
   } catch (error) {
-    say("#file-state", error.message);
+    if (mine === given) say("#file-state", error.message);
     return;
   }
+  if (mine !== given) return;
+  state.file = received;
   const { name, headers, suggested, evidence } = state.file;
   say("#file-state", `${name}: ${headers.length} columns` +
     (suggested ? `; looks like the “${suggested}” profile (it has ${evidence.join(", ")})` : ""));
