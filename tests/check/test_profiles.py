@@ -598,5 +598,5 @@ def test_a_pattern_of_the_longest_length_allowed_is_taken(tmp_path):
     from uploader.check.profiles import MAX_PATTERN, load_profile
 
     pattern = "a" * MAX_PATTERN
-    body = f"[[skip]]\nwhen = [{{ column = \"Id\", pattern = '{pattern}' }}]\nreason = \"r\"\n"
+    body = f'[[skip]]\nwhen = [{{ column = "Id", pattern = \'{pattern}\' }}]\nreason = "r"\n'
     assert load_profile(str(_profile(tmp_path, body))).skip[0].conditions[0].pattern == pattern
