@@ -94,6 +94,7 @@ class Presigner:
             ) from None
         self.days = days
         self._config = Config(signature_version="s3v4")  # V2 links are deprecated
+        self._aws_config = self._config.merge(Config(s3={"addressing_style": "virtual"}))
         self._session = botocore.session.get_session()
         now = now or datetime.now(UTC)
         self.warning = _credentials_last(self._session, now, days)
@@ -126,15 +127,11 @@ class Presigner:
         (`bucket.s3.eu-west-1.amazonaws.com`): the global one answers a bucket younger than a day
         with a redirect to it, which breaks the signature over the host. Elsewhere (MinIO, a
         test server, `AWS_ENDPOINT_URL_S3`) the endpoint as configured, path-style."""
-        from botocore.config import Config
-
         if region not in self._clients:
             client = self._session.create_client("s3", region_name=region, config=self._config)
             if _on_aws(client.meta.endpoint_url):
                 client = self._session.create_client(
-                    "s3",
-                    region_name=region,
-                    config=self._config.merge(Config(s3={"addressing_style": "virtual"})),
+                    "s3", region_name=region, config=self._aws_config
                 )
             self._clients[region] = client
         return self._clients[region]
