@@ -270,3 +270,24 @@ def test_temporary_credentials_with_a_known_end_cut_the_links_life_or_are_refuse
     assert said is not None and "2026-12-05 00:00 UTC" in said and "not in 7 days" in said
     with pytest.raises(ConfigError, match="expire 2026-12-03 18:00 UTC"):
         _credentials_last(session(6), now, 7)
+
+
+def test_a_value_that_is_no_location_is_refused_saying_so_not_as_a_missing_recording():
+    """`s3://bucket` (no key) keeps its cell and says what it lacks; a pasted zero-width space
+    would make S3 look for another key: refused, not signed. Other spellings are locations."""
+    import pandas as pd
+
+    from uploader.check.presign import HIDDEN, NOT_A_LOCATION, recording_locations
+
+    given = ["s3://recs", "s3://recs/a.wav\u200b", "S3://recs/a.wav", "s3a://recs/b c.wav"]
+    urls, names = recording_locations(
+        pd.Series(given, dtype="string"), pd.Series([pd.NA] * 4, dtype="string"), True
+    )
+    assert list(urls.values[:2]) == given[:2]
+    assert list(urls.reasons[:2]) == [NOT_A_LOCATION, HIDDEN]
+    assert list(urls.values[2:]) == ["s3://recs/a.wav", "s3://recs/b c.wav"]
+    assert urls.reasons[2:].isna().all() and names.reasons.isna().all()
+    _, from_names = recording_locations(
+        pd.Series([pd.NA], dtype="string"), pd.Series(["call.wav"], dtype="string"), True
+    )
+    assert list(from_names.values) == ["call.wav"] and list(from_names.reasons) == [NOT_A_LOCATION]

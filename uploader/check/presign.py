@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from uploader.check.normalize import Normalized, blank_reasons
+from uploader.check.normalize import INVISIBLE, Normalized, blank_reasons
 from uploader.errors import ConfigError
+from uploader.read.arrowtext import matches
 
 # What Invoca needs of a link's remaining life (spec/invoca-call-ingestion.md), and some spare for
 # the time between signing a chunk and sending its last row.
@@ -38,6 +39,7 @@ LOCATION = re.compile(r"^(?i:s3a?://)?([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 NOT_A_LOCATION = (
     "is not an S3 location (s3://bucket/key, or bucket/key as Amazon Connect writes it)"
 )
+HIDDEN = "holds an invisible character (pasted?): S3 would look for another key"
 UNSIGNED = (
     "is an S3 location, which Invoca cannot read: add --presign-recordings to send it as a link "
     "signed with your AWS credentials (or --recording-by-id if Invoca reads your bucket)"
@@ -62,12 +64,15 @@ def recording_locations(
     from_name = filenames.notna() & urls.isna()
     given = urls.where(schemed, filenames.where(from_name))
     parts = given.str.strip().str.extract(LOCATION)
+    hidden = pd.Series(matches(given, INVISIBLE), index=given.index).fillna(False).astype(bool)
     located = given.notna() & parts[0].notna()
+    # a value that is no location keeps its cell, so that its row is refused saying why
     locations = ("s3://" + parts[0] + "/" + parts[1]).where(located)
-    urls = urls.where(~(schemed | from_name), locations).astype("string")
-    filenames = filenames.where(~from_name).astype("string")
-    url_reasons[schemed & ~located] = NOT_A_LOCATION
-    name_reasons[from_name & ~located] = NOT_A_LOCATION
+    urls = urls.where(~((schemed | from_name) & located), locations).astype("string")
+    filenames = filenames.where(~(from_name & located)).astype("string")
+    for reasons, asked in ((url_reasons, schemed), (name_reasons, from_name)):
+        reasons[asked & ~located] = NOT_A_LOCATION
+        reasons[asked & hidden] = HIDDEN
     return Normalized(urls, url_reasons), Normalized(filenames, name_reasons)
 
 
